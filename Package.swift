@@ -1,0 +1,81 @@
+// swift-tools-version:5.9
+// libvgg: run VGG networks inside other programs.
+//
+// Public API
+//   libvgg.so    the engine behind the C ABI of include/vgg.h (dynamic, Swift runtime linked in)
+//   vgg-convert  caffemodel / HDF5 -> .vgg
+//   vgg          the command line runner (product vgg-cli, installed as vgg)
+// Implementation details (no stable Swift API)
+//   VGGFormat    the .vgg byte layout shared by writer and reader
+//   VGGEngine    reader, planner, forward pass (Glibc only: no Foundation, HDF5, protobuf)
+//   VGGKernels*  per-ISA compute kernels, chosen at load time by CPU detection
+//   VGGConvert   importers and the .vgg writer
+//
+// The unsafeFlags below (ISA flags for kernels, static stdlib, version script) make this
+// package unusable as a versioned SwiftPM dependency; libvgg is consumed through its C ABI.
+import PackageDescription
+
+// Kernels must be compiled for a CPU with FMA: without it `addingProduct` becomes a scalar
+// libm call per lane (~145x slower) and every test still passes.
+func kernelTarget(_ name: String, march: String?) -> Target {
+    .target(
+        name: name,
+        dependencies: ["VGGFormat"],
+        swiftSettings: [.unsafeFlags(["-Ounchecked", "-wmo"] + (march.map { ["-Xcc", "-march=\($0)"] } ?? []))]
+    )
+}
+
+let package = Package(
+    name: "libvgg",
+    products: [
+        .library(name: "vgg", type: .dynamic, targets: ["VGGCAPI"]),
+        .executable(name: "vgg-convert", targets: ["vgg-convert"]),
+        // Installed as `vgg` (a product cannot share the library product's name).
+        .executable(name: "vgg-cli", targets: ["vgg"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    ],
+    targets: [
+        // Public API
+        .target(
+            name: "VGGCAPI",
+            dependencies: ["VGGEngine"],
+            exclude: ["exports.map"],
+            swiftSettings: [.unsafeFlags(["-static-stdlib"])],
+            linkerSettings: [.unsafeFlags([
+                "-static-stdlib",
+                "-Xlinker", "--version-script=Sources/VGGCAPI/exports.map",
+                "-Xlinker", "-soname=libvgg.so.0",
+            ])]
+        ),
+        .executableTarget(
+            name: "vgg-convert",
+            dependencies: ["VGGConvert", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+        ),
+        .executableTarget(
+            name: "vgg",
+            dependencies: ["VGGEngine", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+        ),
+
+        // Implementation details
+        .target(name: "CVggSupport"),
+        .target(name: "VGGFormat"),
+        kernelTarget("VGGKernelsBase", march: nil),
+        kernelTarget("VGGKernelsV3", march: "x86-64-v3"),
+        kernelTarget("VGGKernelsV4", march: "x86-64-v4"),
+        .target(
+            name: "VGGEngine",
+            dependencies: ["VGGFormat", "CVggSupport", "VGGKernelsBase", "VGGKernelsV3", "VGGKernelsV4"],
+            swiftSettings: [.unsafeFlags(["-O"])]
+        ),
+        .systemLibrary(name: "CProtobufC", pkgConfig: "libprotobuf-c",
+                       providers: [.apt(["libprotobuf-c-dev"])]),
+        .systemLibrary(name: "CHDF5", pkgConfig: "hdf5", providers: [.apt(["libhdf5-dev"])]),
+        .target(name: "CCaffeProto", dependencies: ["CProtobufC"]),
+        .target(
+            name: "VGGConvert",
+            dependencies: ["VGGFormat", "VGGEngine", "CCaffeProto", "CProtobufC", "CHDF5"]
+        ),
+    ]
+)

@@ -1,0 +1,54 @@
+// Read-only bytes of a model: a private mmap of a file, or memory the caller lends.
+import Glibc
+
+/// Bytes that stay valid and unchanged for the mapping's lifetime.
+public final class FileMapping: @unchecked Sendable {
+    public let base: UnsafeRawPointer
+    public let count: Int
+    private let unmapOnDeinit: Bool
+
+    /// Maps `path` read-only. Empty files cannot be mapped and are reported as too short.
+    public init(path: String) throws {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        if fd < 0 {
+            let e = errno
+            throw VGGError(e == ENOENT ? .notFound : .io, "cannot open '\(path)': \(String(cString: strerror(e)))")
+        }
+        defer { close(fd) }
+        var st = stat()
+        if fstat(fd, &st) != 0 {
+            throw VGGError(.io, "cannot stat '\(path)': \(String(cString: strerror(errno)))")
+        }
+        if (st.st_mode & S_IFMT) != S_IFREG {
+            throw VGGError(.io, "'\(path)' is not a regular file")
+        }
+        let size = Int(st.st_size)
+        if size < VGGFile.headerSize {
+            throw VGGError(.format, "'\(path)' is \(size) bytes, shorter than the \(VGGFile.headerSize)-byte .vgg header")
+        }
+        guard let p = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0), p != MAP_FAILED else {
+            throw VGGError(.io, "cannot map '\(path)' (\(size) bytes): \(String(cString: strerror(errno)))")
+        }
+        base = UnsafeRawPointer(p)
+        count = size
+        unmapOnDeinit = true
+    }
+
+    /// Borrows caller memory, which must outlive this object and stay unchanged.
+    public init(borrowing base: UnsafeRawPointer, count: Int) {
+        self.base = base
+        self.count = count
+        unmapOnDeinit = false
+    }
+
+    /// Tells the kernel the whole range will be read soon (weights stream in order).
+    public func adviseWillNeed() {
+        if unmapOnDeinit { _ = madvise(UnsafeMutableRawPointer(mutating: base), count, MADV_WILLNEED) }
+    }
+
+    deinit {
+        if unmapOnDeinit { munmap(UnsafeMutableRawPointer(mutating: base), count) }
+    }
+}
+
+import VGGFormat

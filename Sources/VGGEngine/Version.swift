@@ -1,0 +1,10 @@
+// The library version; include/vgg.h carries the same numbers as macros.
+
+public enum LibraryVersion {
+    public static let major = 0
+    public static let minor = 1
+    public static let patch = 0
+    public static var string: String { "\(major).\(minor).\(patch)" }
+    /// major·10000 + minor·100 + patch, as VGG_VERSION_NUMBER.
+    public static var number: UInt32 { UInt32(major * 10000 + minor * 100 + patch) }
+}

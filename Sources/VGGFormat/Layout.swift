@@ -1,0 +1,132 @@
+// The .vgg byte layout (docs/FORMAT.md): constants and plain records shared by the writer
+// (converter) and the reader (engine). No validation here: that is the reader's job.
+
+public enum VGGFile {
+    /// `\x89VGG\r\n\x1a\n`.
+    public static let magic: [UInt8] = [0x89, 0x56, 0x47, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]
+    public static let version: UInt32 = 1
+    public static let headerSize = 256
+    public static let layerRecordSize = 128
+    public static let tensorRecordSize = 64
+    public static let strrefSize = 8
+    public static let tensorAlignment = 4096
+    public static let metadataCRCOffset = 252
+
+    public static let maxLayers = 1024
+    public static let maxTensors = 2048
+    public static let maxStringTableSize = 16 << 20
+    public static let maxModelNameLength = 255
+    public static let maxLayerNameLength = 63
+    public static let maxTensorNameLength = 127
+    public static let maxLabelLength = 1023
+    public static let maxKernel: UInt32 = 64
+    public static let maxStride: UInt32 = 64
+    public static let maxChannels: UInt32 = 65536
+    public static let maxInputSide: UInt32 = 65536
+    public static let noTensor: UInt32 = 0xFFFF_FFFF
+    /// Output channels are grouped in blocks of this many (the SIMD width in floats).
+    public static let channelBlock = 16
+}
+
+public enum LayerKind: UInt32, Sendable {
+    case convolution = 1, maxPool = 2, averagePool = 3, lrn = 4
+}
+
+public enum PoolRounding: UInt32, Sendable {
+    case ceil = 0, floor = 1
+}
+
+public enum ChannelOrder: UInt32, Sendable {
+    case bgr = 0, rgb = 1
+}
+
+public enum DType: UInt32, Sendable {
+    case f32 = 1, f16 = 2, bf16 = 3
+    public var size: Int { self == .f32 ? 4 : 2 }
+    public var name: String {
+        switch self { case .f32: return "f32"; case .f16: return "f16"; case .bf16: return "bf16" }
+    }
+}
+
+public enum TensorLayout: UInt32, Sendable {
+    /// `[ceil(O/16)][I][KH][KW][16]`, zero lanes past O.
+    case oBlock16 = 1
+    /// `[ceil(N/16)*16]`, zero padded.
+    case vector16 = 2
+}
+
+public enum SourceFormat: UInt32, Sendable {
+    case other = 0, caffeV1 = 1, caffeV2 = 2, caffeHDF5 = 3, kerasHDF5 = 4, keras3 = 5
+    public var name: String {
+        switch self {
+        case .other: return "other"
+        case .caffeV1: return "caffemodel (V1 layers)"
+        case .caffeV2: return "caffemodel (V2 layer)"
+        case .caffeHDF5: return "Caffe HDF5"
+        case .kerasHDF5: return "Keras HDF5"
+        case .keras3: return "Keras 3 weights.h5"
+        }
+    }
+}
+
+public enum LayerFlag {
+    public static let relu: UInt32 = 1
+    public static let fromInnerProduct: UInt32 = 2
+    public static let all: UInt32 = 3
+}
+
+/// Header field offsets.
+public enum HeaderField {
+    public static let magic = 0
+    public static let version = 8
+    public static let headerSize = 12
+    public static let fileSize = 16
+    public static let layerCount = 24
+    public static let tensorCount = 28
+    public static let layerTableOffset = 32
+    public static let tensorTableOffset = 40
+    public static let labelTableOffset = 48
+    public static let stringTableOffset = 56
+    public static let stringTableSize = 64
+    public static let modelName = 72
+    public static let inputChannels = 80
+    public static let inputHeight = 84
+    public static let inputWidth = 88
+    public static let channelOrder = 92
+    public static let mean = 96
+    public static let scale = 108
+    public static let labelCount = 120
+    public static let sourceFormat = 124
+    public static let reservedStart = 128
+    public static let reservedEnd = 252
+}
+
+public enum LayerField {
+    public static let kind = 0, flags = 4, name = 8, alias = 16
+    public static let inChannels = 24, outChannels = 28
+    public static let kernelH = 32, kernelW = 36, strideH = 40, strideW = 44, padH = 48, padW = 52
+    public static let rounding = 56, weightTensor = 60, biasTensor = 64
+    public static let lrnLocalSize = 68, lrnAlpha = 72, lrnBeta = 76, lrnK = 80
+    public static let reservedStart = 84
+}
+
+public enum TensorField {
+    public static let name = 0, dtype = 8, layout = 12, dims = 16, offset = 32, byteLength = 40
+    public static let crc32 = 48, reservedStart = 52
+}
+
+/// Element count of a tensor in its stored layout, nil on overflow.
+public func storedElementCount(layout: TensorLayout, dims: (UInt32, UInt32, UInt32, UInt32)) -> Int? {
+    let block = VGGFile.channelBlock
+    let padded = (Int(dims.0) + block - 1) / block * block
+    switch layout {
+    case .vector16:
+        return padded
+    case .oBlock16:
+        var (n, o) = padded.multipliedReportingOverflow(by: Int(dims.1))
+        if o { return nil }
+        (n, o) = n.multipliedReportingOverflow(by: Int(dims.2)); if o { return nil }
+        (n, o) = n.multipliedReportingOverflow(by: Int(dims.3)); if o { return nil }
+        return n
+    }
+}
