@@ -1,1 +1,115 @@
-public enum Converter {}
+// The conversion job: detect the input type from its bytes, import, apply the user's
+// preprocessing/labels overrides, write the .vgg file atomically.
+import Glibc
+import VGGFormat
+
+public enum InputKind: Equatable {
+    case caffemodel, hdf5, vgg, unknown
+}
+
+public struct ConvertOptions {
+    public var output: String?
+    public var dtype: DType = .f32
+    public var inputSize: Int?
+    public var labelsPath: String?
+    /// In the network's channel order.
+    public var mean: [Float]?
+    public var scale: [Float]?
+    public var channelOrder: ChannelOrder?
+    public var name: String?
+    public var showProgress = false
+    public init() {}
+}
+
+public struct ConvertResult {
+    public var output: String
+    public var network: CanonicalNetwork
+}
+
+public enum Converter {
+    /// Reads the first bytes to tell the file type (extensions lie).
+    public static func detect(path: String) throws -> InputKind {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        if fd < 0 { throw ConvertError("cannot open '\(path)': \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        var st = stat()
+        if fstat(fd, &st) != 0 || (st.st_mode & S_IFMT) != S_IFREG { throw ConvertError("'\(path)' is not a regular file") }
+        var head = [UInt8](repeating: 0, count: 8)
+        let n = head.withUnsafeMutableBytes { read(fd, $0.baseAddress, 8) }
+        if n <= 0 { throw ConvertError("'\(path)' is empty") }
+        let bytes = Array(head[0..<n])
+        if bytes == VGGFile.magic { return .vgg }
+        if bytes == [0x89, 0x48, 0x44, 0x46, 0x0D, 0x0A, 0x1A, 0x0A] { return .hdf5 }
+        if bytes.withUnsafeBytes({ CaffeImporter.looksLikeCaffemodel($0) }) { return .caffemodel }
+        return .unknown
+    }
+
+    public static func defaultOutput(for input: String) -> String {
+        let slash = input.lastIndex(of: "/").map { input.index(after: $0) } ?? input.startIndex
+        if let dot = input[slash...].lastIndex(of: "."), dot > slash {
+            return String(input[..<dot]) + ".vgg"
+        }
+        return input + ".vgg"
+    }
+
+    public static func convert(input: String, options: ConvertOptions) throws -> ConvertResult {
+        let output = options.output ?? defaultOutput(for: input)
+        var net: CanonicalNetwork
+        switch try detect(path: input) {
+        case .caffemodel:
+            net = try CaffeImporter.importFile(path: input, options: CaffeImportOptions(inputSize: options.inputSize))
+        case .hdf5:
+            throw ConvertError("'\(input)' is an HDF5 file; HDF5 (Keras / Caffe HDF5) import is not implemented yet")
+        case .vgg:
+            throw ConvertError("'\(input)' is already a .vgg file")
+        case .unknown:
+            throw ConvertError("'\(input)' is neither a caffemodel nor an HDF5 file (unrecognised first bytes)")
+        }
+        if let order = options.channelOrder { net.channelOrder = order }
+        if let mean = options.mean {
+            guard mean.count == 3 else { throw ConvertError("--mean needs 3 values, found \(mean.count)") }
+            net.mean = mean
+        }
+        if let scale = options.scale {
+            guard scale.count == 3 else { throw ConvertError("--scale needs 3 values, found \(scale.count)") }
+            net.scale = scale
+        }
+        if let name = options.name { net.name = name }
+        if let labelsPath = options.labelsPath {
+            net.labels = try readLabels(path: labelsPath)
+            if net.classCount == 0 { throw ConvertError("--labels given but the model has no classifier layer") }
+            if net.labels.count != net.classCount {
+                throw ConvertError("'\(labelsPath)' has \(net.labels.count) labels, the model has \(net.classCount) classes")
+            }
+        }
+        try VGGWriter.write(net, to: output, dtype: options.dtype, showProgress: options.showProgress)
+        return ConvertResult(output: output, network: net)
+    }
+
+    /// One label per line (synset_words.txt style); trailing blank lines ignored.
+    public static func readLabels(path: String) throws -> [String] {
+        guard let f = fopen(path, "r") else { throw ConvertError("cannot open labels file '\(path)': \(String(cString: strerror(errno)))") }
+        defer { fclose(f) }
+        var labels = [String]()
+        var line: UnsafeMutablePointer<CChar>? = nil
+        var cap = 0
+        defer { free(line) }
+        while getline(&line, &cap, f) >= 0, let l = line {
+            var s = String(cString: l)
+            while let last = s.last, last == "\n" || last == "\r" { s.removeLast() }
+            labels.append(s)
+        }
+        while let last = labels.last, last.trimmingCharacters(in: " \t").isEmpty { labels.removeLast() }
+        if labels.isEmpty { throw ConvertError("labels file '\(path)' is empty") }
+        return labels
+    }
+}
+
+extension String {
+    func trimmingCharacters(in set: String) -> String {
+        var s = Substring(self)
+        while let f = s.first, set.contains(f) { s.removeFirst() }
+        while let l = s.last, set.contains(l) { s.removeLast() }
+        return String(s)
+    }
+}
