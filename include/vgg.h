@@ -125,17 +125,141 @@ int32_t vgg_model_open_memory(const void *data, size_t size, uint32_t flags, vgg
  * call is undefined behaviour. Do not close a model while another thread uses it. */
 void vgg_model_close(vgg_model *model);
 
+/* Keys of vgg_model_get_info. */
+#define VGG_INFO_LAYER_COUNT 1        /* number of stored layers (conv, pooling, LRN) */
+#define VGG_INFO_CLASS_COUNT 2        /* classes of the last layer; 0 for a features-only model */
+#define VGG_INFO_INPUT_HEIGHT 3       /* training input height (224 for ILSVRC VGG) */
+#define VGG_INFO_INPUT_WIDTH 4        /* training input width */
+#define VGG_INFO_PARAMETER_COUNT 5    /* weights and biases */
+#define VGG_INFO_CHANNEL_ORDER 6      /* 0 = the network expects BGR, 1 = RGB */
+#define VGG_INFO_MIN_INPUT_SIZE 7     /* smallest square input side the whole network accepts */
+#define VGG_INFO_LABEL_COUNT 8        /* 0 or the class count */
+#define VGG_INFO_WEIGHT_DTYPE 9       /* 1 = f32, 2 = f16, 3 = bf16 */
+#define VGG_INFO_FILE_SIZE 10         /* bytes of the .vgg file */
+
+/* Reads one integer property of `model` into *value. Errors: VGG_ERROR_INVALID_ARGUMENT
+ * (NULL model or value, unknown key). Thread-safe. */
+int32_t vgg_model_get_info(const vgg_model *model, int32_t key, int64_t *value);
+
+/* Copies the model's preprocessing into mean[3] and scale[3], in the network's channel
+ * order (VGG_INFO_CHANNEL_ORDER): network input = (pixel - mean) * scale, pixels 0..255.
+ * Errors: VGG_ERROR_INVALID_ARGUMENT. Thread-safe. */
+int32_t vgg_model_get_preprocessing(const vgg_model *model, float mean[3], float scale[3]);
+
+/* The model's name (UTF-8, inside the mapped file: valid while the model or one of its
+ * sessions lives). NULL if `model` is NULL. Thread-safe. */
+const char *vgg_model_name(const vgg_model *model);
+
+/* The canonical (Caffe) name of layer `index` (0 .. VGG_INFO_LAYER_COUNT-1), e.g. "conv1_1",
+ * "pool5", "fc6"; same lifetime as vgg_model_name. NULL (and VGG_ERROR_NOT_FOUND as the last
+ * error) when out of range. Thread-safe. */
+const char *vgg_model_layer_name(const vgg_model *model, int32_t index);
+
+/* Index of the layer called `name`: canonical names ("conv5_3", "fc7"), Keras aliases
+ * ("block5_conv3", "fc2") and Caffe's in-place ReLU names ("relu5_3", "relu7", which name the
+ * same post-ReLU output). Errors: VGG_ERROR_INVALID_ARGUMENT, VGG_ERROR_NOT_FOUND. */
+int32_t vgg_model_layer_index(const vgg_model *model, const char *name, int32_t *index);
+
+/* Label of class `index` (e.g. "n01440764 tench, Tinca tinca"), same lifetime as
+ * vgg_model_name; NULL when the model has no labels or index is out of range. Thread-safe. */
+const char *vgg_model_label(const vgg_model *model, int32_t index);
+
+/* Writes a JSON description of the model (name, preprocessing, every layer with its type,
+ * channels, kernel, stride, padding, parameters) into `buffer` (NUL-terminated) and its
+ * length without the NUL into *length. Call with buffer = NULL and capacity = 0 to learn
+ * the length first. Errors: VGG_ERROR_INVALID_ARGUMENT, VGG_ERROR_BUFFER_TOO_SMALL (with
+ * *length set). Thread-safe. */
+int32_t vgg_model_describe(const vgg_model *model, char *buffer, size_t capacity, size_t *length);
+
+/* Output shape {channels, height, width} of layer `layer` (a name as for
+ * vgg_model_layer_index; NULL = the last layer, i.e. the class score map) for ONE input image
+ * of height x width. Errors: VGG_ERROR_INVALID_ARGUMENT (sizes outside 1..65536),
+ * VGG_ERROR_NOT_FOUND (no such layer), VGG_ERROR_INPUT_TOO_SMALL (the message names the
+ * minimum size). Thread-safe. */
+int32_t vgg_model_output_shape(const vgg_model *model, const char *layer, int64_t height, int64_t width,
+                               int64_t shape[3]);
+
 /* ---- Session ------------------------------------------------------------------------ */
 
 /* Creates a session (workspace) for `model`. The session holds its own reference to the
  * model. *out_session receives a handle the caller owns (release with vgg_session_free), or
- * NULL on failure. Errors: VGG_ERROR_INVALID_ARGUMENT, VGG_ERROR_OUT_OF_MEMORY.
- * Thread-safe with respect to the model. */
+ * NULL on failure. A new session uses 1 thread. Errors: VGG_ERROR_INVALID_ARGUMENT,
+ * VGG_ERROR_OUT_OF_MEMORY. Thread-safe with respect to the model. */
 int32_t vgg_session_create(vgg_model *model, vgg_session **out_session);
 
-/* Frees a session and its workspace (NULL is a no-op). Must not run while the session is
- * in use by another thread. */
+/* Frees a session, its workspace and its threads (NULL is a no-op). Must not run while the
+ * session is in use by another thread. */
 void vgg_session_free(vgg_session *session);
+
+/* Session options (vgg_session_set_option / vgg_session_get_option). */
+#define VGG_OPTION_THREADS 1          /* threads per run, 1..256; default 1 */
+#define VGG_OPTION_FORCE_REFERENCE 2  /* 1 = run the naive reference kernels (slow; for checking);
+                                         default 0, or 1 when the environment variable
+                                         VGG_FORCE_REFERENCE is set to a value other than "0" */
+
+/* Sets an option. Errors: VGG_ERROR_INVALID_ARGUMENT (NULL session, unknown option, value out
+ * of its range: the message gives the range). Not thread-safe (session rule). */
+int32_t vgg_session_set_option(vgg_session *session, int32_t option, int64_t value);
+
+/* Reads an option into *value. Errors: VGG_ERROR_INVALID_ARGUMENT. */
+int32_t vgg_session_get_option(vgg_session *session, int32_t option, int64_t *value);
+
+/* The kernel path runs use: "x86-64-v4" (AVX-512), "x86-64-v3" (AVX2+FMA), "x86-64"
+ * (baseline) or "reference". Static storage. NULL if `session` is NULL. */
+const char *vgg_session_kernel_path(vgg_session *session);
+
+/* Bytes of workspace a run at height x width allocates (kept by the session and reused by
+ * later runs of the same or smaller size). Errors as vgg_model_output_shape. */
+int32_t vgg_session_workspace_bytes(vgg_session *session, int64_t height, int64_t width, size_t *bytes);
+
+/* Runs the network fully convolutionally on `n` preprocessed images (float32, NCHW,
+ * n x 3 x height x width, channels in the model's order and already (pixel - mean) * scale)
+ * and writes the raw class score map (before soft-max), n x K x h x w floats (the shape from
+ * vgg_model_output_shape), into `scores`, which holds `capacity` floats. The caller owns both
+ * buffers; nothing is kept after the call. Errors: VGG_ERROR_INVALID_ARGUMENT (NULLs, sizes),
+ * VGG_ERROR_UNSUPPORTED (a features-only model), VGG_ERROR_INPUT_TOO_SMALL,
+ * VGG_ERROR_BUFFER_TOO_SMALL (the message gives the needed count), VGG_ERROR_OUT_OF_MEMORY.
+ * Not thread-safe (session rule). Blocks until the run is complete. */
+int32_t vgg_session_forward(vgg_session *session, const float *input, int64_t n, int64_t height, int64_t width,
+                            float *scores, size_t capacity);
+
+/* Like vgg_session_forward, then averages each image's score map over space and applies
+ * soft-max: writes n x K probabilities. Errors as vgg_session_forward. */
+int32_t vgg_session_probabilities(vgg_session *session, const float *input, int64_t n, int64_t height,
+                                  int64_t width, float *probabilities, size_t capacity);
+
+/* Outputs of `layer_count` named layers (names as for vgg_model_layer_index) in one pass
+ * that stops after the deepest one: outputs[i] (capacities[i] floats) receives n x C x h x w
+ * float32 NCHW for layers[i]. Convolution outputs are post-ReLU (as Caffe's in-place ReLU
+ * leaves them). Layers up to pool5 work from 32x32 inputs; the fc layers need the minimum
+ * size. Errors: VGG_ERROR_INVALID_ARGUMENT, VGG_ERROR_NOT_FOUND (unknown layer name),
+ * VGG_ERROR_INPUT_TOO_SMALL, VGG_ERROR_BUFFER_TOO_SMALL, VGG_ERROR_OUT_OF_MEMORY. */
+int32_t vgg_session_features(vgg_session *session, const float *input, int64_t n, int64_t height, int64_t width,
+                             const char *const *layers, int32_t layer_count, float *const *outputs,
+                             const size_t *capacities);
+
+/* Pixel formats of vgg_session_classify. */
+#define VGG_PIXELS_RGB 0
+#define VGG_PIXELS_BGR 1
+
+/* Dense evaluation of one 8-bit image as in the VGG paper: for each smaller side Q in
+ * scales[0..scale_count) (none: the model's training size), the image is resized so its
+ * smaller side is Q, preprocessed with the model's channel order, mean and scale, run fully
+ * convolutionally, and its spatially averaged soft-max posteriors are averaged over scales
+ * (and over the horizontally flipped image too when flip = 1). Writes the top_k classes,
+ * most probable first, into classes[0..top_k) and their probabilities into
+ * probabilities[0..top_k).
+ *   pixels: height rows of `stride` bytes, each holding width interleaved 3-byte pixels in
+ *   pixel_format order (VGG_PIXELS_RGB or VGG_PIXELS_BGR).
+ *   Resampling: bilinear on the 0..255 values with pixel centres aligned (source x =
+ *   (x + 0.5) * W_in / W_out - 0.5, clamped to [0, W_in - 1]; likewise y), no antialiasing;
+ *   the resized size is round(H*Q/min(H,W)) x round(W*Q/min(H,W)).
+ * Errors: VGG_ERROR_INVALID_ARGUMENT (NULLs, sizes, stride < 3*width, top_k outside 1..K),
+ * VGG_ERROR_UNSUPPORTED (no classifier), VGG_ERROR_INPUT_TOO_SMALL (a scale below the
+ * model's minimum), VGG_ERROR_OUT_OF_MEMORY. */
+int32_t vgg_session_classify(vgg_session *session, const uint8_t *pixels, int64_t width, int64_t height,
+                             int64_t stride, int32_t pixel_format, const int32_t *scales, int32_t scale_count,
+                             int32_t flip, int32_t top_k, int32_t *classes, float *probabilities);
 
 #ifdef __cplusplus
 }

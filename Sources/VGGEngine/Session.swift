@@ -1,12 +1,52 @@
-// A session: the per-thread workspace for running one model. Used by one thread at a time.
+// A session: the per-thread workspace, thread pool and options for running one model.
+// Used by one thread at a time; keeps its model alive.
+import VGGFormat
 
 public final class Session {
-    /// Keeps the model (and its mapping) alive for as long as the session exists.
     public let model: Model
     public private(set) var threads: Int
+    /// Run the naive reference kernels instead of the optimised ones.
+    public var forceReference: Bool
+    var pool: ThreadPool
+    let kernels = KernelTable.best
+    // Ping-pong activation buffers and the tap-offset table of the pixel kernel.
+    let bufferA = FloatBuffer(), bufferB = FloatBuffer(), scoreBuffer = FloatBuffer(), imageBuffer = FloatBuffer()
+    var offsetTable: [Int] = []
+
+    /// Largest accepted input side and batch: far beyond any real use, small enough that
+    /// every size computation stays exact.
+    public static let maxSide = 1 << 16
+    public static let maxBatch = 1 << 16
 
     public init(model: Model, threads: Int = 1) {
         self.model = model
         self.threads = max(1, threads)
+        self.pool = ThreadPool(threads: max(1, threads))
+        self.forceReference = KernelTable.referenceForcedByEnvironment
+    }
+
+    /// Sets the number of threads (1…256) used by each run.
+    public func setThreads(_ n: Int) throws {
+        guard n >= 1 && n <= 256 else { throw VGGError(.invalidArgument, "threads: expected 1…256, found \(n)") }
+        if n != threads {
+            pool = ThreadPool(threads: n)
+            threads = n
+        }
+    }
+
+    public var kernelPath: KernelPath { forceReference ? .reference : kernels.path }
+
+    /// Workspace bytes a run at this input size needs (the two activation buffers).
+    public func workspaceBytes(height: Int, width: Int) throws -> Int {
+        try checkInput(n: 1, height: height, width: width)
+        let plan = try ForwardPlan(model: model, height: height, width: width, through: model.layers.count - 1)
+        return plan.bufferFloats * 2 * MemoryLayout<Float>.size
+    }
+
+    func checkInput(n: Int, height: Int, width: Int) throws {
+        if n < 1 || n > Session.maxBatch { throw VGGError(.invalidArgument, "batch: expected 1…\(Session.maxBatch), found \(n)") }
+        if height < 1 || height > Session.maxSide || width < 1 || width > Session.maxSide {
+            throw VGGError(.invalidArgument, "input size: expected height and width in 1…\(Session.maxSide), found \(height)×\(width)")
+        }
     }
 }

@@ -130,3 +130,26 @@ public func storedElementCount(layout: TensorLayout, dims: (UInt32, UInt32, UInt
         return n
     }
 }
+
+/// Geometry of one convolution call on blocked activations `[C/16][H][W][16]` (with zero
+/// borders), shared by the engine and the per-ISA kernel modules.
+public struct ConvGeometry: Sendable {
+    public var inChannels = 0
+    /// Input buffer height and width, borders included.
+    public var inHeight = 0, inWidth = 0
+    /// Where the convolution's (−pad, −pad) origin lies in the input buffer: border − pad ≥ 0.
+    public var originY = 0, originX = 0
+    public var outChannels = 0
+    public var outHeight = 0, outWidth = 0
+    /// Zero border around the output (the next layer's padding).
+    public var outBorder = 0
+    public var kernelH = 1, kernelW = 1
+    public var strideH = 1, strideW = 1
+    public var relu = false
+    public init() {}
+
+    public var outBufferHeight: Int { outHeight + 2 * outBorder }
+    public var outBufferWidth: Int { outWidth + 2 * outBorder }
+    public var outBlocks: Int { (outChannels + 15) / 16 }
+    public var taps: Int { inChannels * kernelH * kernelW }
+}

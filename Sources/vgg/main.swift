@@ -1,1 +1,13 @@
-print("vgg")
+// vgg: answers from VGG models without writing code.
+import ArgumentParser
+
+struct VGGCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "vgg",
+        abstract: "Run VGG models stored in .vgg files (see vgg-convert).",
+        discussion: "Exit status: 0 on success, 1 when a model or input could not be used, 64 on a usage error.",
+        subcommands: [InfoCommand.self]
+    )
+}
+
+VGGCommand.main()

@@ -93,3 +93,41 @@ def check(status: int) -> None:
 
 def library_path() -> Optional[str]:
     return getattr(lib, "_name", None)
+
+# Model queries and runs (vgg.h).
+_i64p = ctypes.POINTER(ctypes.c_int64)
+_declare("vgg_model_get_info", ctypes.c_int32, [c_model_p, ctypes.c_int32, _i64p])
+_declare("vgg_model_get_preprocessing", ctypes.c_int32,
+         [c_model_p, ctypes.POINTER(ctypes.c_float), ctypes.POINTER(ctypes.c_float)])
+_declare("vgg_model_name", ctypes.c_char_p, [c_model_p])
+_declare("vgg_model_layer_name", ctypes.c_char_p, [c_model_p, ctypes.c_int32])
+_declare("vgg_model_layer_index", ctypes.c_int32, [c_model_p, ctypes.c_char_p, ctypes.POINTER(ctypes.c_int32)])
+_declare("vgg_model_label", ctypes.c_char_p, [c_model_p, ctypes.c_int32])
+_declare("vgg_model_describe", ctypes.c_int32,
+         [c_model_p, ctypes.c_char_p, ctypes.c_size_t, ctypes.POINTER(ctypes.c_size_t)])
+_declare("vgg_model_output_shape", ctypes.c_int32,
+         [c_model_p, ctypes.c_char_p, ctypes.c_int64, ctypes.c_int64, _i64p])
+_declare("vgg_session_set_option", ctypes.c_int32, [c_session_p, ctypes.c_int32, ctypes.c_int64])
+_declare("vgg_session_get_option", ctypes.c_int32, [c_session_p, ctypes.c_int32, _i64p])
+_declare("vgg_session_kernel_path", ctypes.c_char_p, [c_session_p])
+_declare("vgg_session_workspace_bytes", ctypes.c_int32,
+         [c_session_p, ctypes.c_int64, ctypes.c_int64, ctypes.POINTER(ctypes.c_size_t)])
+_fp = ctypes.POINTER(ctypes.c_float)
+_declare("vgg_session_forward", ctypes.c_int32,
+         [c_session_p, _fp, ctypes.c_int64, ctypes.c_int64, ctypes.c_int64, _fp, ctypes.c_size_t])
+_declare("vgg_session_probabilities", ctypes.c_int32,
+         [c_session_p, _fp, ctypes.c_int64, ctypes.c_int64, ctypes.c_int64, _fp, ctypes.c_size_t])
+_declare("vgg_session_features", ctypes.c_int32,
+         [c_session_p, _fp, ctypes.c_int64, ctypes.c_int64, ctypes.c_int64, ctypes.POINTER(ctypes.c_char_p),
+          ctypes.c_int32, ctypes.POINTER(_fp), ctypes.POINTER(ctypes.c_size_t)])
+_declare("vgg_session_classify", ctypes.c_int32,
+         [c_session_p, ctypes.POINTER(ctypes.c_uint8), ctypes.c_int64, ctypes.c_int64, ctypes.c_int64, ctypes.c_int32,
+          ctypes.POINTER(ctypes.c_int32), ctypes.c_int32, ctypes.c_int32, ctypes.c_int32,
+          ctypes.POINTER(ctypes.c_int32), _fp])
+
+INFO = {"layer_count": 1, "class_count": 2, "input_height": 3, "input_width": 4, "parameter_count": 5,
+        "channel_order": 6, "min_input_size": 7, "label_count": 8, "weight_dtype": 9, "file_size": 10}
+OPTION_THREADS = 1
+OPTION_FORCE_REFERENCE = 2
+PIXELS_RGB = 0
+PIXELS_BGR = 1

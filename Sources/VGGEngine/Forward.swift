@@ -1,0 +1,248 @@
+// The forward pass: layer by layer over ping-pong blocked buffers (`[C/16][H+2b][W+2b][16]`,
+// zero border b = the next convolution's padding), one image at a time.
+import VGGFormat
+
+/// Shapes and buffer geometry of one run.
+struct ForwardPlan {
+    let input: ActivationShape
+    let inputBorder: Int
+    let shapes: [ActivationShape]
+    let borders: [Int]
+    let bufferFloats: Int
+    let last: Int
+
+    init(model: Model, height: Int, width: Int, through last: Int) throws {
+        self.last = last
+        input = ActivationShape(channels: model.inputChannels, height: height, width: width)
+        shapes = try Planner.shapes(model: model, height: height, width: width, through: last)
+        func border(before i: Int) -> Int {
+            guard i <= last, i < model.layers.count else { return 0 }
+            let l = model.layers[i]
+            return l.kind == .convolution ? max(l.padH, l.padW) : 0
+        }
+        inputBorder = border(before: 0)
+        borders = (0...last).map { border(before: $0 + 1) }
+        func floats(_ s: ActivationShape, _ b: Int) -> Int {
+            (s.channels + 15) / 16 * 16 * (s.height + 2 * b) * (s.width + 2 * b)
+        }
+        var most = floats(input, inputBorder)
+        for i in 0...last { most = max(most, floats(shapes[i], borders[i])) }
+        bufferFloats = most
+    }
+}
+
+/// Where a layer's output for one image lives during a run.
+enum LayerOutput {
+    /// Blocked buffer with a zero border.
+    case blocked(UnsafeMutablePointer<Float>, border: Int)
+    /// Plain CHW (reference path).
+    case plain(UnsafePointer<Float>)
+
+    /// Copies the output (shape `s`) to `dest` as CHW float32.
+    func copy(shape s: ActivationShape, to dest: UnsafeMutablePointer<Float>) {
+        switch self {
+        case .plain(let p):
+            dest.update(from: p, count: s.count)
+        case .blocked(let p, let b):
+            let hb = s.height + 2 * b, wb = s.width + 2 * b
+            for c in 0..<s.channels {
+                let plane = p + (c >> 4) * hb * wb * 16 + (c & 15)
+                let out = dest + c * s.height * s.width
+                for y in 0..<s.height {
+                    let row = plane + ((y + b) * wb + b) * 16
+                    let o = out + y * s.width
+                    for x in 0..<s.width { o[x] = row[x * 16] }
+                }
+            }
+        }
+    }
+}
+
+extension Session {
+    /// Runs `n` CHW images (`input`, n×3×height×width) through layers 0...last and hands the
+    /// outputs of the layers in `wanted` to `sink(layer, image, shape, output)`.
+    func run(input: UnsafePointer<Float>, n: Int, height: Int, width: Int, through last: Int, wanted: Set<Int>,
+             sink: (Int, Int, ActivationShape, LayerOutput) throws -> Void) throws {
+        try checkInput(n: n, height: height, width: width)
+        let plan = try ForwardPlan(model: model, height: height, width: width, through: last)
+        let imageFloats = plan.input.count
+        if forceReference {
+            for image in 0..<n {
+                try Reference.run(model: model, image: input + image * imageFloats, plan: plan) { layer, shape, out in
+                    if wanted.contains(layer) { try sink(layer, image, shape, .plain(out)) }
+                }
+            }
+            return
+        }
+        let a = try bufferA.reserve(plan.bufferFloats)
+        let b = try bufferB.reserve(plan.bufferFloats)
+        for image in 0..<n {
+            loadInput(input + image * imageFloats, shape: plan.input, border: plan.inputBorder, into: a)
+            var src = a, dst = b
+            var srcShape = plan.input, srcBorder = plan.inputBorder
+            for i in 0...last {
+                let shape = plan.shapes[i], border = plan.borders[i]
+                try runLayer(model.layers[i], from: src, shape: srcShape, border: srcBorder, to: dst, shape: shape, border: border)
+                zeroBorder(dst, shape: shape, border: border)
+                if wanted.contains(i) { try sink(i, image, shape, .blocked(dst, border: border)) }
+                swap(&src, &dst)
+                srcShape = shape
+                srcBorder = border
+            }
+        }
+    }
+
+    /// CHW image → blocked buffer with a zero border.
+    func loadInput(_ image: UnsafePointer<Float>, shape s: ActivationShape, border b: Int, into buffer: UnsafeMutablePointer<Float>) {
+        let hb = s.height + 2 * b, wb = s.width + 2 * b
+        let blocks = (s.channels + 15) / 16
+        buffer.update(repeating: 0, count: blocks * hb * wb * 16)
+        for c in 0..<s.channels {
+            let plane = buffer + (c >> 4) * hb * wb * 16 + (c & 15)
+            let src = image + c * s.height * s.width
+            for y in 0..<s.height {
+                let row = plane + ((y + b) * wb + b) * 16
+                let srow = src + y * s.width
+                for x in 0..<s.width { row[x * 16] = srow[x] }
+            }
+        }
+    }
+
+    /// Zeroes the border ring (and the padding lanes past the real channels) of a buffer.
+    func zeroBorder(_ buffer: UnsafeMutablePointer<Float>, shape s: ActivationShape, border b: Int) {
+        guard b > 0 else { return }
+        let hb = s.height + 2 * b, wb = s.width + 2 * b
+        for blk in 0..<(s.channels + 15) / 16 {
+            let plane = buffer + blk * hb * wb * 16
+            (plane).update(repeating: 0, count: b * wb * 16)
+            (plane + (b + s.height) * wb * 16).update(repeating: 0, count: b * wb * 16)
+            for y in b..<(b + s.height) {
+                (plane + y * wb * 16).update(repeating: 0, count: b * 16)
+                (plane + (y * wb + b + s.width) * 16).update(repeating: 0, count: b * 16)
+            }
+        }
+    }
+
+    func runLayer(_ l: Layer, from src: UnsafeMutablePointer<Float>, shape inShape: ActivationShape, border inBorder: Int,
+                  to dst: UnsafeMutablePointer<Float>, shape outShape: ActivationShape, border outBorder: Int) throws {
+        switch l.kind {
+        case .convolution:
+            guard let weight = l.weight else { throw VGGError(.internal, "layer '\(l.name)' has no weight tensor") }
+            var g = ConvGeometry()
+            g.inChannels = l.inChannels
+            g.inHeight = inShape.height + 2 * inBorder
+            g.inWidth = inShape.width + 2 * inBorder
+            g.originY = inBorder - l.padH
+            g.originX = inBorder - l.padW
+            g.outChannels = l.outChannels
+            g.outHeight = outShape.height
+            g.outWidth = outShape.width
+            g.outBorder = outBorder
+            g.kernelH = l.kernelH; g.kernelW = l.kernelW
+            g.strideH = l.strideH; g.strideW = l.strideW
+            g.relu = l.relu
+            let input = UnsafePointer(src)
+            let weights = weight.data, dtype = weight.dtype.rawValue
+            let bias = l.bias.map { $0.data.assumingMemoryBound(to: Float.self) }
+            let blocks = g.outBlocks
+            if g.outWidth >= 4 {
+                let rows = kernels.rows
+                let height = g.outHeight
+                pool.parallelFor(blocks * height) { t in
+                    let row = t % height
+                    rows(input, weights, dtype, bias, dst, g, t / height, row, row + 1)
+                }
+            } else {
+                buildOffsets(g)
+                let pixelsKernel = kernels.pixels
+                let pixels = g.outHeight * g.outWidth
+                offsetTable.withUnsafeBufferPointer { offsets in
+                    guard let o = offsets.baseAddress else { return }
+                    pool.parallelFor(blocks) { blk in
+                        pixelsKernel(input, weights, dtype, bias, dst, g, o, blk, 0, pixels)
+                    }
+                }
+            }
+        case .maxPool, .averagePool:
+            pooling(l, from: src, shape: inShape, border: inBorder, to: dst, shape: outShape, border: outBorder)
+        case .lrn:
+            lrn(l, from: src, shape: inShape, border: inBorder, to: dst, border: outBorder)
+        }
+    }
+
+    /// Input offsets of every tap (ci, ky, kx) relative to a pixel's window origin.
+    func buildOffsets(_ g: ConvGeometry) {
+        let plane = g.inHeight * g.inWidth * 16
+        offsetTable.removeAll(keepingCapacity: true)
+        offsetTable.reserveCapacity(g.taps)
+        for ci in 0..<g.inChannels {
+            for ky in 0..<g.kernelH {
+                for kx in 0..<g.kernelW {
+                    offsetTable.append((ci >> 4) * plane + (ky * g.inWidth + kx) * 16 + (ci & 15))
+                }
+            }
+        }
+    }
+
+    /// Max/average pooling with Caffe's window rules (max: windows clipped to the image;
+    /// average: divided by the window clipped to the padded image).
+    func pooling(_ l: Layer, from src: UnsafeMutablePointer<Float>, shape s: ActivationShape, border bi: Int,
+                 to dst: UnsafeMutablePointer<Float>, shape o: ActivationShape, border bo: Int) {
+        let hbi = s.height + 2 * bi, wbi = s.width + 2 * bi
+        let hbo = o.height + 2 * bo, wbo = o.width + 2 * bo
+        let isMax = l.kind == .maxPool
+        let H = s.height, W = s.width
+        let input = UnsafePointer(src)
+        pool.parallelFor((s.channels + 15) / 16 * o.height) { t in
+            let blk = t / o.height, oy = t % o.height
+            let inPlane = UnsafeRawPointer(input + blk * hbi * wbi * 16)
+            let outRow = UnsafeMutableRawPointer(dst + (blk * hbo * wbo + (oy + bo) * wbo + bo) * 16)
+            let hstart = oy * l.strideH - l.padH
+            let hend = min(hstart + l.kernelH, H + l.padH)
+            let h0 = max(hstart, 0), h1 = min(hend, H)
+            for ox in 0..<o.width {
+                let wstart = ox * l.strideW - l.padW
+                let wend = min(wstart + l.kernelW, W + l.padW)
+                let w0 = max(wstart, 0), w1 = min(wend, W)
+                var acc = SIMD16<Float>(repeating: isMax ? -Float.greatestFiniteMagnitude : 0)
+                for y in h0..<max(h0, h1) {
+                    for x in w0..<max(w0, w1) {
+                        let v = inPlane.load(fromByteOffset: (((y + bi) * wbi + x + bi) * 16) * 4, as: SIMD16<Float>.self)
+                        acc = isMax ? pointwiseMax(acc, v) : acc + v
+                    }
+                }
+                if !isMax { acc /= SIMD16(repeating: Float((hend - hstart) * (wend - wstart))) }
+                outRow.storeBytes(of: acc, toByteOffset: ox * 64, as: SIMD16<Float>.self)
+            }
+        }
+    }
+
+    /// LRN across channels: x · (k + α/n · Σ x²)^(−β) over the n channels centred on each.
+    func lrn(_ l: Layer, from src: UnsafeMutablePointer<Float>, shape s: ActivationShape, border bi: Int,
+             to dst: UnsafeMutablePointer<Float>, border bo: Int) {
+        let hbi = s.height + 2 * bi, wbi = s.width + 2 * bi
+        let hbo = s.height + 2 * bo, wbo = s.width + 2 * bo
+        let C = s.channels, half = (l.lrnLocalSize - 1) / 2
+        let alphaOverN = l.lrnAlpha / Float(l.lrnLocalSize), beta = l.lrnBeta, k = l.lrnK
+        let input = UnsafePointer(src)
+        pool.parallelFor(s.height) { y in
+            withUnsafeTemporaryAllocation(of: Double.self, capacity: C + 1) { prefix in
+                for x in 0..<s.width {
+                    prefix[0] = 0
+                    for c in 0..<C {
+                        let v = input[((c >> 4) * hbi * wbi + (y + bi) * wbi + x + bi) * 16 + (c & 15)]
+                        prefix[c + 1] = prefix[c] + Double(v * v)
+                    }
+                    for c in 0..<C {
+                        let lo = max(0, c - half), hi = min(C - 1, c + half)
+                        let sum = Float(prefix[hi + 1] - prefix[lo])
+                        let v = input[((c >> 4) * hbi * wbi + (y + bi) * wbi + x + bi) * 16 + (c & 15)]
+                        dst[((c >> 4) * hbo * wbo + (y + bo) * wbo + x + bo) * 16 + (c & 15)] = v * pow(k + alphaOverN * sum, -beta)
+                    }
+                }
+            }
+        }
+    }
+}
+
+import Glibc

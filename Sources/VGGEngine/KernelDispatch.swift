@@ -1,0 +1,51 @@
+// The kernel dispatch table, filled once from the CPU's features: x86-64-v4, x86-64-v3 or
+// baseline. `VGG_FORCE_REFERENCE=1` in the environment, or the session option, selects the
+// naive reference path instead.
+import CVggSupport
+import Glibc
+import VGGFormat
+import VGGKernelsBase
+import VGGKernelsV3
+import VGGKernelsV4
+
+public enum KernelPath: String, Sendable {
+    case x86_64_v4 = "x86-64-v4"
+    case x86_64_v3 = "x86-64-v3"
+    case baseline = "x86-64"
+    case reference = "reference"
+}
+
+typealias RowsKernel = (UnsafePointer<Float>, UnsafeRawPointer, UInt32, UnsafePointer<Float>?, UnsafeMutablePointer<Float>,
+                        ConvGeometry, Int, Int, Int) -> Void
+typealias PixelsKernel = (UnsafePointer<Float>, UnsafeRawPointer, UInt32, UnsafePointer<Float>?, UnsafeMutablePointer<Float>,
+                          ConvGeometry, UnsafePointer<Int>, Int, Int, Int) -> Void
+
+struct KernelTable {
+    let path: KernelPath
+    let rows: RowsKernel
+    let pixels: PixelsKernel
+
+    static let v4 = KernelTable(path: .x86_64_v4,
+        rows: { VGGKernelsV4.Kernels.convolutionRows(input: $0, weights: $1, dtype: $2, bias: $3, output: $4, geometry: $5, block: $6, rowStart: $7, rowEnd: $8) },
+        pixels: { VGGKernelsV4.Kernels.convolutionPixels(input: $0, weights: $1, dtype: $2, bias: $3, output: $4, geometry: $5, offsets: $6, block: $7, pixelStart: $8, pixelEnd: $9) })
+    static let v3 = KernelTable(path: .x86_64_v3,
+        rows: { VGGKernelsV3.Kernels.convolutionRows(input: $0, weights: $1, dtype: $2, bias: $3, output: $4, geometry: $5, block: $6, rowStart: $7, rowEnd: $8) },
+        pixels: { VGGKernelsV3.Kernels.convolutionPixels(input: $0, weights: $1, dtype: $2, bias: $3, output: $4, geometry: $5, offsets: $6, block: $7, pixelStart: $8, pixelEnd: $9) })
+    static let baseline = KernelTable(path: .baseline,
+        rows: { VGGKernelsBase.Kernels.convolutionRows(input: $0, weights: $1, dtype: $2, bias: $3, output: $4, geometry: $5, block: $6, rowStart: $7, rowEnd: $8) },
+        pixels: { VGGKernelsBase.Kernels.convolutionPixels(input: $0, weights: $1, dtype: $2, bias: $3, output: $4, geometry: $5, offsets: $6, block: $7, pixelStart: $8, pixelEnd: $9) })
+
+    /// The best table this CPU runs.
+    static let best: KernelTable = {
+        if vggsupport_cpu_is_x86_64_v4() != 0 { return v4 }
+        if vggsupport_cpu_is_x86_64_v3() != 0 { return v3 }
+        return baseline
+    }()
+
+    /// True when the environment asks for the reference kernels (VGG_FORCE_REFERENCE=1).
+    static let referenceForcedByEnvironment: Bool = {
+        guard let v = getenv("VGG_FORCE_REFERENCE") else { return false }
+        let s = String(cString: v)
+        return !s.isEmpty && s != "0"
+    }()
+}

@@ -1,0 +1,106 @@
+// A persistent pool of worker threads for parallel loops: workers sleep on a condition
+// variable between calls, the calling thread takes part in the work.
+import Glibc
+
+final class ThreadPool {
+    private(set) var threadCount = 1
+    // pthread objects must not move: they live in manually allocated memory.
+    private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+    private let wake = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
+    private let done = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
+    private var threads: [pthread_t] = []
+    // The current job, guarded by `mutex`.
+    private var job: ((Int) -> Void)?
+    private var jobCount = 0
+    private var nextIndex = 0
+    private var busyWorkers = 0
+    private var generation = 0
+    private var shuttingDown = false
+
+    /// A pool running loops on `threads` threads in total (the caller included). If worker
+    /// threads cannot be created the pool runs with fewer.
+    init(threads wanted: Int) {
+        pthread_mutex_init(mutex, nil)
+        pthread_cond_init(wake, nil)
+        pthread_cond_init(done, nil)
+        // Workers hold an unretained reference: deinit joins them before the pool is freed.
+        let me = Unmanaged.passUnretained(self).toOpaque()
+        for _ in 1..<max(1, wanted) {
+            var t = pthread_t()
+            let rc = pthread_create(&t, nil, { raw in
+                guard let raw else { return nil }
+                Unmanaged<ThreadPool>.fromOpaque(raw).takeUnretainedValue().workerLoop()
+                return nil
+            }, me)
+            if rc == 0 { threads.append(t) }
+        }
+        threadCount = threads.count + 1
+    }
+
+    /// Runs `body(i)` for every i in 0..<count across the pool; returns when all are done.
+    func parallelFor(_ count: Int, _ body: @escaping (Int) -> Void) {
+        if count <= 0 { return }
+        if threadCount == 1 || count == 1 {
+            for i in 0..<count { body(i) }
+            return
+        }
+        pthread_mutex_lock(mutex)
+        job = body
+        jobCount = count
+        nextIndex = 0
+        generation &+= 1
+        pthread_cond_broadcast(wake)
+        pthread_mutex_unlock(mutex)
+        runJobItems(body)
+        pthread_mutex_lock(mutex)
+        while busyWorkers > 0 { pthread_cond_wait(done, mutex) }
+        job = nil
+        pthread_mutex_unlock(mutex)
+    }
+
+    private func takeIndex() -> Int? {
+        pthread_mutex_lock(mutex)
+        defer { pthread_mutex_unlock(mutex) }
+        if nextIndex < jobCount {
+            nextIndex += 1
+            return nextIndex - 1
+        }
+        return nil
+    }
+
+    private func runJobItems(_ body: (Int) -> Void) {
+        while let i = takeIndex() { body(i) }
+    }
+
+    private func workerLoop() {
+        var seen = 0
+        pthread_mutex_lock(mutex)
+        while true {
+            while !shuttingDown && (generation == seen || job == nil) { pthread_cond_wait(wake, mutex) }
+            if shuttingDown { break }
+            seen = generation
+            guard let body = job else { continue }
+            busyWorkers += 1
+            pthread_mutex_unlock(mutex)
+            runJobItems(body)
+            pthread_mutex_lock(mutex)
+            busyWorkers -= 1
+            if busyWorkers == 0 { pthread_cond_broadcast(done) }
+        }
+        pthread_mutex_unlock(mutex)
+    }
+
+    deinit {
+        pthread_mutex_lock(mutex)
+        shuttingDown = true
+        pthread_cond_broadcast(wake)
+        pthread_mutex_unlock(mutex)
+        for t in threads { pthread_join(t, nil) }
+        pthread_cond_destroy(wake)
+        pthread_cond_destroy(done)
+        pthread_mutex_destroy(mutex)
+        mutex.deallocate()
+        wake.deallocate()
+        done.deallocate()
+    }
+}

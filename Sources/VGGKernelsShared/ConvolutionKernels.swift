@@ -1,0 +1,162 @@
+// Direct convolution on blocked activations (`[C/16][H][W][16]`) with OBLOCK16 weights
+// (`[O/16][I][KH][KW][16]`): one 16-wide weight vector per tap, broadcast inputs, FMAs.
+// This one file is compiled into each per-ISA module (VGGKernelsBase/V3/V4 hold symlinks to
+// it) with that module's -march flag; keep it to pointers and SIMD types.
+import VGGFormat
+
+protocol WeightLoad {
+    /// The `index`-th 16-lane weight vector as floats.
+    static func load(_ base: UnsafeRawPointer, _ index: Int) -> SIMD16<Float>
+}
+
+enum F32Weights: WeightLoad {
+    @inline(__always)
+    static func load(_ base: UnsafeRawPointer, _ index: Int) -> SIMD16<Float> {
+        base.loadUnaligned(fromByteOffset: index &* 64, as: SIMD16<Float>.self)
+    }
+}
+
+enum F16Weights: WeightLoad {
+    @inline(__always)
+    static func load(_ base: UnsafeRawPointer, _ index: Int) -> SIMD16<Float> {
+        SIMD16<Float>(base.loadUnaligned(fromByteOffset: index &* 32, as: SIMD16<Float16>.self))
+    }
+}
+
+enum BF16Weights: WeightLoad {
+    @inline(__always)
+    static func load(_ base: UnsafeRawPointer, _ index: Int) -> SIMD16<Float> {
+        let h = base.loadUnaligned(fromByteOffset: index &* 32, as: SIMD16<UInt16>.self)
+        return unsafeBitCast(SIMD16<UInt32>(truncatingIfNeeded: h) &<< 16, to: SIMD16<Float>.self)
+    }
+}
+
+@inline(__always)
+func relu(_ v: SIMD16<Float>) -> SIMD16<Float> {
+    v.replacing(with: 0, where: v .< 0)
+}
+
+public enum Kernels {
+    /// Computes output rows `rowStart..<rowEnd` of output block `block`, in tiles of 8 pixels.
+    /// `dtype` is the weight DType raw value (1 f32, 2 f16, 3 bf16).
+    public static func convolutionRows(input: UnsafePointer<Float>, weights: UnsafeRawPointer, dtype: UInt32,
+                                       bias: UnsafePointer<Float>?, output: UnsafeMutablePointer<Float>,
+                                       geometry g: ConvGeometry, block: Int, rowStart: Int, rowEnd: Int) {
+        switch dtype {
+        case 2: rows(F16Weights.self, input, weights, bias, output, g, block, rowStart, rowEnd)
+        case 3: rows(BF16Weights.self, input, weights, bias, output, g, block, rowStart, rowEnd)
+        default: rows(F32Weights.self, input, weights, bias, output, g, block, rowStart, rowEnd)
+        }
+    }
+
+    /// Computes output pixels `pixelStart..<pixelEnd` (row-major) of output block `block` one
+    /// pixel at a time, for narrow outputs (the fc layers). `offsets[t]` is the input offset
+    /// (in floats) of tap t = (ci·KH + ky)·KW + kx relative to the pixel's window origin.
+    public static func convolutionPixels(input: UnsafePointer<Float>, weights: UnsafeRawPointer, dtype: UInt32,
+                                         bias: UnsafePointer<Float>?, output: UnsafeMutablePointer<Float>,
+                                         geometry g: ConvGeometry, offsets: UnsafePointer<Int>,
+                                         block: Int, pixelStart: Int, pixelEnd: Int) {
+        switch dtype {
+        case 2: pixels(F16Weights.self, input, weights, bias, output, g, offsets, block, pixelStart, pixelEnd)
+        case 3: pixels(BF16Weights.self, input, weights, bias, output, g, offsets, block, pixelStart, pixelEnd)
+        default: pixels(F32Weights.self, input, weights, bias, output, g, offsets, block, pixelStart, pixelEnd)
+        }
+    }
+
+    @inline(__always)
+    static func rows<W: WeightLoad>(_: W.Type, _ input: UnsafePointer<Float>, _ weights: UnsafeRawPointer,
+                                    _ bias: UnsafePointer<Float>?, _ output: UnsafeMutablePointer<Float>,
+                                    _ g: ConvGeometry, _ block: Int, _ rowStart: Int, _ rowEnd: Int) {
+        let taps = g.taps
+        let kh = g.kernelH, kw = g.kernelW
+        let planeIn = g.inHeight &* g.inWidth &* 16
+        let rowIn = g.inWidth &* 16
+        let step = g.strideW &* 16
+        let weightBase = weights + block &* taps &* (W.self == F32Weights.self ? 64 : 32)
+        let biasVector = bias.map { UnsafeRawPointer($0).loadUnaligned(fromByteOffset: block &* 64, as: SIMD16<Float>.self) } ?? .zero
+        let outPlane = g.outBufferHeight &* g.outBufferWidth &* 16
+        var oy = rowStart
+        while oy < rowEnd {
+            let outRow = output + block &* outPlane + ((oy &+ g.outBorder) &* g.outBufferWidth &+ g.outBorder) &* 16
+            let iy0 = oy &* g.strideH &+ g.originY
+            var ox = 0
+            while ox < g.outWidth {
+                let n = min(8, g.outWidth &- ox)
+                // Pixel j reads at j·step; past the row's end the last pixel is recomputed, not stored.
+                let o1 = min(1, n &- 1) &* step, o2 = min(2, n &- 1) &* step, o3 = min(3, n &- 1) &* step
+                let o4 = min(4, n &- 1) &* step, o5 = min(5, n &- 1) &* step, o6 = min(6, n &- 1) &* step
+                let o7 = min(7, n &- 1) &* step
+                var a0 = biasVector, a1 = biasVector, a2 = biasVector, a3 = biasVector
+                var a4 = biasVector, a5 = biasVector, a6 = biasVector, a7 = biasVector
+                let ix0 = ox &* g.strideW &+ g.originX
+                var t = 0
+                for ci in 0..<g.inChannels {
+                    let plane = input + (ci &>> 4) &* planeIn + (ci & 15)
+                    for ky in 0..<kh {
+                        var p = plane + (iy0 &+ ky) &* rowIn + ix0 &* 16
+                        for _ in 0..<kw {
+                            let w = W.load(weightBase, t)
+                            a0 = a0.addingProduct(SIMD16(repeating: p[0]), w)
+                            a1 = a1.addingProduct(SIMD16(repeating: p[o1]), w)
+                            a2 = a2.addingProduct(SIMD16(repeating: p[o2]), w)
+                            a3 = a3.addingProduct(SIMD16(repeating: p[o3]), w)
+                            a4 = a4.addingProduct(SIMD16(repeating: p[o4]), w)
+                            a5 = a5.addingProduct(SIMD16(repeating: p[o5]), w)
+                            a6 = a6.addingProduct(SIMD16(repeating: p[o6]), w)
+                            a7 = a7.addingProduct(SIMD16(repeating: p[o7]), w)
+                            p += 16
+                            t &+= 1
+                        }
+                    }
+                }
+                if g.relu {
+                    a0 = relu(a0); a1 = relu(a1); a2 = relu(a2); a3 = relu(a3)
+                    a4 = relu(a4); a5 = relu(a5); a6 = relu(a6); a7 = relu(a7)
+                }
+                let out = UnsafeMutableRawPointer(outRow + ox &* 16)
+                out.storeBytes(of: a0, as: SIMD16<Float>.self)
+                if n > 1 { out.storeBytes(of: a1, toByteOffset: 64, as: SIMD16<Float>.self) }
+                if n > 2 { out.storeBytes(of: a2, toByteOffset: 128, as: SIMD16<Float>.self) }
+                if n > 3 { out.storeBytes(of: a3, toByteOffset: 192, as: SIMD16<Float>.self) }
+                if n > 4 { out.storeBytes(of: a4, toByteOffset: 256, as: SIMD16<Float>.self) }
+                if n > 5 { out.storeBytes(of: a5, toByteOffset: 320, as: SIMD16<Float>.self) }
+                if n > 6 { out.storeBytes(of: a6, toByteOffset: 384, as: SIMD16<Float>.self) }
+                if n > 7 { out.storeBytes(of: a7, toByteOffset: 448, as: SIMD16<Float>.self) }
+                ox &+= 8
+            }
+            oy &+= 1
+        }
+    }
+
+    @inline(__always)
+    static func pixels<W: WeightLoad>(_: W.Type, _ input: UnsafePointer<Float>, _ weights: UnsafeRawPointer,
+                                      _ bias: UnsafePointer<Float>?, _ output: UnsafeMutablePointer<Float>,
+                                      _ g: ConvGeometry, _ offsets: UnsafePointer<Int>, _ block: Int,
+                                      _ pixelStart: Int, _ pixelEnd: Int) {
+        let taps = g.taps
+        let weightBase = weights + block &* taps &* (W.self == F32Weights.self ? 64 : 32)
+        let biasVector = bias.map { UnsafeRawPointer($0).loadUnaligned(fromByteOffset: block &* 64, as: SIMD16<Float>.self) } ?? .zero
+        let outPlane = g.outBufferHeight &* g.outBufferWidth &* 16
+        for pixel in pixelStart..<pixelEnd {
+            let oy = pixel / g.outWidth, ox = pixel % g.outWidth
+            let origin = input + ((oy &* g.strideH &+ g.originY) &* g.inWidth &+ ox &* g.strideW &+ g.originX) &* 16
+            var a0 = biasVector, a1 = SIMD16<Float>.zero, a2 = SIMD16<Float>.zero, a3 = SIMD16<Float>.zero
+            var t = 0
+            while t &+ 4 <= taps {
+                a0 = a0.addingProduct(SIMD16(repeating: origin[offsets[t]]), W.load(weightBase, t))
+                a1 = a1.addingProduct(SIMD16(repeating: origin[offsets[t &+ 1]]), W.load(weightBase, t &+ 1))
+                a2 = a2.addingProduct(SIMD16(repeating: origin[offsets[t &+ 2]]), W.load(weightBase, t &+ 2))
+                a3 = a3.addingProduct(SIMD16(repeating: origin[offsets[t &+ 3]]), W.load(weightBase, t &+ 3))
+                t &+= 4
+            }
+            while t < taps {
+                a0 = a0.addingProduct(SIMD16(repeating: origin[offsets[t]]), W.load(weightBase, t))
+                t &+= 1
+            }
+            var a = (a0 + a1) + (a2 + a3)
+            if g.relu { a = relu(a) }
+            let out = output + block &* outPlane + ((oy &+ g.outBorder) &* g.outBufferWidth &+ ox &+ g.outBorder) &* 16
+            UnsafeMutableRawPointer(out).storeBytes(of: a, as: SIMD16<Float>.self)
+        }
+    }
+}

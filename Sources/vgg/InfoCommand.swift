@@ -1,0 +1,92 @@
+// `vgg info`: what a .vgg file holds.
+import ArgumentParser
+import Glibc
+import VGGEngine
+import VGGFormat
+
+struct InfoCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "info",
+        abstract: "Show a model's architecture, parameters, dtype, preprocessing and labels.",
+        discussion: """
+        Examples:
+          vgg info vgg16.vgg
+          vgg info vgg16.vgg --json | python3 -m json.tool
+        """
+    )
+
+    @Argument(help: "A .vgg file.")
+    var model: String
+
+    @Flag(help: "Print JSON instead of a table.")
+    var json = false
+
+    @Flag(name: .customLong("verify"), help: "Verify every tensor's checksum.")
+    var verify = false
+
+    func run() throws {
+        let m = try openModel(model, verify: verify)
+        let dtypes = m.weightDTypes
+        let order = m.channelOrder == .bgr ? "BGR" : "RGB"
+        if json {
+            print(m.describe(path: model).text)
+            return
+        }
+        print("model        \(m.name)  (from \(m.sourceFormat.name))")
+        print("file         \(model), \(formatBytes(m.mapping.count))")
+        print("parameters   \(grouped(m.parameterCount)), weights \(dtypes)")
+        print("input        \(m.inputHeight)×\(m.inputWidth) at training; any size ≥ \(m.minimumInputSide) works")
+        print("preprocess   \(order), mean \(m.mean.map { fmt($0) }.joined(separator: ", ")), scale \(m.scale.map { fmt($0) }.joined(separator: ", "))")
+        print("classes      \(m.classCount == 0 ? "none (features only)" : String(m.classCount)), labels \(m.labels.isEmpty ? "none" : String(m.labels.count))")
+        print("")
+        let header = ["layer", "alias", "type", "out", "kernel", "stride", "pad", "params"]
+        var rows = [header]
+        for l in m.layers {
+            rows.append([l.name, l.alias, l.typeDescription, String(l.outChannels), "\(l.kernelH)×\(l.kernelW)",
+                         "\(l.strideH)", "\(l.padH)", l.parameterCount == 0 ? "" : grouped(l.parameterCount)])
+        }
+        printTable(rows)
+    }
+}
+
+func openModel(_ path: String, verify: Bool) throws -> Model {
+    do {
+        return try Model(path: path, options: verify ? [.verifyChecksums] : [])
+    } catch let e as VGGError {
+        fputs("vgg: \(e.message)\n", stderr)
+        throw ExitCode(1)
+    }
+}
+
+func fmt(_ x: Float) -> String {
+    let s = String(x)
+    return s.hasSuffix(".0") ? String(s.dropLast(2)) : s
+}
+
+func grouped(_ n: Int) -> String {
+    let s = String(n)
+    var out = ""
+    for (i, c) in s.reversed().enumerated() {
+        if i > 0 && i % 3 == 0 { out.append(",") }
+        out.append(c)
+    }
+    return String(out.reversed())
+}
+
+func formatBytes(_ n: Int) -> String {
+    n >= 1 << 20 ? "\(grouped(n)) bytes (\(n >> 20) MiB)" : "\(grouped(n)) bytes"
+}
+
+func printTable(_ rows: [[String]]) {
+    guard let first = rows.first else { return }
+    var widths = [Int](repeating: 0, count: first.count)
+    for r in rows { for (i, c) in r.enumerated() { widths[i] = max(widths[i], c.count) } }
+    for r in rows {
+        var line = ""
+        for (i, c) in r.enumerated() {
+            let pad = String(repeating: " ", count: widths[i] - c.count)
+            line += i == r.count - 1 ? pad + c : c + pad + "  "
+        }
+        print(line)
+    }
+}
