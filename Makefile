@@ -45,19 +45,27 @@ test-exports: build
 	sh Tests/check_exports.sh $(BUILD)/libvgg.so include/vgg.h
 
 # The C test links against an installed tree through pkg-config, as a user's program would.
-test-c: build
+test-c: build build/fixtures/tiny.vgg
 	rm -rf $(STAGE) && $(MAKE) --no-print-directory install PREFIX=$(CURDIR)/$(STAGE) >/dev/null
 	$(CC) -std=c11 -Wall -Wextra -Werror -o build/test_capi Tests/CAPITests/test_capi.c \
-	  $$(PKG_CONFIG_PATH=$(CURDIR)/$(STAGE)/lib/pkgconfig pkg-config --cflags --libs vgg)
-	cd build && ./test_capi
+	  $$(PKG_CONFIG_PATH=$(CURDIR)/$(STAGE)/lib/pkgconfig pkg-config --cflags --libs vgg) -lm -lpthread
+	cd build && SWIFT_BACKTRACE=enable=no ./test_capi fixtures/tiny.vgg
+
+# A tiny VGG-shaped model in the Oxford V1 caffemodel layout, converted (for the C test).
+build/fixtures/tiny.vgg: $(BUILD)/vgg-convert tools/caffe_fixtures.py
+	mkdir -p build/fixtures
+	$(PYTHON) tools/caffe_fixtures.py build/fixtures/tiny.caffemodel --arch tiny --seed 0
+	$(BUILD)/vgg-convert build/fixtures/tiny.caffemodel -o $@ --input-size 32 --quiet
+
+$(BUILD)/vgg-convert: build
 
 test-python: build
 	VGG_LIBRARY=$(CURDIR)/$(BUILD)/libvgg.so PYTHONPATH=$(CURDIR)/python $(PYTHON) -m pytest -q python/tests
 
+# The main job: generate a full-size VGG16 caffemodel (Oxford layout, random weights), convert
+# it, classify a generated image with dense multi-scale evaluation, print times.
 demo: deps build
-	@echo "libvgg $(VERSION)"
-	@VGG_LIBRARY=$(CURDIR)/$(BUILD)/libvgg.so PYTHONPATH=$(CURDIR)/python $(PYTHON) -c \
-	  "import vgg; print('library version', vgg.version(), 'loaded from', vgg.library_path())"
+	@VGG_LIBRARY=$(CURDIR)/$(BUILD)/libvgg.so $(PYTHON) tools/demo.py
 
 clean:
 	rm -rf .build build

@@ -49,7 +49,7 @@ public func vgg_model_open(_ path: UnsafePointer<CChar>?, _ flags: UInt32, _ out
 }
 
 @_cdecl("vgg_model_open_memory")
-public func vgg_model_open_memory(_ data: UnsafeRawPointer?, _ size: Int, _ flags: UInt32,
+public func vgg_model_open_memory(_ data: UnsafeRawPointer?, _ byteCount: UInt, _ flags: UInt32,
                                   _ out: UnsafeMutablePointer<OpaquePointer?>?) -> Int32 {
     guard let out else { return fail(.invalidArgument, "vgg_model_open_memory: out_model is NULL") }
     out.pointee = nil
@@ -57,6 +57,7 @@ public func vgg_model_open_memory(_ data: UnsafeRawPointer?, _ size: Int, _ flag
     if flags & ~ModelOpenOptions.all.rawValue != 0 {
         return fail(.invalidArgument, "vgg_model_open_memory: flags 0x\(String(flags, radix: 16)) has unknown bits")
     }
+    let size = Int(clamping: byteCount)
     return guarded("vgg_model_open_memory") {
         if size < VGGFile.headerSize {
             throw VGGError(.format, "size is \(size) bytes, shorter than the \(VGGFile.headerSize)-byte .vgg header")
@@ -175,12 +176,13 @@ public func vgg_model_layer_index(_ model: OpaquePointer?, _ name: UnsafePointer
 }
 
 @_cdecl("vgg_model_describe")
-public func vgg_model_describe(_ model: OpaquePointer?, _ buffer: UnsafeMutablePointer<CChar>?, _ capacity: Int,
-                               _ length: UnsafeMutablePointer<Int>?) -> Int32 {
+public func vgg_model_describe(_ model: OpaquePointer?, _ buffer: UnsafeMutablePointer<CChar>?, _ bufferSize: UInt,
+                               _ length: UnsafeMutablePointer<UInt>?) -> Int32 {
+    let capacity = Int(clamping: bufferSize)
     guard let model else { return fail(.invalidArgument, "vgg_model_describe: model is NULL") }
     guard let length else { return fail(.invalidArgument, "vgg_model_describe: length is NULL") }
     let text = Array(unbox(model, as: Model.self).describe().text.utf8)
-    length.pointee = text.count
+    length.pointee = UInt(text.count)
     guard let buffer, capacity > 0 else {
         return capacity == 0 ? VGGStatus.ok.rawValue : fail(.invalidArgument, "vgg_model_describe: buffer is NULL with capacity \(capacity)")
     }
@@ -272,13 +274,13 @@ public func vgg_session_kernel_path(_ session: OpaquePointer?) -> UnsafePointer<
 }
 
 @_cdecl("vgg_session_workspace_bytes")
-public func vgg_session_workspace_bytes(_ session: OpaquePointer?, _ height: Int64, _ width: Int64, _ bytes: UnsafeMutablePointer<Int>?) -> Int32 {
+public func vgg_session_workspace_bytes(_ session: OpaquePointer?, _ height: Int64, _ width: Int64, _ bytes: UnsafeMutablePointer<UInt>?) -> Int32 {
     guard let session else { return fail(.invalidArgument, "vgg_session_workspace_bytes: session is NULL") }
     guard let bytes else { return fail(.invalidArgument, "vgg_session_workspace_bytes: bytes is NULL") }
     let s = unbox(session, as: Session.self)
     return guarded("vgg_session_workspace_bytes") {
         let (h, w) = try checkedSize("vgg_session_workspace_bytes", height, width)
-        bytes.pointee = try s.workspaceBytes(height: h, width: w)
+        bytes.pointee = UInt(try s.workspaceBytes(height: h, width: w))
     }
 }
 
@@ -291,7 +293,8 @@ func checkedBatch(_ n: Int64) throws -> Int {
 
 @_cdecl("vgg_session_forward")
 public func vgg_session_forward(_ session: OpaquePointer?, _ input: UnsafePointer<Float>?, _ n: Int64, _ height: Int64, _ width: Int64,
-                                _ scores: UnsafeMutablePointer<Float>?, _ capacity: Int) -> Int32 {
+                                _ scores: UnsafeMutablePointer<Float>?, _ scoreCapacity: UInt) -> Int32 {
+    let capacity = Int(clamping: scoreCapacity)
     guard let session else { return fail(.invalidArgument, "vgg_session_forward: session is NULL") }
     guard let input, let scores else { return fail(.invalidArgument, "vgg_session_forward: input and scores must not be NULL") }
     let s = unbox(session, as: Session.self)
@@ -303,7 +306,8 @@ public func vgg_session_forward(_ session: OpaquePointer?, _ input: UnsafePointe
 
 @_cdecl("vgg_session_probabilities")
 public func vgg_session_probabilities(_ session: OpaquePointer?, _ input: UnsafePointer<Float>?, _ n: Int64, _ height: Int64, _ width: Int64,
-                                      _ probabilities: UnsafeMutablePointer<Float>?, _ capacity: Int) -> Int32 {
+                                      _ probabilities: UnsafeMutablePointer<Float>?, _ probabilityCapacity: UInt) -> Int32 {
+    let capacity = Int(clamping: probabilityCapacity)
     guard let session else { return fail(.invalidArgument, "vgg_session_probabilities: session is NULL") }
     guard let input, let probabilities else { return fail(.invalidArgument, "vgg_session_probabilities: input and probabilities must not be NULL") }
     let s = unbox(session, as: Session.self)
@@ -316,7 +320,7 @@ public func vgg_session_probabilities(_ session: OpaquePointer?, _ input: Unsafe
 @_cdecl("vgg_session_features")
 public func vgg_session_features(_ session: OpaquePointer?, _ input: UnsafePointer<Float>?, _ n: Int64, _ height: Int64, _ width: Int64,
                                  _ layers: UnsafePointer<UnsafePointer<CChar>?>?, _ layerCount: Int32,
-                                 _ outputs: UnsafePointer<UnsafeMutablePointer<Float>?>?, _ capacities: UnsafePointer<Int>?) -> Int32 {
+                                 _ outputs: UnsafePointer<UnsafeMutablePointer<Float>?>?, _ capacities: UnsafePointer<UInt>?) -> Int32 {
     guard let session else { return fail(.invalidArgument, "vgg_session_features: session is NULL") }
     guard let input, let layers, let outputs, let capacities else {
         return fail(.invalidArgument, "vgg_session_features: input, layers, outputs and capacities must not be NULL")
@@ -330,7 +334,7 @@ public func vgg_session_features(_ session: OpaquePointer?, _ input: UnsafePoint
         guard let out = outputs[i] else { return fail(.invalidArgument, "vgg_session_features: outputs[\(i)] is NULL") }
         names.append(String(cString: name))
         outs.append(out)
-        caps.append(capacities[i])
+        caps.append(Int(clamping: capacities[i]))
     }
     let s = unbox(session, as: Session.self)
     return guarded("vgg_session_features") {

@@ -3,6 +3,8 @@
  * Usage: test_capi [MODEL.vgg]   (the model enables the tests that need a real file) */
 #include <vgg.h>
 
+#include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -92,6 +94,254 @@ static void test_session_errors(void) {
     vgg_session_free(NULL);
 }
 
+/* Deterministic pseudo-random input in [-50, 50). */
+static void fill(float *x, size_t n, unsigned seed) {
+    for (size_t i = 0; i < n; i++) {
+        seed = seed * 1103515245u + 12345u;
+        x[i] = (float)((seed >> 8) % 10000) / 100.0f - 50.0f;
+    }
+}
+
+static void test_queries(vgg_model *model) {
+    int64_t v = -1;
+    CHECK_STATUS(vgg_model_get_info(model, VGG_INFO_LAYER_COUNT, &v), VGG_OK);
+    CHECK(v == 10, "layer count %lld", (long long)v);
+    CHECK_STATUS(vgg_model_get_info(model, VGG_INFO_CLASS_COUNT, &v), VGG_OK);
+    CHECK(v == 10, "class count %lld", (long long)v);
+    CHECK_STATUS(vgg_model_get_info(model, VGG_INFO_INPUT_HEIGHT, &v), VGG_OK);
+    CHECK(v == 32, "input height %lld", (long long)v);
+    CHECK_STATUS(vgg_model_get_info(model, VGG_INFO_MIN_INPUT_SIZE, &v), VGG_OK);
+    CHECK(v == 25, "minimum input %lld", (long long)v); /* ceil pooling: 25 → 13 → 7 → 4 */
+    CHECK_STATUS(vgg_model_get_info(model, VGG_INFO_WEIGHT_DTYPE, &v), VGG_OK);
+    CHECK(v == 1, "dtype %lld", (long long)v);
+    for (int32_t key = 1; key <= 10; key++) CHECK_STATUS(vgg_model_get_info(model, key, &v), VGG_OK);
+    CHECK_STATUS(vgg_model_get_info(model, 0, &v), VGG_ERROR_INVALID_ARGUMENT);
+    CHECK_STATUS(vgg_model_get_info(model, 11, &v), VGG_ERROR_INVALID_ARGUMENT);
+    CHECK_STATUS(vgg_model_get_info(NULL, 1, &v), VGG_ERROR_INVALID_ARGUMENT);
+    CHECK_STATUS(vgg_model_get_info(model, 1, NULL), VGG_ERROR_INVALID_ARGUMENT);
+
+    float mean[3], scale[3];
+    CHECK_STATUS(vgg_model_get_preprocessing(model, mean, scale), VGG_OK);
+    CHECK(fabsf(mean[0] - 103.939f) < 1e-4f && scale[2] == 1.0f, "preprocessing %f %f", mean[0], scale[2]);
+    CHECK_STATUS(vgg_model_get_preprocessing(model, NULL, scale), VGG_ERROR_INVALID_ARGUMENT);
+    CHECK_STATUS(vgg_model_get_preprocessing(NULL, mean, scale), VGG_ERROR_INVALID_ARGUMENT);
+
+    CHECK(vgg_model_name(model) && strcmp(vgg_model_name(model), "tiny_vgg") == 0, "name");
+    CHECK(vgg_model_name(NULL) == NULL, "name of NULL");
+    CHECK(vgg_model_layer_name(model, 0) && strcmp(vgg_model_layer_name(model, 0), "conv1_1") == 0, "layer 0");
+    CHECK(vgg_model_layer_name(model, 10) == NULL, "layer out of range");
+    CHECK(vgg_model_layer_name(model, -1) == NULL, "negative layer");
+    CHECK(vgg_model_layer_name(NULL, 0) == NULL, "layer of NULL");
+    CHECK(vgg_model_label(model, 0) == NULL, "no labels");
+    CHECK(vgg_model_label(NULL, 0) == NULL, "label of NULL");
+
+    int32_t index = -1;
+    CHECK_STATUS(vgg_model_layer_index(model, "block2_conv2", &index), VGG_OK);
+    CHECK(index == 3, "alias index %d", index);
+    CHECK_STATUS(vgg_model_layer_index(model, "relu2_2", &index), VGG_OK);
+    CHECK(index == 3, "relu index %d", index);
+    CHECK_STATUS(vgg_model_layer_index(model, "nope", &index), VGG_ERROR_NOT_FOUND);
+    CHECK_STATUS(vgg_model_layer_index(model, NULL, &index), VGG_ERROR_INVALID_ARGUMENT);
+
+    size_t length = 0;
+    CHECK_STATUS(vgg_model_describe(model, NULL, 0, &length), VGG_OK);
+    CHECK(length > 100, "describe length %zu", length);
+    char small[8];
+    CHECK_STATUS(vgg_model_describe(model, small, sizeof small, &length), VGG_ERROR_BUFFER_TOO_SMALL);
+    char *json = malloc(length + 1);
+    CHECK_STATUS(vgg_model_describe(model, json, length + 1, &length), VGG_OK);
+    CHECK(json && json[0] == '{' && strlen(json) == length && strstr(json, "\"conv1_1\""), "describe text");
+    free(json);
+    CHECK_STATUS(vgg_model_describe(model, NULL, 10, &length), VGG_ERROR_INVALID_ARGUMENT);
+    CHECK_STATUS(vgg_model_describe(model, NULL, 0, NULL), VGG_ERROR_INVALID_ARGUMENT);
+
+    int64_t shape[3];
+    CHECK_STATUS(vgg_model_output_shape(model, NULL, 64, 96, shape), VGG_OK);
+    CHECK(shape[0] == 10 && shape[1] == 5 && shape[2] == 9, "score shape %lld %lld %lld",
+          (long long)shape[0], (long long)shape[1], (long long)shape[2]);
+    CHECK_STATUS(vgg_model_output_shape(model, "pool1", 64, 96, shape), VGG_OK);
+    CHECK(shape[0] == 8 && shape[1] == 32 && shape[2] == 48, "pool1 shape");
+    CHECK_STATUS(vgg_model_output_shape(model, NULL, 16, 16, shape), VGG_ERROR_INPUT_TOO_SMALL);
+    CHECK(strstr(vgg_last_error(), "25×25") != NULL, "minimum named: %s", vgg_last_error());
+    CHECK_STATUS(vgg_model_output_shape(model, NULL, 0, 16, shape), VGG_ERROR_INVALID_ARGUMENT);
+    CHECK_STATUS(vgg_model_output_shape(model, NULL, -5, 16, shape), VGG_ERROR_INVALID_ARGUMENT);
+    CHECK_STATUS(vgg_model_output_shape(model, NULL, 100000, 100000, shape), VGG_ERROR_INVALID_ARGUMENT);
+    CHECK_STATUS(vgg_model_output_shape(model, NULL, INT64_MAX, INT64_MAX, shape), VGG_ERROR_INVALID_ARGUMENT);
+    CHECK_STATUS(vgg_model_output_shape(model, "nope", 64, 64, shape), VGG_ERROR_NOT_FOUND);
+    CHECK_STATUS(vgg_model_output_shape(model, NULL, 64, 64, NULL), VGG_ERROR_INVALID_ARGUMENT);
+}
+
+static void test_runs(vgg_model *model) {
+    vgg_session *s = NULL;
+    CHECK_STATUS(vgg_session_create(model, &s), VGG_OK);
+    if (!s) return;
+    int64_t v = 0;
+    CHECK_STATUS(vgg_session_get_option(s, VGG_OPTION_THREADS, &v), VGG_OK);
+    CHECK(v == 1, "default threads %lld", (long long)v);
+    CHECK_STATUS(vgg_session_set_option(s, VGG_OPTION_THREADS, 2), VGG_OK);
+    CHECK_STATUS(vgg_session_set_option(s, VGG_OPTION_THREADS, 0), VGG_ERROR_INVALID_ARGUMENT);
+    CHECK_STATUS(vgg_session_set_option(s, VGG_OPTION_THREADS, 1000), VGG_ERROR_INVALID_ARGUMENT);
+    CHECK_STATUS(vgg_session_set_option(s, VGG_OPTION_FORCE_REFERENCE, 2), VGG_ERROR_INVALID_ARGUMENT);
+    CHECK_STATUS(vgg_session_set_option(s, 99, 1), VGG_ERROR_INVALID_ARGUMENT);
+    CHECK_STATUS(vgg_session_set_option(NULL, VGG_OPTION_THREADS, 1), VGG_ERROR_INVALID_ARGUMENT);
+    CHECK_STATUS(vgg_session_get_option(s, 99, &v), VGG_ERROR_INVALID_ARGUMENT);
+    CHECK_STATUS(vgg_session_get_option(s, VGG_OPTION_THREADS, NULL), VGG_ERROR_INVALID_ARGUMENT);
+    CHECK_STATUS(vgg_session_get_option(NULL, VGG_OPTION_THREADS, &v), VGG_ERROR_INVALID_ARGUMENT);
+    const char *path = vgg_session_kernel_path(s);
+    CHECK(path && (strcmp(path, "x86-64-v4") == 0 || strcmp(path, "x86-64-v3") == 0 || strcmp(path, "x86-64") == 0),
+          "kernel path %s", path ? path : "(null)");
+    CHECK(vgg_session_kernel_path(NULL) == NULL, "kernel path of NULL");
+
+    size_t bytes = 0;
+    CHECK_STATUS(vgg_session_workspace_bytes(s, 64, 64, &bytes), VGG_OK);
+    CHECK(bytes > 0, "workspace %zu", bytes);
+    CHECK_STATUS(vgg_session_workspace_bytes(s, 0, 64, &bytes), VGG_ERROR_INVALID_ARGUMENT);
+    CHECK_STATUS(vgg_session_workspace_bytes(s, 64, 64, NULL), VGG_ERROR_INVALID_ARGUMENT);
+    CHECK_STATUS(vgg_session_workspace_bytes(NULL, 64, 64, &bytes), VGG_ERROR_INVALID_ARGUMENT);
+
+    enum { N = 2, H = 48, W = 40, K = 10 };
+    static float input[N * 3 * H * W];
+    fill(input, sizeof input / sizeof *input, 7);
+    int64_t shape[3];
+    vgg_model_output_shape(model, NULL, H, W, shape);
+    size_t score_count = (size_t)(N * shape[0] * shape[1] * shape[2]);
+    float *scores = calloc(score_count, sizeof(float));
+    float *reference = calloc(score_count, sizeof(float));
+    CHECK_STATUS(vgg_session_forward(s, input, N, H, W, scores, score_count), VGG_OK);
+    CHECK_STATUS(vgg_session_set_option(s, VGG_OPTION_FORCE_REFERENCE, 1), VGG_OK);
+    CHECK(strcmp(vgg_session_kernel_path(s), "reference") == 0, "reference path");
+    CHECK_STATUS(vgg_session_forward(s, input, N, H, W, reference, score_count), VGG_OK);
+    CHECK_STATUS(vgg_session_set_option(s, VGG_OPTION_FORCE_REFERENCE, 0), VGG_OK);
+    double num = 0, den = 0;
+    for (size_t i = 0; i < score_count; i++) {
+        num += (scores[i] - reference[i]) * (double)(scores[i] - reference[i]);
+        den += reference[i] * (double)reference[i];
+    }
+    CHECK(den > 0 && sqrt(num / den) < 1e-5, "fast vs reference relative L2 %g", sqrt(num / den));
+
+    CHECK_STATUS(vgg_session_forward(s, input, N, H, W, scores, score_count - 1), VGG_ERROR_BUFFER_TOO_SMALL);
+    CHECK(strstr(vgg_last_error(), "floats") != NULL, "buffer message: %s", vgg_last_error());
+    CHECK_STATUS(vgg_session_forward(s, NULL, N, H, W, scores, score_count), VGG_ERROR_INVALID_ARGUMENT);
+    CHECK_STATUS(vgg_session_forward(s, input, N, H, W, NULL, score_count), VGG_ERROR_INVALID_ARGUMENT);
+    CHECK_STATUS(vgg_session_forward(NULL, input, N, H, W, scores, score_count), VGG_ERROR_INVALID_ARGUMENT);
+    CHECK_STATUS(vgg_session_forward(s, input, 0, H, W, scores, score_count), VGG_ERROR_INVALID_ARGUMENT);
+    CHECK_STATUS(vgg_session_forward(s, input, -1, H, W, scores, score_count), VGG_ERROR_INVALID_ARGUMENT);
+    CHECK_STATUS(vgg_session_forward(s, input, 1, 100000, 100000, scores, score_count), VGG_ERROR_INVALID_ARGUMENT);
+    CHECK_STATUS(vgg_session_forward(s, input, INT64_MAX, INT64_MAX, INT64_MAX, scores, SIZE_MAX), VGG_ERROR_INVALID_ARGUMENT);
+    CHECK_STATUS(vgg_session_forward(s, input, 1, 8, 8, scores, score_count), VGG_ERROR_INPUT_TOO_SMALL);
+    /* A huge but valid size the machine cannot hold: an allocation error, never a crash. */
+    int32_t big = vgg_session_forward(s, input, 1, 65536, 65536, scores, SIZE_MAX);
+    CHECK(big == VGG_ERROR_OUT_OF_MEMORY, "65536x65536: status %d (%s)", (int)big, vgg_last_error());
+
+    float probs[N * K];
+    CHECK_STATUS(vgg_session_probabilities(s, input, N, H, W, probs, N * K), VGG_OK);
+    float total = 0;
+    for (int i = 0; i < K; i++) total += probs[i];
+    CHECK(fabsf(total - 1.0f) < 1e-5f, "probabilities sum %f", total);
+    CHECK_STATUS(vgg_session_probabilities(s, input, N, H, W, probs, N * K - 1), VGG_ERROR_BUFFER_TOO_SMALL);
+    CHECK_STATUS(vgg_session_probabilities(s, input, N, H, W, NULL, N * K), VGG_ERROR_INVALID_ARGUMENT);
+
+    const char *names[2] = {"pool1", "fc8"};
+    int64_t pool_shape[3];
+    vgg_model_output_shape(model, "pool1", H, W, pool_shape);
+    size_t pool_count = (size_t)(N * pool_shape[0] * pool_shape[1] * pool_shape[2]);
+    float *pool = calloc(pool_count, sizeof(float));
+    float *fc8 = calloc(score_count, sizeof(float));
+    float *outs[2] = {pool, fc8};
+    size_t caps[2] = {pool_count, score_count};
+    CHECK_STATUS(vgg_session_features(s, input, N, H, W, names, 2, outs, caps), VGG_OK);
+    CHECK(memcmp(fc8, scores, score_count * sizeof(float)) == 0, "fc8 features equal forward scores");
+    caps[0] = pool_count - 1;
+    CHECK_STATUS(vgg_session_features(s, input, N, H, W, names, 2, outs, caps), VGG_ERROR_BUFFER_TOO_SMALL);
+    caps[0] = pool_count;
+    const char *bad_names[2] = {"pool1", "nope"};
+    CHECK_STATUS(vgg_session_features(s, input, N, H, W, bad_names, 2, outs, caps), VGG_ERROR_NOT_FOUND);
+    const char *null_names[2] = {"pool1", NULL};
+    CHECK_STATUS(vgg_session_features(s, input, N, H, W, null_names, 2, outs, caps), VGG_ERROR_INVALID_ARGUMENT);
+    float *null_outs[2] = {pool, NULL};
+    CHECK_STATUS(vgg_session_features(s, input, N, H, W, names, 2, null_outs, caps), VGG_ERROR_INVALID_ARGUMENT);
+    CHECK_STATUS(vgg_session_features(s, input, N, H, W, names, 0, outs, caps), VGG_ERROR_INVALID_ARGUMENT);
+    CHECK_STATUS(vgg_session_features(s, input, N, H, W, names, -3, outs, caps), VGG_ERROR_INVALID_ARGUMENT);
+    CHECK_STATUS(vgg_session_features(s, input, N, H, W, NULL, 2, outs, caps), VGG_ERROR_INVALID_ARGUMENT);
+    CHECK_STATUS(vgg_session_features(s, input, N, H, W, names, 2, outs, NULL), VGG_ERROR_INVALID_ARGUMENT);
+
+    enum { PW = 53, PH = 41 };
+    static uint8_t pixels[PH * PW * 3];
+    for (size_t i = 0; i < sizeof pixels; i++) pixels[i] = (uint8_t)(i * 37 % 251);
+    int32_t scales[2] = {32, 40};
+    int32_t classes[5];
+    float class_probs[5];
+    CHECK_STATUS(vgg_session_classify(s, pixels, PW, PH, PW * 3, VGG_PIXELS_RGB, scales, 2, 1, 5, classes, class_probs), VGG_OK);
+    CHECK(classes[0] >= 0 && classes[0] < K && class_probs[0] >= class_probs[4], "top-5 ordered");
+    CHECK_STATUS(vgg_session_classify(s, pixels, PW, PH, PW * 3, VGG_PIXELS_RGB, NULL, 0, 0, 1, classes, class_probs), VGG_OK);
+    CHECK_STATUS(vgg_session_classify(s, pixels, PW, PH, PW * 3 - 1, VGG_PIXELS_RGB, scales, 2, 0, 5, classes, class_probs), VGG_ERROR_INVALID_ARGUMENT);
+    CHECK_STATUS(vgg_session_classify(s, pixels, PW, PH, PW * 3, 7, scales, 2, 0, 5, classes, class_probs), VGG_ERROR_INVALID_ARGUMENT);
+    CHECK_STATUS(vgg_session_classify(s, pixels, PW, PH, PW * 3, VGG_PIXELS_RGB, scales, 2, 0, 11, classes, class_probs), VGG_ERROR_INVALID_ARGUMENT);
+    CHECK_STATUS(vgg_session_classify(s, pixels, PW, PH, PW * 3, VGG_PIXELS_RGB, scales, 2, 0, 0, classes, class_probs), VGG_ERROR_INVALID_ARGUMENT);
+    CHECK_STATUS(vgg_session_classify(s, pixels, PW, PH, PW * 3, VGG_PIXELS_RGB, NULL, 2, 0, 5, classes, class_probs), VGG_ERROR_INVALID_ARGUMENT);
+    CHECK_STATUS(vgg_session_classify(s, pixels, PW, PH, PW * 3, VGG_PIXELS_RGB, scales, 2, 5, 5, classes, class_probs), VGG_ERROR_INVALID_ARGUMENT);
+    CHECK_STATUS(vgg_session_classify(s, pixels, 0, PH, PW * 3, VGG_PIXELS_RGB, scales, 2, 0, 5, classes, class_probs), VGG_ERROR_INVALID_ARGUMENT);
+    CHECK_STATUS(vgg_session_classify(s, NULL, PW, PH, PW * 3, VGG_PIXELS_RGB, scales, 2, 0, 5, classes, class_probs), VGG_ERROR_INVALID_ARGUMENT);
+    int32_t tiny_scale[1] = {8};
+    CHECK_STATUS(vgg_session_classify(s, pixels, PW, PH, PW * 3, VGG_PIXELS_RGB, tiny_scale, 1, 0, 5, classes, class_probs), VGG_ERROR_INPUT_TOO_SMALL);
+    int32_t bad_scale[1] = {-4};
+    CHECK_STATUS(vgg_session_classify(s, pixels, PW, PH, PW * 3, VGG_PIXELS_RGB, bad_scale, 1, 0, 5, classes, class_probs), VGG_ERROR_INVALID_ARGUMENT);
+
+    free(scores);
+    free(reference);
+    free(pool);
+    free(fc8);
+    vgg_session_free(s);
+}
+
+/* 8 threads, each with its own session on one shared model, 20 runs each: bit-identical. */
+struct worker_args {
+    vgg_model *model;
+    const float *input;
+    const float *expected;
+    size_t count;
+    int mismatches;
+};
+
+static void *worker(void *p) {
+    struct worker_args *a = p;
+    vgg_session *s = NULL;
+    if (vgg_session_create(a->model, &s) != VGG_OK) { a->mismatches = -1; return NULL; }
+    float *out = malloc(a->count * sizeof(float));
+    for (int run = 0; run < 20; run++) {
+        if (vgg_session_forward(s, a->input, 1, 64, 56, out, a->count) != VGG_OK ||
+            memcmp(out, a->expected, a->count * sizeof(float)) != 0)
+            a->mismatches++;
+    }
+    free(out);
+    vgg_session_free(s);
+    return NULL;
+}
+
+static void test_threads(vgg_model *model) {
+    static float input[3 * 64 * 56];
+    fill(input, sizeof input / sizeof *input, 99);
+    int64_t shape[3];
+    vgg_model_output_shape(model, NULL, 64, 56, shape);
+    size_t count = (size_t)(shape[0] * shape[1] * shape[2]);
+    float *expected = malloc(count * sizeof(float));
+    vgg_session *s = NULL;
+    vgg_session_create(model, &s);
+    CHECK_STATUS(vgg_session_forward(s, input, 1, 64, 56, expected, count), VGG_OK);
+    vgg_session_free(s);
+    pthread_t threads[8];
+    struct worker_args args[8];
+    for (int i = 0; i < 8; i++) {
+        args[i] = (struct worker_args){model, input, expected, count, 0};
+        pthread_create(&threads[i], NULL, worker, &args[i]);
+    }
+    for (int i = 0; i < 8; i++) {
+        pthread_join(threads[i], NULL);
+        CHECK(args[i].mismatches == 0, "thread %d: %d mismatching runs", i, args[i].mismatches);
+    }
+    free(expected);
+}
+
 static void test_with_model(const char *path) {
     vgg_model *model = NULL;
     CHECK_STATUS(vgg_model_open(path, 0, &model), VGG_OK);
@@ -100,11 +350,18 @@ static void test_with_model(const char *path) {
     CHECK_STATUS(vgg_model_open(path, VGG_OPEN_VERIFY_CHECKSUMS, &verified), VGG_OK);
     vgg_model_close(verified);
 
+    test_queries(model);
+    test_runs(model);
+    test_threads(model);
+
     vgg_session *session = NULL;
     CHECK_STATUS(vgg_session_create(model, NULL), VGG_ERROR_INVALID_ARGUMENT);
     CHECK_STATUS(vgg_session_create(model, &session), VGG_OK);
     /* The session keeps the model alive after the caller closes it. */
     vgg_model_close(model);
+    static float input[3 * 32 * 32];
+    float scores[10];
+    CHECK_STATUS(vgg_session_forward(session, input, 1, 32, 32, scores, 10), VGG_OK);
     vgg_session_free(session);
 
     /* The same bytes from memory. */

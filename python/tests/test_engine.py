@@ -1,0 +1,261 @@
+"""The engine against the independent float64 reference (python/tests/reference.py).
+
+Metric: relative L2 error of the score map, ‖libvgg − reference‖₂ / ‖reference‖₂, with the
+reference in float64. f32 files must stay within 1e-5 (float32 accumulation over up to 25,088
+terms per output gives ~1e-6 in practice) with the same top-1 class. f16 weights are rounded to
+11 significant bits (relative error ≤ 2⁻¹¹ per weight, random in sign), bf16 to 8 bits (≤ 2⁻⁸):
+the score error grows like that rounding times √depth, so the bounds are 5e-3 (f16) and 3e-2
+(bf16), with the reference computed from the unrounded weights.
+"""
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+
+import caffe_fixtures as cf
+import reference as ref
+import vgg
+
+
+def images(rng, n, h, w, scale=40.0):
+    return (rng.standard_normal((n, 3, h, w)) * scale).astype(np.float32)
+
+
+def reference_scores(arch, weights, x):
+    specs, train = cf.ARCHS[arch][1], cf.ARCHS[arch][2]
+    return np.stack([ref.scores(specs, weights, img, train) for img in x])
+
+
+@pytest.mark.parametrize("arch", ["tiny", "tiny_lrn"])
+@pytest.mark.parametrize("n,h,w", [(1, 32, 32), (3, 45, 37), (1, 64, 64), (3, 35, 36), (1, 33, 61), (1, 26, 30)])
+def test_small_models_match_reference(factory, rng, arch, n, h, w):
+    path, weights = factory.model(arch)
+    minimum = ref.minimum_input(cf.ARCHS[arch][1], cf.ARCHS[arch][2])
+    x = images(rng, n, h, w)
+    if min(h, w) < minimum:
+        with vgg.Model(path) as m, pytest.raises(vgg.Error) as e:
+            m.forward(x)
+        assert e.value.status_name == "VGG_ERROR_INPUT_TOO_SMALL" and f"{minimum}×{minimum}" in str(e.value)
+        return
+    want = reference_scores(arch, weights, x)
+    with vgg.Model(path) as m:
+        got = m.forward(x)
+        assert got.shape == want.shape
+        assert ref.relative_l2(got, want) <= 1e-5
+        p = m.probabilities(x)
+        for i in range(n):
+            want_p = ref.softmax_of_mean(want[i])
+            assert np.allclose(p[i], want_p, rtol=1e-4, atol=1e-6)
+            assert p[i].argmax() == want_p.argmax()
+
+
+@pytest.mark.parametrize("arch", ["tiny", "tiny_lrn"])
+def test_fast_path_equals_reference_kernels(factory, rng, arch):
+    path, _ = factory.model(arch)
+    x = images(rng, 2, 48, 41)
+    with vgg.Model(path, threads=2) as m:
+        fast = m.forward(x)
+        assert m.kernel_path in ("x86-64-v4", "x86-64-v3", "x86-64")
+        m.force_reference = True
+        assert m.kernel_path == "reference"
+        slow = m.forward(x)
+    assert ref.relative_l2(fast, slow.astype(np.float64)) <= 1e-5
+
+
+@pytest.mark.parametrize("dtype,bound", [("f16", 5e-3), ("bf16", 3e-2)])
+def test_half_precision_weights_within_stated_bound(factory, rng, dtype, bound):
+    path, weights = factory.model("tiny", dtype=dtype)
+    x = images(rng, 2, 40, 40)
+    want = reference_scores("tiny", weights, x)
+    with vgg.Model(path) as m:
+        got = m.forward(x)
+        m.force_reference = True
+        slow = m.forward(x)
+    assert ref.relative_l2(got, want) <= bound
+    assert ref.relative_l2(got, slow.astype(np.float64)) <= 1e-5  # fast f16/bf16 loads = reference decoding
+
+
+def test_vgg16_layer_shapes_fast_vs_reference_kernels(factory, rng):
+    """Every VGG16 convolution shape (3→64 … 512→512) through both kernel paths, at 32×32."""
+    path, _ = factory.model("vgg16")
+    x = images(rng, 1, 32, 32)
+    names = [f"conv{b}_{i}" for b, n in zip(range(1, 6), (2, 2, 3, 3, 3)) for i in range(1, n + 1)] + ["pool5"]
+    with vgg.Model(path) as m:
+        fast = m.features(x, names)
+        m.force_reference = True
+        slow = m.features(x, names)
+    for name in names:
+        assert ref.relative_l2(fast[name], slow[name].astype(np.float64)) <= 1e-5, name
+
+
+@pytest.mark.parametrize("h,w", [(224, 224), (225, 225), (257, 301)])
+def test_vgg16_matches_float64_reference(factory, rng, h, w):
+    path, weights = factory.model("vgg16")
+    x = images(rng, 1, h, w)
+    want = reference_scores("vgg16", weights, x)
+    with vgg.Model(path, threads=2) as m:
+        got = m.forward(x)
+        assert got.shape == want.shape  # 225 uses Caffe's ceil rounding: 113 → 57 → 29 → 15 → 8 → 2×2 scores
+        assert ref.relative_l2(got, want) <= 1e-5
+        assert m.probabilities(x)[0].argmax() == ref.softmax_of_mean(want[0]).argmax()
+
+
+def test_vgg16_batch_of_three(factory, rng):
+    path, weights = factory.model("vgg16")
+    x = images(rng, 3, 224, 224)
+    with vgg.Model(path, threads=2) as m:
+        batch = m.forward(x)
+        for i in range(3):
+            assert np.array_equal(batch[i], m.forward(x[i]))
+
+
+def test_features_by_canonical_alias_and_relu_names(factory, rng):
+    path, weights = factory.model("tiny")
+    x = images(rng, 2, 40, 40)
+    with vgg.Model(path) as m:
+        f = m.features(x, ["conv1_1", "block2_conv2", "relu2_1", "pool3", "fc7"])
+        for i in range(2):
+            outs = ref.forward(cf.ARCHS["tiny"][1], weights, x[i], 32)
+            assert ref.relative_l2(f["conv1_1"][i], outs["conv1_1"]) <= 1e-5
+            assert ref.relative_l2(f["block2_conv2"][i], outs["conv2_2"]) <= 1e-5
+            assert ref.relative_l2(f["relu2_1"][i], outs["conv2_1"]) <= 1e-5
+            assert ref.relative_l2(f["pool3"][i], outs["pool3"]) <= 1e-5
+            assert ref.relative_l2(f["fc7"][i], outs["fc7"]) <= 1e-5
+        assert f["conv1_1"].min() >= 0  # post-ReLU, as Caffe's in-place ReLU leaves the blob
+
+
+def test_features_stop_early_and_work_below_the_classifier_minimum(factory, rng):
+    path, weights = factory.model("vgg16")
+    x = images(rng, 1, 32, 32)
+    with vgg.Model(path) as m:
+        f = m.features(x, "pool5")
+        assert f["pool5"].shape == (1, 512, 1, 1)
+        with pytest.raises(vgg.Error) as e:
+            m.features(x, "fc6")
+        assert e.value.status_name == "VGG_ERROR_INPUT_TOO_SMALL" and "193×193" in str(e.value)
+        with pytest.raises(vgg.Error) as e:
+            m.forward(x)
+        assert e.value.status_name == "VGG_ERROR_INPUT_TOO_SMALL"
+        with pytest.raises(vgg.Error) as e:
+            m.features(x, "conv9_9")
+        assert e.value.status_name == "VGG_ERROR_NOT_FOUND"
+
+
+def test_dense_evaluation_matches_own_resize(factory, rng):
+    path, weights = factory.model("tiny")
+    specs = cf.ARCHS["tiny"][1]
+    pixels = rng.integers(0, 256, (50, 67, 3), dtype=np.uint8)
+    mean = np.array([103.939, 116.779, 123.68], np.float32)  # BGR
+    scales = [32, 41]
+    posteriors = []
+    for q in scales:
+        h, w = ref.resized_size(50, 67, q)
+        resized = ref.resize_bilinear(pixels, h, w).astype(np.float32)
+        bgr = resized[:, :, ::-1] - mean
+        for flip in (False, True):
+            img = bgr[:, ::-1] if flip else bgr
+            chw = np.ascontiguousarray(img.transpose(2, 0, 1))
+            posteriors.append(ref.softmax_of_mean(ref.scores(specs, weights, chw, 32)))
+    want = np.mean(posteriors, axis=0)
+    with vgg.Model(path) as m:
+        top = m.classify(pixels, top=5, scales=scales, flip=True, channel_order="rgb")
+        assert [c for c, _, _ in top] == list(np.argsort(-want, kind="stable")[:5])
+        for c, p, label in top:
+            assert abs(p - want[c]) <= 1e-5 and label is None
+        # BGR pixels reversed give the same answer.
+        top_bgr = m.classify(pixels[:, :, ::-1], top=5, scales=scales, flip=True, channel_order="bgr")
+        assert [c for c, _, _ in top_bgr] == [c for c, _, _ in top]
+        # Without scales: the training size (32).
+        single = m.classify(pixels, top=1)
+        h, w = ref.resized_size(50, 67, 32)
+        chw = np.ascontiguousarray((ref.resize_bilinear(pixels, h, w).astype(np.float32)[:, :, ::-1] - mean).transpose(2, 0, 1))
+        assert single[0][0] == ref.softmax_of_mean(ref.scores(specs, weights, chw, 32)).argmax()
+
+
+def test_eight_threads_each_with_a_session_are_bit_identical(factory, rng):
+    path, _ = factory.model("tiny_lrn")
+    x = images(rng, 2, 64, 57)
+    with vgg.Model(path) as m:
+        expected = m.forward(x)
+    failures = []
+
+    def worker():
+        with vgg.Model(path) as own:
+            for _ in range(20):
+                if not np.array_equal(own.forward(x), expected):
+                    failures.append(1)
+
+    threads = [threading.Thread(target=worker) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not failures
+
+
+def test_thread_counts_give_identical_results(factory, rng):
+    path, _ = factory.model("tiny")
+    x = images(rng, 1, 96, 80)
+    with vgg.Model(path) as m:
+        one = m.forward(x)
+        m.threads = 3
+        assert m.threads == 3
+        assert np.array_equal(m.forward(x), one)
+
+
+def test_features_only_model(tmp_path, rng):
+    """A network without fc layers (like a Keras notop file): features work, classification refuses."""
+    specs = [("conv", "conv1_1", 8, 3, 1, 1), ("relu", "relu1_1"), ("pool", "pool1", 2, 2, "MAX")]
+    w = np.random.default_rng(3).standard_normal((8, 3, 3, 3)).astype(np.float32)
+    b = np.zeros(8, np.float32)
+    body = cf.f_bytes(1, b"notop") + cf.f_bytes(3, b"data")
+    bottom = "data"
+    for spec in specs:
+        blobs = [cf.blob_bytes(w, w.shape, "legacy", "packed"), cf.blob_bytes(b, (1, 1, 1, 8), "legacy", "packed")] \
+            if spec[0] == "conv" else []
+        top = bottom if spec[0] == "relu" else spec[1]
+        body += cf.f_bytes(2, cf.layer_bytes(spec, bottom, top, blobs, "v1"))
+        bottom = top
+    src = tmp_path / "notop.caffemodel"
+    src.write_bytes(body)
+    from conftest import run_convert
+    run_convert(src, "-o", tmp_path / "notop.vgg")
+    x = images(rng, 1, 20, 22)
+    with vgg.Model(tmp_path / "notop.vgg") as m:
+        assert m.class_count == 0
+        f = m.features(x, "pool1")["pool1"]
+        want = ref.forward(specs, {"conv1_1": (w, b)}, x[0], 224)["pool1"]
+        assert ref.relative_l2(f[0], want) <= 1e-5
+        for call in (lambda: m.forward(x), lambda: m.probabilities(x),
+                     lambda: m.classify(np.zeros((30, 30, 3), np.uint8), top=1)):
+            with pytest.raises(vgg.Error) as e:
+                call()
+            assert e.value.status_name in ("VGG_ERROR_UNSUPPORTED", "VGG_ERROR_INVALID_ARGUMENT")
+            assert "classifier" in str(e.value) or "top_k" in str(e.value)
+
+
+# ---- the Python API's contract ---------------------------------------------------------
+
+def test_model_api_surface(factory, rng):
+    path, _ = factory.model("tiny")
+    m = vgg.Model(path, threads=2)
+    assert m.threads == 2 and m.class_count == 10 and m.labels == []
+    assert m.layer_names[0] == "conv1_1" and m.info["layers"][0]["alias"] == "block1_conv1"
+    assert m.output_shape(64, 96) == (10, 5, 9)
+    assert m.output_shape(64, 96, "pool1") == (8, 32, 48)
+    assert m.workspace_bytes(64, 96) > 8 * 64 * 96 * 4
+    single = m.forward(images(rng, 1, 32, 32)[0])
+    assert single.shape == (10, 1, 1)
+    non_contiguous = images(rng, 1, 40, 80)[:, :, :, ::2]
+    assert np.array_equal(m.forward(non_contiguous), m.forward(np.ascontiguousarray(non_contiguous)))
+    with pytest.raises(ValueError):
+        m.forward(np.zeros((1, 4, 32, 32), np.float32))
+    with pytest.raises(vgg.Error) as e:
+        m.threads = 0
+    assert "1…256" in str(e.value)
+    m.close()
+    with pytest.raises(vgg.Error):
+        m.forward(images(rng, 1, 32, 32))
+    m.close()  # twice is fine
