@@ -52,6 +52,13 @@ class ModelFactory:
         return self.cache[key]
 
 
+    def discard(self, arch, **kw):
+        """Deletes the large files of `arch` (the full-size models take 0.5 GB each)."""
+        for key in [k for k in self.cache if k[1] == arch]:
+            path, _ = self.cache.pop(key)
+            path.unlink(missing_ok=True)
+
+
 @pytest.fixture(scope="session")
 def factory(tmp_path_factory):
     return ModelFactory(tmp_path_factory.mktemp("models"))
