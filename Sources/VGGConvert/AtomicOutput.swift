@@ -31,7 +31,7 @@ final class AtomicOutput {
             var template = Array((path + ".tmp-XXXXXX").utf8CString)
             fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
             if fd < 0 { throw ConvertError("cannot create a temporary file next to '\(path)': \(String(cString: strerror(errno)))") }
-            namedTemporary = String(cString: template.withUnsafeBufferPointer { $0.baseAddress! })
+            namedTemporary = template.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
             fchmod(fd, 0o644)
         }
     }

@@ -158,6 +158,56 @@ final class MappedFile {
     deinit { munmap(UnsafeMutableRawPointer(mutating: base), count) }
 }
 
+/// A layer record with the packed float payloads of its blobs cut out, so protobuf-c decodes
+/// only the small fields and the weights are read in place from the mapping (a 411 MB fc6 is
+/// then never copied). Blobs with unpacked or double data keep it and go through protobuf-c.
+struct StrippedRecord {
+    var bytes: [UInt8]
+    /// For each blob in order: the packed data chunks cut out, or nil if the blob kept its data.
+    var blobChunks: [[(UnsafeRawPointer, Int)]?]
+
+    init(file: MappedFile, offset: Int, length: Int, blobField: UInt64) throws {
+        let base = file.base + offset
+        let fields = try ProtobufScanner(base: base, count: length).fields()
+        bytes = []
+        blobChunks = []
+        func copy(_ from: UnsafeRawPointer, _ start: Int, _ end: Int, into out: inout [UInt8]) {
+            out.append(contentsOf: UnsafeRawBufferPointer(start: from + start, count: end - start))
+        }
+        for f in fields {
+            guard f.number == blobField && f.wireType == 2 else {
+                copy(base, f.keyOffset, f.end, into: &bytes)
+                continue
+            }
+            let blobBase = base + Int(f.value)
+            let blobFields = try ProtobufScanner(base: blobBase, count: f.length).fields()
+            let packed = blobFields.filter { $0.number == 5 && $0.wireType == 2 }
+            let otherData = blobFields.contains { ($0.number == 5 && $0.wireType != 2) || $0.number == 8 }
+            if packed.isEmpty || otherData {
+                copy(base, f.keyOffset, f.end, into: &bytes)
+                blobChunks.append(nil)
+                continue
+            }
+            var chunks = [(UnsafeRawPointer, Int)]()
+            var rest = [UInt8]()
+            for bf in blobFields {
+                if bf.number == 5 && bf.wireType == 2 {
+                    if bf.length % 4 != 0 {
+                        throw ConvertError("blob data at byte \(offset + Int(f.value) + bf.keyOffset) is \(bf.length) bytes, not a whole number of float32 values")
+                    }
+                    chunks.append((blobBase + Int(bf.value), bf.length / 4))
+                } else {
+                    copy(blobBase, bf.keyOffset, bf.end, into: &rest)
+                }
+            }
+            appendVarint(blobField << 3 | 2, to: &bytes)
+            appendVarint(UInt64(rest.count), to: &bytes)
+            bytes += rest
+            blobChunks.append(chunks)
+        }
+    }
+}
+
 public enum CaffeImporter {
     /// True when the bytes look like the start of a NetParameter (used for type detection).
     static func looksLikeCaffemodel(_ bytes: UnsafeRawBufferPointer) -> Bool {
@@ -212,13 +262,29 @@ public enum CaffeImporter {
 
     /// Decodes one layer record with protobuf-c, keeping only its structure.
     static func decodeLayer(file: MappedFile, offset: Int, length: Int, isV1: Bool, index: Int) throws -> CaffeLayerRecord {
-        let ptr = (file.base + offset).assumingMemoryBound(to: UInt8.self)
         defer { file.release(offset: offset, length: length) }
+        let stripped: StrippedRecord
+        do {
+            stripped = try StrippedRecord(file: file, offset: offset, length: length, blobField: isV1 ? 6 : 7)
+        } catch let e as ConvertError {
+            throw ConvertError("layer record \(index) at byte \(offset) (\(length) bytes) is malformed: \(e.message)")
+        }
+        return try stripped.bytes.withUnsafeBufferPointer { buffer in
+            try decodeStripped(buffer, stripped: stripped, offset: offset, length: length, isV1: isV1, index: index)
+        }
+    }
+
+    static func decodeStripped(_ buffer: UnsafeBufferPointer<UInt8>, stripped: StrippedRecord, offset: Int, length: Int,
+                               isV1: Bool, index: Int) throws -> CaffeLayerRecord {
+        guard let ptr = buffer.baseAddress else {
+            throw ConvertError("layer record \(index) at byte \(offset) is empty (no name, type or blobs)")
+        }
+        let strippedLength = buffer.count
         var r = CaffeLayerRecord(name: "", type: "")
         r.bytes = (offset, length)
         r.isV1 = isV1
         if isV1 {
-            guard let m = caffe__v1_layer_parameter__unpack(nil, length, ptr) else {
+            guard let m = caffe__v1_layer_parameter__unpack(nil, strippedLength, ptr) else {
                 throw ConvertError("layer record \(index) at byte \(offset) (\(length) bytes) is not a valid V1LayerParameter (malformed or truncated protobuf)")
             }
             defer { caffe__v1_layer_parameter__free_unpacked(m, nil) }
@@ -236,7 +302,7 @@ public enum CaffeImporter {
             if r.type == "LRN" { lrnParams(l.lrn_param, into: &r) }
             if r.type == "ReLU", let p = l.relu_param { r.reluSlope = p.pointee.negative_slope }
         } else {
-            guard let m = caffe__layer_parameter__unpack(nil, length, ptr) else {
+            guard let m = caffe__layer_parameter__unpack(nil, strippedLength, ptr) else {
                 throw ConvertError("layer record \(index) at byte \(offset) (\(length) bytes) is not a valid LayerParameter (malformed or truncated protobuf)")
             }
             defer { caffe__layer_parameter__free_unpacked(m, nil) }
@@ -253,52 +319,68 @@ public enum CaffeImporter {
             if r.type == "ReLU", let p = l.relu_param { r.reluSlope = p.pointee.negative_slope }
         }
         if r.name.isEmpty { r.name = "layer\(index)" }
+        // Blobs whose packed data was cut out: their values are counted from the chunks.
+        for (i, chunks) in stripped.blobChunks.enumerated() where i < r.blobs.count {
+            if let chunks { r.blobs[i].count = chunks.reduce(0) { $0 + $1.1 } }
+        }
         return r
     }
 
-    /// Serves a weight layer's blobs as OIHW floats, decoding its record again.
+    /// Serves a weight layer's blobs as OIHW floats: packed data straight from the mapping,
+    /// anything else (unpacked, double) through protobuf-c.
     static func weightProvider(file: MappedFile, record r: CaffeLayerRecord, outputs: Int, inputs: Int) -> WeightProvider {
         return { body in
             guard let bytes = r.bytes else { throw ConvertError("layer '\(r.name)' has no weights in the file") }
-            let ptr = (file.base + bytes.offset).assumingMemoryBound(to: UInt8.self)
             defer { file.release(offset: bytes.offset, length: bytes.length) }
-            var blobs: [UnsafeMutablePointer<Caffe__BlobProto>] = []
-            var freeMessage: () -> Void = {}
-            if r.isV1 {
-                guard let m = caffe__v1_layer_parameter__unpack(nil, bytes.length, ptr) else {
-                    throw ConvertError("layer '\(r.name)': record no longer decodes (file changed during conversion?)")
-                }
-                freeMessage = { caffe__v1_layer_parameter__free_unpacked(m, nil) }
-                blobs = (0..<Int(m.pointee.n_blobs)).compactMap { m.pointee.blobs[$0] }
-            } else {
-                guard let m = caffe__layer_parameter__unpack(nil, bytes.length, ptr) else {
-                    throw ConvertError("layer '\(r.name)': record no longer decodes (file changed during conversion?)")
-                }
-                freeMessage = { caffe__layer_parameter__free_unpacked(m, nil) }
-                blobs = (0..<Int(m.pointee.n_blobs)).compactMap { m.pointee.blobs[$0] }
-            }
-            defer { freeMessage() }
-            guard let w = blobs.first else { throw ConvertError("layer '\(r.name)' has no weight blob") }
-            let bias: UnsafeMutablePointer<Caffe__BlobProto>? = r.biasTerm && blobs.count > 1 ? blobs[1] : nil
-            func withBias(_ oihw: UnsafeBufferPointer<Float>) throws {
-                guard let bias else { return try body(oihw, nil) }
-                try withFloats(bias.pointee, name: "\(r.name) bias") { b in
-                    guard b.count == outputs else {
-                        throw ConvertError("layer '\(r.name)' bias: expected \(outputs) values, found \(b.count)")
+            let stripped = try StrippedRecord(file: file, offset: bytes.offset, length: bytes.length, blobField: r.isV1 ? 6 : 7)
+            try stripped.bytes.withUnsafeBufferPointer { buffer in
+                guard let ptr = buffer.baseAddress else { throw ConvertError("layer '\(r.name)': empty record") }
+                var blobs: [UnsafeMutablePointer<Caffe__BlobProto>] = []
+                var freeMessage: () -> Void = {}
+                if r.isV1 {
+                    guard let m = caffe__v1_layer_parameter__unpack(nil, buffer.count, ptr) else {
+                        throw ConvertError("layer '\(r.name)': record no longer decodes (file changed during conversion?)")
                     }
-                    try body(oihw, b)
-                }
-            }
-            try withFloats(w.pointee, name: "\(r.name) weights") { weights in
-                guard weights.count == outputs * inputs else {
-                    throw ConvertError("layer '\(r.name)' weights: expected \(outputs * inputs) values, found \(weights.count)")
-                }
-                if r.transpose {  // InnerProduct with transpose: stored (K, N), wanted (N, K)
-                    var t = [Float](repeating: 0, count: weights.count)
-                    for k in 0..<inputs { for n in 0..<outputs { t[n * inputs + k] = weights[k * outputs + n] } }
-                    try t.withUnsafeBufferPointer { try withBias($0) }
+                    freeMessage = { caffe__v1_layer_parameter__free_unpacked(m, nil) }
+                    blobs = (0..<Int(m.pointee.n_blobs)).compactMap { m.pointee.blobs[$0] }
                 } else {
-                    try withBias(weights)
+                    guard let m = caffe__layer_parameter__unpack(nil, buffer.count, ptr) else {
+                        throw ConvertError("layer '\(r.name)': record no longer decodes (file changed during conversion?)")
+                    }
+                    freeMessage = { caffe__layer_parameter__free_unpacked(m, nil) }
+                    blobs = (0..<Int(m.pointee.n_blobs)).compactMap { m.pointee.blobs[$0] }
+                }
+                defer { freeMessage() }
+                /// Blob i's values, wherever they are.
+                func withBlob(_ i: Int, _ what: String, _ use: (WeightSource) throws -> Void) throws {
+                    if i < stripped.blobChunks.count, let chunks = stripped.blobChunks[i] {
+                        return try use(WeightSource(chunks: chunks))
+                    }
+                    guard i < blobs.count else { throw ConvertError("layer '\(r.name)' has no \(what) blob") }
+                    try withFloats(blobs[i].pointee, name: "\(r.name) \(what)") { try use(WeightSource($0)) }
+                }
+                func withBias(_ oihw: WeightSource) throws {
+                    guard r.biasTerm else { return try body(oihw, nil) }
+                    try withBlob(1, "bias") { b in
+                        guard b.count == outputs else {
+                            throw ConvertError("layer '\(r.name)' bias: expected \(outputs) values, found \(b.count)")
+                        }
+                        try body(oihw, b)
+                    }
+                }
+                try withBlob(0, "weight") { weights in
+                    guard weights.count == outputs * inputs else {
+                        throw ConvertError("layer '\(r.name)' weights: expected \(outputs * inputs) values, found \(weights.count)")
+                    }
+                    if r.transpose {  // InnerProduct with transpose: stored (K, N), wanted (N, K)
+                        var stored = [Float](repeating: 0, count: weights.count)
+                        stored.withUnsafeMutableBufferPointer { weights.copy(from: 0, count: weights.count, into: $0.baseAddress!) }
+                        var t = [Float](repeating: 0, count: weights.count)
+                        for k in 0..<inputs { for n in 0..<outputs { t[n * inputs + k] = stored[k * outputs + n] } }
+                        try t.withUnsafeBufferPointer { try withBias(WeightSource($0)) }
+                    } else {
+                        try withBias(weights)
+                    }
                 }
             }
         }

@@ -3,9 +3,46 @@
 // knows which file type it came from.
 import VGGFormat
 
-/// Hands the layer's weights (OIHW, f32) and bias to `body`; the buffers are valid only
+/// Float32 values that may lie unaligned in a mapped file, possibly split into several
+/// chunks (a packed protobuf field sent as several records): read by copying ranges out.
+public struct WeightSource {
+    public let count: Int
+    /// (start, float count) of each chunk; little-endian float32 bytes.
+    let chunks: [(UnsafeRawPointer, Int)]
+
+    public init(_ floats: UnsafeBufferPointer<Float>) {
+        count = floats.count
+        chunks = floats.baseAddress.map { [(UnsafeRawPointer($0), floats.count)] } ?? []
+    }
+
+    public init(chunks: [(UnsafeRawPointer, Int)]) {
+        self.chunks = chunks
+        count = chunks.reduce(0) { $0 + $1.1 }
+    }
+
+    /// Copies values [start, start + n) into `dest` (the caller keeps the range in bounds).
+    public func copy(from start: Int, count n: Int, into dest: UnsafeMutablePointer<Float>) {
+        var skip = start, remaining = n, out = dest
+        for (base, length) in chunks where remaining > 0 {
+            if skip >= length { skip -= length; continue }
+            let take = min(length - skip, remaining)
+            UnsafeMutableRawPointer(out).copyMemory(from: base + skip * 4, byteCount: take * 4)
+            out += take
+            remaining -= take
+            skip = 0
+        }
+    }
+
+    public subscript(i: Int) -> Float {
+        var v: Float = 0
+        copy(from: i, count: 1, into: &v)
+        return v
+    }
+}
+
+/// Hands the layer's weights (OIHW order) and bias to `body`; the sources are valid only
 /// during the call, so importers can serve them from a mapping or a temporary.
-public typealias WeightProvider = (_ body: (UnsafeBufferPointer<Float>, UnsafeBufferPointer<Float>?) throws -> Void) throws -> Void
+public typealias WeightProvider = (_ body: (WeightSource, WeightSource?) throws -> Void) throws -> Void
 
 public struct CanonicalLayer {
     public var kind: LayerKind

@@ -11,6 +11,8 @@ struct WireField {
     let length: Int
     /// Offset of the field's key in the buffer.
     let keyOffset: Int
+    /// Offset just past the field.
+    let end: Int
 }
 
 struct ProtobufScanner {
@@ -43,18 +45,19 @@ struct ProtobufScanner {
             if number == 0 { throw ConvertError("field number 0 at byte \(keyAt)") }
             switch wire {
             case 0:
-                out.append(WireField(number: number, wireType: 0, value: try varint(at: &at), length: 0, keyOffset: keyAt))
+                let v = try varint(at: &at)
+                out.append(WireField(number: number, wireType: 0, value: v, length: 0, keyOffset: keyAt, end: at))
             case 1, 5:
                 let n = wire == 1 ? 8 : 4
                 guard count - at >= n else { throw ConvertError("truncated fixed\(n * 8) field \(number) at byte \(keyAt)") }
-                out.append(WireField(number: number, wireType: wire, value: UInt64(at), length: n, keyOffset: keyAt))
+                out.append(WireField(number: number, wireType: wire, value: UInt64(at), length: n, keyOffset: keyAt, end: at + n))
                 at += n
             case 2:
                 let len = try varint(at: &at)
                 guard len <= UInt64(count - at) else {
                     throw ConvertError("field \(number) at byte \(keyAt) declares \(len) bytes but only \(count - at) remain (truncated file?)")
                 }
-                out.append(WireField(number: number, wireType: 2, value: UInt64(at), length: Int(len), keyOffset: keyAt))
+                out.append(WireField(number: number, wireType: 2, value: UInt64(at), length: Int(len), keyOffset: keyAt, end: at + Int(len)))
                 at += Int(len)
             default:
                 throw ConvertError("unsupported wire type \(wire) for field \(number) at byte \(keyAt)")
@@ -62,4 +65,14 @@ struct ProtobufScanner {
         }
         return out
     }
+}
+
+/// Appends a varint in protobuf encoding.
+func appendVarint(_ value: UInt64, to out: inout [UInt8]) {
+    var v = value
+    while v >= 0x80 {
+        out.append(UInt8(v & 0x7F) | 0x80)
+        v >>= 7
+    }
+    out.append(UInt8(v))
 }

@@ -205,20 +205,23 @@ public enum VGGWriter {
     }
 
     /// Packs OIHW weights into OBLOCK16 blocks, converts, writes; returns the tensor's CRC-32.
-    static func writeBlocked(_ w: UnsafeBufferPointer<Float>, layer l: CanonicalLayer, dtype: DType, to out: AtomicOutput,
+    static func writeBlocked(_ w: WeightSource, layer l: CanonicalLayer, dtype: DType, to out: AtomicOutput,
                              at offset: Int, progress: Progress) throws -> UInt32 {
         let O = l.outChannels, inner = l.inChannels * l.kernelH * l.kernelW
         var block = [Float](repeating: 0, count: inner * 16)
+        var rows = [Float](repeating: 0, count: inner * 16)
         var half = [UInt16](repeating: 0, count: dtype == .f32 ? 0 : inner * 16)
         var crc = CRC32()
         var at = offset
         for ob in 0..<(O + 15) / 16 {
+            let real = min(16, O - ob * 16)
+            rows.withUnsafeMutableBufferPointer { w.copy(from: ob * 16 * inner, count: real * inner, into: $0.baseAddress!) }
             for lane in 0..<16 {
                 let o = ob * 16 + lane
                 if o < O {
-                    let row = o * inner
+                    let row = lane * inner
                     for j in 0..<inner {
-                        let v = w[row + j]
+                        let v = rows[row + j]
                         if !v.isFinite {
                             let (i, rest) = j.quotientAndRemainder(dividingBy: l.kernelH * l.kernelW)
                             throw ConvertError("layer '\(l.name)' weights: non-finite value \(v) at (out \(o), in \(i), y \(rest / l.kernelW), x \(rest % l.kernelW))")
@@ -251,11 +254,11 @@ public enum VGGWriter {
         return crc.value
     }
 
-    static func writeBias(_ b: UnsafeBufferPointer<Float>, layer l: CanonicalLayer, to out: AtomicOutput, at offset: Int) throws -> UInt32 {
+    static func writeBias(_ b: WeightSource, layer l: CanonicalLayer, to out: AtomicOutput, at offset: Int) throws -> UInt32 {
         var padded = [Float](repeating: 0, count: (b.count + 15) / 16 * 16)
-        for i in 0..<b.count {
-            if !b[i].isFinite { throw ConvertError("layer '\(l.name)' bias: non-finite value \(b[i]) at \(i)") }
-            padded[i] = b[i]
+        padded.withUnsafeMutableBufferPointer { b.copy(from: 0, count: b.count, into: $0.baseAddress!) }
+        for i in 0..<b.count where !padded[i].isFinite {
+            throw ConvertError("layer '\(l.name)' bias: non-finite value \(padded[i]) at \(i)")
         }
         return try padded.withUnsafeBytes { bytes in
             try out.write(bytes, at: offset)
