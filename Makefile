@@ -9,7 +9,7 @@ STAGE := build/stage
 APT_PACKAGES := pkg-config libprotobuf-c-dev protobuf-c-compiler libhdf5-dev python3-numpy
 PY_SITE = lib/python3/site-packages
 
-.PHONY: all build deps install test test-c test-exports test-python test-swift demo clean
+.PHONY: all build deps install test test-c test-exports test-kernels test-python demo clean
 
 all: build
 
@@ -39,7 +39,10 @@ install: build
 	install -m 644 python/vgg/*.py $(DESTDIR)$(PREFIX)/$(PY_SITE)/vgg/
 
 # Everything CI runs. Each runner prints its own summary line.
-test: deps build test-exports test-c test-python
+test: deps build test-exports test-kernels test-c test-python
+
+test-kernels: build
+	sh Tests/check_kernels.sh $(BUILD)
 
 test-exports: build
 	sh Tests/check_exports.sh $(BUILD)/libvgg.so include/vgg.h

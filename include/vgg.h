@@ -196,9 +196,14 @@ void vgg_session_free(vgg_session *session);
 #define VGG_OPTION_FORCE_REFERENCE 2  /* 1 = run the naive reference kernels (slow; for checking);
                                          default 0, or 1 when the environment variable
                                          VGG_FORCE_REFERENCE is set to a value other than "0" */
+#define VGG_OPTION_ISA 3              /* kernel instruction set: 0 = the best this CPU runs (default),
+                                         1 = baseline x86-64, 2 = x86-64-v3 (AVX2+FMA),
+                                         3 = x86-64-v4 (AVX-512); a level the CPU lacks gives
+                                         VGG_ERROR_UNSUPPORTED. For testing and comparing paths. */
 
 /* Sets an option. Errors: VGG_ERROR_INVALID_ARGUMENT (NULL session, unknown option, value out
- * of its range: the message gives the range). Not thread-safe (session rule). */
+ * of its range: the message gives the range), VGG_ERROR_UNSUPPORTED (an ISA level this CPU
+ * lacks). Not thread-safe (session rule). */
 int32_t vgg_session_set_option(vgg_session *session, int32_t option, int64_t value);
 
 /* Reads an option into *value. Errors: VGG_ERROR_INVALID_ARGUMENT. */

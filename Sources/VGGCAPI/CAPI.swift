@@ -225,7 +225,7 @@ public func vgg_model_output_shape(_ model: OpaquePointer?, _ layer: UnsafePoint
 // MARK: - Session options and runs
 
 enum OptionKey: Int32 {
-    case threads = 1, forceReference = 2
+    case threads = 1, forceReference = 2, isa = 3
 }
 
 @_cdecl("vgg_session_set_option")
@@ -233,7 +233,7 @@ public func vgg_session_set_option(_ session: OpaquePointer?, _ option: Int32, _
     guard let session else { return fail(.invalidArgument, "vgg_session_set_option: session is NULL") }
     let s = unbox(session, as: Session.self)
     guard let key = OptionKey(rawValue: option) else {
-        return fail(.invalidArgument, "vgg_session_set_option: option \(option) is not a VGG_OPTION_* value (1…2)")
+        return fail(.invalidArgument, "vgg_session_set_option: option \(option) is not a VGG_OPTION_* value (1…3)")
     }
     return guarded("vgg_session_set_option") {
         switch key {
@@ -243,6 +243,9 @@ public func vgg_session_set_option(_ session: OpaquePointer?, _ option: Int32, _
         case .forceReference:
             guard value == 0 || value == 1 else { throw VGGError(.invalidArgument, "VGG_OPTION_FORCE_REFERENCE: expected 0 or 1, found \(value)") }
             s.forceReference = value == 1
+        case .isa:
+            guard value >= 0 && value <= 3 else { throw VGGError(.invalidArgument, "VGG_OPTION_ISA: expected 0…3, found \(value)") }
+            try s.setISALevel(Int(value))
         }
     }
 }
@@ -253,11 +256,12 @@ public func vgg_session_get_option(_ session: OpaquePointer?, _ option: Int32, _
     guard let value else { return fail(.invalidArgument, "vgg_session_get_option: value is NULL") }
     let s = unbox(session, as: Session.self)
     guard let key = OptionKey(rawValue: option) else {
-        return fail(.invalidArgument, "vgg_session_get_option: option \(option) is not a VGG_OPTION_* value (1…2)")
+        return fail(.invalidArgument, "vgg_session_get_option: option \(option) is not a VGG_OPTION_* value (1…3)")
     }
     switch key {
     case .threads: value.pointee = Int64(s.threads)
     case .forceReference: value.pointee = s.forceReference ? 1 : 0
+    case .isa: value.pointee = Int64(s.isaLevel)
     }
     return VGGStatus.ok.rawValue
 }

@@ -35,12 +35,27 @@ struct KernelTable {
         rows: { VGGKernelsBase.Kernels.convolutionRows(input: $0, weights: $1, dtype: $2, bias: $3, output: $4, geometry: $5, block: $6, rowStart: $7, rowEnd: $8) },
         pixels: { VGGKernelsBase.Kernels.convolutionPixels(input: $0, weights: $1, dtype: $2, bias: $3, output: $4, geometry: $5, offsets: $6, block: $7, pixelStart: $8, pixelEnd: $9) })
 
-    /// The best table this CPU runs.
-    static let best: KernelTable = {
-        if vggsupport_cpu_is_x86_64_v4() != 0 { return v4 }
-        if vggsupport_cpu_is_x86_64_v3() != 0 { return v3 }
-        return baseline
+    /// The ISA levels this CPU runs, best first.
+    static let supported: [KernelTable] = {
+        if vggsupport_cpu_is_x86_64_v4() != 0 { return [v4, v3, baseline] }
+        if vggsupport_cpu_is_x86_64_v3() != 0 { return [v3, baseline] }
+        return [baseline]
     }()
+
+    /// The best table this CPU runs.
+    static var best: KernelTable { supported[0] }
+
+    /// The table for an ISA level (1 baseline, 2 x86-64-v3, 3 x86-64-v4; 0 the best), or
+    /// nil when this CPU cannot run it.
+    static func table(level: Int) -> KernelTable? {
+        switch level {
+        case 0: return best
+        case 1: return baseline
+        case 2: return supported.contains { $0.path == .x86_64_v3 } ? v3 : nil
+        case 3: return supported.contains { $0.path == .x86_64_v4 } ? v4 : nil
+        default: return nil
+        }
+    }
 
     /// True when the environment asks for the reference kernels (VGG_FORCE_REFERENCE=1).
     static let referenceForcedByEnvironment: Bool = {

@@ -8,7 +8,9 @@ public final class Session {
     /// Run the naive reference kernels instead of the optimised ones.
     public var forceReference: Bool
     var pool: ThreadPool
-    let kernels = KernelTable.best
+    var kernels = KernelTable.best
+    /// The requested ISA level (0 = best available), see `setISALevel`.
+    public private(set) var isaLevel = 0
     // Ping-pong activation buffers and the tap-offset table of the pixel kernel.
     let bufferA = FloatBuffer(), bufferB = FloatBuffer(), scoreBuffer = FloatBuffer(), imageBuffer = FloatBuffer()
     var offsetTable: [Int] = []
@@ -35,6 +37,17 @@ public final class Session {
     }
 
     public var kernelPath: KernelPath { forceReference ? .reference : kernels.path }
+
+    /// Selects the kernels of an ISA level: 0 the best this CPU runs, 1 baseline x86-64,
+    /// 2 x86-64-v3, 3 x86-64-v4 (for testing and comparing the paths).
+    public func setISALevel(_ level: Int) throws {
+        guard level >= 0 && level <= 3 else { throw VGGError(.invalidArgument, "ISA level: expected 0…3, found \(level)") }
+        guard let t = KernelTable.table(level: level) else {
+            throw VGGError(.unsupported, "ISA level \(level) (\(level == 3 ? "x86-64-v4" : "x86-64-v3")) is not supported by this CPU (best: \(KernelTable.best.path.rawValue))")
+        }
+        kernels = t
+        isaLevel = level
+    }
 
     /// Workspace bytes a run at this input size needs (the two activation buffers).
     public func workspaceBytes(height: Int, width: Int) throws -> Int {

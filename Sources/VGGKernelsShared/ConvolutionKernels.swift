@@ -1,7 +1,10 @@
 // Direct convolution on blocked activations (`[C/16][H][W][16]`) with OBLOCK16 weights
 // (`[O/16][I][KH][KW][16]`): one 16-wide weight vector per tap, broadcast inputs, FMAs.
 // This one file is compiled into each per-ISA module (VGGKernelsBase/V3/V4 hold symlinks to
-// it) with that module's -march flag; keep it to pointers and SIMD types.
+// it) with that module's -march flag. Keep it to pointers, SIMD types and concrete scalar
+// conversions: a generic stdlib call specialised here (SIMD16<Float>(someSIMD16), say) is
+// emitted as a weak symbol the linker may merge with another module's copy, and the baseline
+// path would then run AVX-512 code. Tests/check_kernels.sh checks there are none.
 import VGGFormat
 
 protocol WeightLoad {
@@ -19,15 +22,20 @@ enum F32Weights: WeightLoad {
 enum F16Weights: WeightLoad {
     @inline(__always)
     static func load(_ base: UnsafeRawPointer, _ index: Int) -> SIMD16<Float> {
-        SIMD16<Float>(base.loadUnaligned(fromByteOffset: index &* 32, as: SIMD16<Float16>.self))
+        let p = base + index &* 32
+        var v = SIMD16<Float>()
+        for i in 0..<16 { v[i] = Float(p.loadUnaligned(fromByteOffset: i &* 2, as: Float16.self)) }
+        return v
     }
 }
 
 enum BF16Weights: WeightLoad {
     @inline(__always)
     static func load(_ base: UnsafeRawPointer, _ index: Int) -> SIMD16<Float> {
-        let h = base.loadUnaligned(fromByteOffset: index &* 32, as: SIMD16<UInt16>.self)
-        return unsafeBitCast(SIMD16<UInt32>(truncatingIfNeeded: h) &<< 16, to: SIMD16<Float>.self)
+        let p = base + index &* 32
+        var v = SIMD16<UInt32>()
+        for i in 0..<16 { v[i] = UInt32(p.loadUnaligned(fromByteOffset: i &* 2, as: UInt16.self)) &<< 16 }
+        return unsafeBitCast(v, to: SIMD16<Float>.self)
     }
 }
 
@@ -96,14 +104,14 @@ public enum Kernels {
                         var p = plane + (iy0 &+ ky) &* rowIn + ix0 &* 16
                         for _ in 0..<kw {
                             let w = W.load(weightBase, t)
-                            a0 = a0.addingProduct(SIMD16(repeating: p[0]), w)
-                            a1 = a1.addingProduct(SIMD16(repeating: p[o1]), w)
-                            a2 = a2.addingProduct(SIMD16(repeating: p[o2]), w)
-                            a3 = a3.addingProduct(SIMD16(repeating: p[o3]), w)
-                            a4 = a4.addingProduct(SIMD16(repeating: p[o4]), w)
-                            a5 = a5.addingProduct(SIMD16(repeating: p[o5]), w)
-                            a6 = a6.addingProduct(SIMD16(repeating: p[o6]), w)
-                            a7 = a7.addingProduct(SIMD16(repeating: p[o7]), w)
+                            a0 = multiplyAdd(a0, SIMD16(repeating: p[0]), w)
+                            a1 = multiplyAdd(a1, SIMD16(repeating: p[o1]), w)
+                            a2 = multiplyAdd(a2, SIMD16(repeating: p[o2]), w)
+                            a3 = multiplyAdd(a3, SIMD16(repeating: p[o3]), w)
+                            a4 = multiplyAdd(a4, SIMD16(repeating: p[o4]), w)
+                            a5 = multiplyAdd(a5, SIMD16(repeating: p[o5]), w)
+                            a6 = multiplyAdd(a6, SIMD16(repeating: p[o6]), w)
+                            a7 = multiplyAdd(a7, SIMD16(repeating: p[o7]), w)
                             p += 16
                             t &+= 1
                         }
@@ -143,14 +151,14 @@ public enum Kernels {
             var a0 = biasVector, a1 = SIMD16<Float>.zero, a2 = SIMD16<Float>.zero, a3 = SIMD16<Float>.zero
             var t = 0
             while t &+ 4 <= taps {
-                a0 = a0.addingProduct(SIMD16(repeating: origin[offsets[t]]), W.load(weightBase, t))
-                a1 = a1.addingProduct(SIMD16(repeating: origin[offsets[t &+ 1]]), W.load(weightBase, t &+ 1))
-                a2 = a2.addingProduct(SIMD16(repeating: origin[offsets[t &+ 2]]), W.load(weightBase, t &+ 2))
-                a3 = a3.addingProduct(SIMD16(repeating: origin[offsets[t &+ 3]]), W.load(weightBase, t &+ 3))
+                a0 = multiplyAdd(a0, SIMD16(repeating: origin[offsets[t]]), W.load(weightBase, t))
+                a1 = multiplyAdd(a1, SIMD16(repeating: origin[offsets[t &+ 1]]), W.load(weightBase, t &+ 1))
+                a2 = multiplyAdd(a2, SIMD16(repeating: origin[offsets[t &+ 2]]), W.load(weightBase, t &+ 2))
+                a3 = multiplyAdd(a3, SIMD16(repeating: origin[offsets[t &+ 3]]), W.load(weightBase, t &+ 3))
                 t &+= 4
             }
             while t < taps {
-                a0 = a0.addingProduct(SIMD16(repeating: origin[offsets[t]]), W.load(weightBase, t))
+                a0 = multiplyAdd(a0, SIMD16(repeating: origin[offsets[t]]), W.load(weightBase, t))
                 t &+= 1
             }
             var a = (a0 + a1) + (a2 + a3)

@@ -183,6 +183,13 @@ static void test_runs(vgg_model *model) {
     CHECK_STATUS(vgg_session_set_option(s, VGG_OPTION_THREADS, 1000), VGG_ERROR_INVALID_ARGUMENT);
     CHECK_STATUS(vgg_session_set_option(s, VGG_OPTION_FORCE_REFERENCE, 2), VGG_ERROR_INVALID_ARGUMENT);
     CHECK_STATUS(vgg_session_set_option(s, 99, 1), VGG_ERROR_INVALID_ARGUMENT);
+    CHECK_STATUS(vgg_session_set_option(s, VGG_OPTION_ISA, 1), VGG_OK);
+    CHECK(strcmp(vgg_session_kernel_path(s), "x86-64") == 0, "baseline path");
+    CHECK_STATUS(vgg_session_get_option(s, VGG_OPTION_ISA, &v), VGG_OK);
+    CHECK(v == 1, "isa option %lld", (long long)v);
+    CHECK_STATUS(vgg_session_set_option(s, VGG_OPTION_ISA, 4), VGG_ERROR_INVALID_ARGUMENT);
+    CHECK_STATUS(vgg_session_set_option(s, VGG_OPTION_ISA, -1), VGG_ERROR_INVALID_ARGUMENT);
+    CHECK_STATUS(vgg_session_set_option(s, VGG_OPTION_ISA, 0), VGG_OK);
     CHECK_STATUS(vgg_session_set_option(NULL, VGG_OPTION_THREADS, 1), VGG_ERROR_INVALID_ARGUMENT);
     CHECK_STATUS(vgg_session_get_option(s, 99, &v), VGG_ERROR_INVALID_ARGUMENT);
     CHECK_STATUS(vgg_session_get_option(s, VGG_OPTION_THREADS, NULL), VGG_ERROR_INVALID_ARGUMENT);

@@ -64,6 +64,24 @@ def test_fast_path_equals_reference_kernels(factory, rng, arch):
     assert ref.relative_l2(fast, slow.astype(np.float64)) <= 1e-5
 
 
+@pytest.mark.parametrize("level,path", [(1, "x86-64"), (2, "x86-64-v3"), (3, "x86-64-v4")])
+@pytest.mark.parametrize("dtype", ["f32", "f16", "bf16"])
+def test_every_isa_path_equals_reference_kernels(factory, rng, level, path, dtype):
+    model_path, _ = factory.model("tiny_lrn", dtype=dtype)
+    x = images(rng, 2, 44, 53)
+    with vgg.Model(model_path) as m:
+        m.force_reference = True
+        slow = m.forward(x).astype(np.float64)
+        m.force_reference = False
+        try:
+            m.isa = level
+        except vgg.Error as e:
+            assert e.status_name == "VGG_ERROR_UNSUPPORTED"
+            pytest.skip(f"this CPU cannot run {path}")
+        assert m.kernel_path == path and m.isa == level
+        assert ref.relative_l2(m.forward(x), slow) <= 1e-5
+
+
 @pytest.mark.parametrize("dtype,bound", [("f16", 5e-3), ("bf16", 3e-2)])
 def test_half_precision_weights_within_stated_bound(factory, rng, dtype, bound):
     path, weights = factory.model("tiny", dtype=dtype)

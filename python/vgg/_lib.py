@@ -129,5 +129,6 @@ INFO = {"layer_count": 1, "class_count": 2, "input_height": 3, "input_width": 4,
         "channel_order": 6, "min_input_size": 7, "label_count": 8, "weight_dtype": 9, "file_size": 10}
 OPTION_THREADS = 1
 OPTION_FORCE_REFERENCE = 2
+OPTION_ISA = 3
 PIXELS_RGB = 0
 PIXELS_BGR = 1

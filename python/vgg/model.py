@@ -100,6 +100,17 @@ class Model:
         check(lib.vgg_session_set_option(self._handle(), _lib.OPTION_FORCE_REFERENCE, 1 if on else 0))
 
     @property
+    def isa(self) -> int:
+        """Kernel ISA level: 0 best available, 1 baseline x86-64, 2 x86-64-v3, 3 x86-64-v4."""
+        v = ctypes.c_int64()
+        check(lib.vgg_session_get_option(self._handle(), _lib.OPTION_ISA, ctypes.byref(v)))
+        return v.value
+
+    @isa.setter
+    def isa(self, level: int) -> None:
+        check(lib.vgg_session_set_option(self._handle(), _lib.OPTION_ISA, int(level)))
+
+    @property
     def kernel_path(self) -> str:
         """The kernels in use: "x86-64-v4", "x86-64-v3", "x86-64" or "reference"."""
         return lib.vgg_session_kernel_path(self._handle()).decode()
