@@ -22,7 +22,7 @@ deps:
 	    echo "installing:$$missing"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	  else echo "missing Debian packages:$$missing -- run: sudo apt-get install$$missing" >&2; exit 1; fi; \
 	fi
-	@$(PYTHON) -c "import numpy, pytest" 2>/dev/null || $(PYTHON) -m pip install -q numpy pytest
+	@$(PYTHON) -c "import numpy, pytest, h5py" 2>/dev/null || $(PYTHON) -m pip install -q numpy pytest h5py
 
 build:
 	$(SWIFT) build -c release

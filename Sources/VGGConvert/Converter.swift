@@ -17,6 +17,8 @@ public struct ConvertOptions {
     public var scale: [Float]?
     public var channelOrder: ChannelOrder?
     public var name: String?
+    /// Keras kernel orientation override (tf or th); detected when nil.
+    public var kernelLayout: KernelLayout?
     public var showProgress = false
     public init() {}
 }
@@ -59,7 +61,7 @@ public enum Converter {
         case .caffemodel:
             net = try CaffeImporter.importFile(path: input, options: CaffeImportOptions(inputSize: options.inputSize))
         case .hdf5:
-            throw ConvertError("'\(input)' is an HDF5 file; HDF5 (Keras / Caffe HDF5) import is not implemented yet")
+            net = try HDF5Importer.importFile(path: input, options: HDF5ImportOptions(inputSize: options.inputSize, kernelLayout: options.kernelLayout))
         case .vgg:
             throw ConvertError("'\(input)' is already a .vgg file")
         case .unknown:

@@ -16,6 +16,8 @@ struct VGGConvertCommand: ParsableCommand {
           vgg-convert VGG_ILSVRC_16_layers.caffemodel --labels synset_words.txt
           vgg-convert VGG_ILSVRC_19_layers.caffemodel -o vgg19-bf16.vgg --dtype bf16
           vgg-convert VGG_CNN_M.caffemodel --input-size 224
+          vgg-convert vgg16_weights_tf_dim_ordering_tf_kernels.h5
+          vgg-convert vgg16_weights_th_dim_ordering_th_kernels_notop.h5 --kernel-layout th
 
         Exit status: 0 on success, 1 when the conversion failed (nothing is written),
         64 on a usage error.
@@ -45,6 +47,9 @@ struct VGGConvertCommand: ParsableCommand {
 
     @Option(name: .customLong("channel-order"), help: "Channel order the network expects: bgr (Caffe/Keras VGG) or rgb.")
     var channelOrder: String?
+
+    @Option(name: .customLong("kernel-layout"), help: "Keras kernel orientation: tf or th (Theano); detected from the file when omitted.")
+    var kernelLayout: String?
 
     @Option(help: "Model name stored in the file.")
     var name: String?
@@ -86,6 +91,12 @@ struct VGGConvertCommand: ParsableCommand {
             case "rgb": o.channelOrder = .rgb
             default: throw ValidationError("--channel-order must be bgr or rgb, found '\(c)'")
             }
+        }
+        if let k = kernelLayout {
+            guard let layout = KernelLayout(rawValue: k.lowercased()) else {
+                throw ValidationError("--kernel-layout must be tf or th, found '\(k)'")
+            }
+            o.kernelLayout = layout
         }
         o.name = name
         o.showProgress = !quiet && isatty(STDERR_FILENO) != 0
