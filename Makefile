@@ -6,7 +6,7 @@ PYTHON ?= python3
 VERSION := $(shell sed -n 's/^#define VGG_VERSION_STRING "\(.*\)"/\1/p' include/vgg.h)
 BUILD := .build/release
 STAGE := build/stage
-APT_PACKAGES := pkg-config libprotobuf-c-dev protobuf-c-compiler libhdf5-dev python3-numpy
+APT_PACKAGES := pkg-config libprotobuf-c-dev protobuf-c-compiler libhdf5-dev libjpeg62-turbo-dev libpng-dev
 PY_SITE = lib/python3/site-packages
 
 .PHONY: all build deps install test test-c test-exports test-kernels test-python demo clean
@@ -22,7 +22,7 @@ deps:
 	    echo "installing:$$missing"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	  else echo "missing Debian packages:$$missing -- run: sudo apt-get install$$missing" >&2; exit 1; fi; \
 	fi
-	@$(PYTHON) -c "import numpy, pytest, h5py" 2>/dev/null || $(PYTHON) -m pip install -q numpy pytest h5py
+	@$(PYTHON) -c "import numpy, pytest, h5py, PIL" 2>/dev/null || $(PYTHON) -m pip install -q numpy pytest h5py pillow
 
 build:
 	$(SWIFT) build -c release
@@ -68,7 +68,7 @@ test-python: build
 # The main job: generate a full-size VGG16 caffemodel (Oxford layout, random weights), convert
 # it, classify a generated image with dense multi-scale evaluation, print times.
 demo: deps build
-	@VGG_LIBRARY=$(CURDIR)/$(BUILD)/libvgg.so $(PYTHON) tools/demo.py
+	@$(PYTHON) tools/demo.py
 
 clean:
 	rm -rf .build build

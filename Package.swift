@@ -55,7 +55,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "vgg",
-            dependencies: ["VGGEngine", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["VGGEngine", "VGGFormat", "CImageIO", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
 
         // Implementation details
@@ -73,6 +73,9 @@ let package = Package(
                        providers: [.apt(["libprotobuf-c-dev"])]),
         .systemLibrary(name: "CHDF5", pkgConfig: "hdf5", providers: [.apt(["libhdf5-dev"])]),
         .target(name: "CCaffeProto", dependencies: ["CProtobufC"]),
+        .systemLibrary(name: "CJPEG", pkgConfig: "libjpeg", providers: [.apt(["libjpeg62-turbo-dev"])]),
+        .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
+        .target(name: "CImageIO", dependencies: ["CJPEG", "CPNG"]),
         .target(
             name: "VGGConvert",
             dependencies: ["VGGFormat", "VGGEngine", "CCaffeProto", "CProtobufC", "CHDF5"]

@@ -1,27 +1,32 @@
 #!/usr/bin/env python3
-"""The main job of `make demo`: a full-size VGG16 in the Oxford caffemodel layout (seeded
-random weights: the real ones cannot be downloaded here) converted with vgg-convert, then a
-generated image classified with the paper's dense evaluation (two scales + flip) through the
-Python binding, with times.
+"""The main job of `make demo`, with the defaults built in:
 
-Random weights give arbitrary classes: the point is the pipeline and its speed. With the real
-file, run the same commands on VGG_ILSVRC_16_layers.caffemodel (see README).
+1. a full-size VGG16 caffemodel in the Oxford V1 layout with seeded random weights (the real
+   ones cannot be downloaded on the build machine; the README says where to get them);
+2. `vgg-convert` to a .vgg file (progress bar on a terminal), then `vgg info`;
+3. a sample image the project owns (a generated test card, written as PNG);
+4. `vgg classify` with dense evaluation at two scales plus the horizontal flip;
+5. `vgg heatmap` of the top class, and a short `vgg bench`.
+
+Random weights give arbitrary classes: the point is the pipeline and its speed.
 """
 from __future__ import annotations
 
-import os
+import struct
 import subprocess
 import sys
 import time
+import zlib
 from pathlib import Path
 
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tools"))
-sys.path.insert(0, str(ROOT / "python"))
 
 import caffe_fixtures  # noqa: E402
+
+BIN = ROOT / ".build" / "release"
 
 
 def sample_image(h=360, w=480) -> np.ndarray:
@@ -37,56 +42,50 @@ def sample_image(h=360, w=480) -> np.ndarray:
     return np.clip(img, 0, 255).astype(np.uint8)
 
 
+def write_png(path: Path, rgb: np.ndarray) -> None:
+    """A minimal PNG writer (8-bit RGB, no filtering), so the demo needs no imaging package."""
+    h, w, _ = rgb.shape
+    raw = b"".join(b"\0" + rgb[y].tobytes() for y in range(h))
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0))
+                     + chunk(b"IDAT", zlib.compress(raw, 6)) + chunk(b"IEND", b""))
+
+
+def run(title: str, args) -> None:
+    shown = [Path(a).name if i == 0 else str(a) for i, a in enumerate(args)]
+    print(f"\n$ {' '.join(shown).replace('vgg-cli', 'vgg')}    # {title}", flush=True)
+    t = time.perf_counter()
+    subprocess.run([str(a) for a in args], check=True)
+    print(f"  ({time.perf_counter() - t:.2f} s)", flush=True)
+
+
 def main() -> int:
     out = ROOT / "build" / "demo"
     out.mkdir(parents=True, exist_ok=True)
     caffemodel = out / "VGG_ILSVRC_16_layers.caffemodel"
     model = out / "vgg16.vgg"
-    bin_dir = ROOT / ".build" / "release"
+    image = out / "test-card.png"
+    heatmap = out / "test-card-heatmap.png"
 
     if not caffemodel.exists() or caffemodel.stat().st_size != 553432081:
-        print(f"generating {caffemodel.name} (Oxford V1 layout, seeded random weights) ...", flush=True)
+        print(f"generating {caffemodel.name}: Oxford V1 layout, seeded random weights ...", flush=True)
         t = time.perf_counter()
         caffe_fixtures.write_caffemodel(str(caffemodel), "vgg16", seed=2014)
-        print(f"  {caffemodel.stat().st_size:,} bytes in {time.perf_counter() - t:.1f} s")
+        print(f"  {caffemodel.stat().st_size:,} bytes, the size of the real file ({time.perf_counter() - t:.1f} s)")
+    write_png(image, sample_image())
 
-    print(f"\n$ vgg-convert {caffemodel.name} -o {model.name}", flush=True)
-    t = time.perf_counter()
-    subprocess.run([str(bin_dir / "vgg-convert"), str(caffemodel), "-o", str(model)], check=True)
-    print(f"  converted in {time.perf_counter() - t:.2f} s")
-
-    print(f"\n$ vgg info {model.name}", flush=True)
-    subprocess.run([str(bin_dir / "vgg-cli"), "info", str(model)], check=True)
-
-    import vgg
-    image = sample_image()
-    np.save(out / "sample_image.npy", image)
-    threads = os.cpu_count() or 1
-    t = time.perf_counter()
-    m = vgg.Model(model, threads=threads)
-    opened = time.perf_counter() - t
-    print(f"\nopened {model.name} in {opened * 1000:.1f} ms; kernels {m.kernel_path}, {threads} threads")
-
-    x = np.zeros((1, 3, 224, 224), np.float32)
-    m.forward(x)  # warm-up: pages in the weights, sizes the workspace
-    times = []
-    for _ in range(3):
-        t = time.perf_counter()
-        m.forward(x)
-        times.append(time.perf_counter() - t)
-    print(f"forward 224×224: {min(times) * 1000:.0f} ms (best of 3)")
-
-    scales = [256, 384]
-    t = time.perf_counter()
-    top = m.classify(image, top=5, scales=scales, flip=True)
-    dense = time.perf_counter() - t
-    print(f"\ndense evaluation of a {image.shape[1]}×{image.shape[0]} image at scales {scales} + flip "
-          f"({2 * len(scales)} fully convolutional runs): {dense * 1000:.0f} ms")
-    print("top-5 (random weights: the classes are arbitrary):")
-    for rank, (c, p, label) in enumerate(top, 1):
-        print(f"  {rank}. class {c:4d}  p = {p:.4f}" + (f"  {label}" if label else ""))
-    m.close()
-    print(f"\noutputs in {out}/: {caffemodel.name}, {model.name}, sample_image.npy")
+    vgg = BIN / "vgg-cli"
+    run("convert the caffemodel", [BIN / "vgg-convert", caffemodel, "-o", model])
+    run("what the file holds", [vgg, "info", model])
+    run("dense evaluation: two scales + flip", [vgg, "classify", "-m", model, image, "--scales", "256,384", "--flip"])
+    run("where the top class is seen", [vgg, "heatmap", "-m", model, image, "-o", heatmap])
+    run("speed on this machine", [vgg, "bench", "-m", model, "--runs", "5"])
+    print(f"\nEverything is in {out}/: {caffemodel.name}, {model.name}, {image.name}, {heatmap.name}")
+    print("Random weights give arbitrary classes. With the real model: vgg-convert VGG_ILSVRC_16_layers.caffemodel "
+          "--labels synset_words.txt (see README).")
     return 0
 
 

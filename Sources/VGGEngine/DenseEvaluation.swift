@@ -28,8 +28,9 @@ extension Session {
         return (max(1, Int((Double(height) * Double(q) / Double(width)).rounded())), q)
     }
 
-    /// Bilinear resize of 8-bit interleaved pixels + the model's preprocessing, into CHW floats.
-    func preprocess(pixels: UnsafePointer<UInt8>, width: Int, height: Int, stride: Int, format: PixelFormat,
+    /// Bilinear resize of 8-bit interleaved pixels + the model's preprocessing, into CHW floats
+    /// (3 × outHeight × outWidth at `dest`); the sampling is the one documented in vgg.h.
+    public func preprocess(pixels: UnsafePointer<UInt8>, width: Int, height: Int, stride: Int, format: PixelFormat,
                     outHeight: Int, outWidth: Int, flip: Bool, into dest: UnsafeMutablePointer<Float>) {
         // Source channel feeding each network channel.
         let networkIsBGR = model.channelOrder == .bgr

@@ -82,8 +82,10 @@ extension Session {
             var srcShape = plan.input, srcBorder = plan.inputBorder
             for i in 0...last {
                 let shape = plan.shapes[i], border = plan.borders[i]
+                let start = layerTimer == nil ? 0 : monotonicSeconds()
                 try runLayer(model.layers[i], from: src, shape: srcShape, border: srcBorder, to: dst, shape: shape, border: border)
                 zeroBorder(dst, shape: shape, border: border)
+                if let timer = layerTimer { timer(i, monotonicSeconds() - start) }
                 if wanted.contains(i) { try sink(i, image, shape, .blocked(dst, border: border)) }
                 swap(&src, &dst)
                 srcShape = shape
@@ -246,3 +248,10 @@ extension Session {
 }
 
 import Glibc
+
+/// Seconds on the monotonic clock.
+public func monotonicSeconds() -> Double {
+    var t = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &t)
+    return Double(t.tv_sec) + Double(t.tv_nsec) * 1e-9
+}

@@ -15,6 +15,10 @@ public final class Session {
     let bufferA = FloatBuffer(), bufferB = FloatBuffer(), scoreBuffer = FloatBuffer(), imageBuffer = FloatBuffer()
     var offsetTable: [Int] = []
 
+    /// Called after each layer of the fast path with (layer index, seconds), for `vgg bench
+    /// --layers`; nil in normal use.
+    public var layerTimer: ((Int, Double) -> Void)?
+
     /// Largest accepted input side and batch: far beyond any real use, small enough that
     /// every size computation stays exact.
     public static let maxSide = 1 << 16

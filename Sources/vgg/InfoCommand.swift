@@ -12,6 +12,9 @@ struct InfoCommand: ParsableCommand {
         Examples:
           vgg info vgg16.vgg
           vgg info vgg16.vgg --json | python3 -m json.tool
+
+        Exit status: 0 success, 1 when the file cannot be opened or is not a valid .vgg file,
+        64 on a usage error.
         """
     )
 

@@ -6,7 +6,7 @@ struct VGGCommand: ParsableCommand {
         commandName: "vgg",
         abstract: "Run VGG models stored in .vgg files (see vgg-convert).",
         discussion: "Exit status: 0 on success, 1 when a model or input could not be used, 64 on a usage error.",
-        subcommands: [InfoCommand.self]
+        subcommands: [InfoCommand.self, ClassifyCommand.self, FeaturesCommand.self, HeatmapCommand.self, BenchCommand.self]
     )
 }
 

@@ -1,0 +1,151 @@
+// `vgg classify`: top-K classes of image files, with the paper's dense evaluation.
+import ArgumentParser
+import Glibc
+import VGGEngine
+
+struct ClassifyCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "classify",
+        abstract: "Classify JPEG/PNG images (files or directories).",
+        discussion: """
+        Each image is resized so its smaller side is Q for every scale Q (default: the model's
+        training size), run fully convolutionally, and the class posteriors are averaged over
+        scales (and the horizontal flip with --flip): the VGG paper's dense evaluation.
+        With --center-crop C the central C×C square of the image resized to the first scale
+        (default 256) is classified instead, as single-crop evaluation does.
+
+        Examples:
+          vgg classify -m vgg16.vgg cat.jpg
+          vgg classify -m vgg16.vgg photos/ --scales 256,384,512 --flip --top 3
+          vgg classify -m vgg16.vgg cat.jpg --center-crop 224 --json
+
+        Exit status: 0 when every image was classified, 1 when a model or an image failed
+        (the others are still processed), 64 on a usage error.
+        """
+    )
+
+    @Option(name: .shortAndLong, help: "The .vgg model.")
+    var model: String
+
+    @Argument(help: "Image files or directories of .jpg/.jpeg/.png files.")
+    var images: [String]
+
+    @Option(help: "Number of classes to print.")
+    var top = 5
+
+    @Option(help: "Comma-separated smaller sides Q, e.g. 256,384,512.")
+    var scales: String?
+
+    @Flag(help: "Also evaluate the horizontally flipped image and average.")
+    var flip = false
+
+    @Option(name: .customLong("center-crop"), help: "Classify the central C×C crop of the image resized to the first scale.")
+    var centerCrop: Int?
+
+    @Option(help: "Threads per run (default: all cores).")
+    var threads: Int?
+
+    @Flag(help: "Print one JSON object per image.")
+    var json = false
+
+    func run() throws {
+        let qs = try parseScales(scales)
+        if top < 1 { throw ValidationError("--top must be at least 1") }
+        if let c = centerCrop, c < 1 { throw ValidationError("--center-crop must be positive") }
+        let m = try openModel(model, verify: false)
+        let session = try makeSession(m, threads: threads)
+        if m.classCount == 0 {
+            fputs("vgg: model '\(m.name)' has no classifier (features only); use vgg features\n", stderr)
+            throw ExitCode(1)
+        }
+        let k = min(top, m.classCount)
+        let paths = expandImagePaths(images)
+        let progress = ProgressLine(total: paths.count)
+        var failures = 0
+        for (i, path) in paths.enumerated() {
+            progress.update(i, path)
+            do {
+                let image = try loadImage(path)
+                let probabilities = try classify(session, image, scales: qs)
+                let best = Session.top(probabilities, k)
+                progress.finish()
+                printResult(path, best, m)
+            } catch {
+                progress.finish()
+                // Image errors name the file already.
+                fputs(error is ImageError ? "vgg: \(describe(error))\n" : "vgg: \(path): \(describe(error))\n", stderr)
+                failures += 1
+            }
+        }
+        progress.finish()
+        if paths.count > 1 && !json {
+            fputs("classified \(paths.count - failures) of \(paths.count) images\(failures > 0 ? ", \(failures) failed" : "")\n", stderr)
+        }
+        if failures > 0 { throw ExitCode(1) }
+    }
+
+    func classify(_ session: Session, _ image: RGBImage, scales qs: [Int]) throws -> [Float] {
+        try image.pixels.withUnsafeBufferPointer { p in
+            guard let base = p.baseAddress else { throw ImageError(description: "empty image") }
+            guard let crop = centerCrop else {
+                return try session.classify(pixels: base, width: image.width, height: image.height, stride: image.width * 3,
+                                            format: .rgb, scales: qs, flip: flip)
+            }
+            // The C×C centre of the image resized to Q is, in original pixels, a square of side
+            // C·min(H,W)/Q around the centre: crop it and let the engine resize it to C.
+            let q = qs.first ?? 256
+            let side = min(min(image.width, image.height), max(1, Int((Double(crop) * Double(min(image.width, image.height)) / Double(q)).rounded())))
+            let x0 = (image.width - side) / 2, y0 = (image.height - side) / 2
+            return try session.classify(pixels: base + (y0 * image.width + x0) * 3, width: side, height: side,
+                                        stride: image.width * 3, format: .rgb, scales: [crop], flip: flip)
+        }
+    }
+
+    func printResult(_ path: String, _ best: [ClassScore], _ m: Model) {
+        if json {
+            let classes: [JSON] = best.map { c in
+                .object([("class", .int(c.classIndex)), ("probability", .float(c.probability)),
+                         ("label", m.labels.isEmpty ? .null : .string(m.labels[c.classIndex]))])
+            }
+            print(JSON.object([("image", .string(path)), ("top", .array(classes))]).text)
+            return
+        }
+        print(path)
+        for (rank, c) in best.enumerated() {
+            let name = m.labels.isEmpty ? "class \(c.classIndex)" : m.labels[c.classIndex]
+            print("  \(rank + 1). \(formatProbability(c.probability))  \(name)")
+        }
+    }
+}
+
+func formatProbability(_ p: Float) -> String {
+    let scaled = Int((Double(p) * 10000).rounded())
+    let whole = scaled / 10000, frac = scaled % 10000
+    return "\(whole).\(String(repeating: "0", count: 4 - String(frac).count))\(frac)"
+}
+
+func parseScales(_ s: String?) throws -> [Int] {
+    guard let s else { return [] }
+    let parts = s.split(separator: ",").map { Int($0.filter { $0 != " " }) }
+    guard !parts.isEmpty, parts.allSatisfy({ $0 != nil && $0! >= 1 && $0! <= 65536 }) else {
+        throw ValidationError("--scales expects comma-separated sizes in 1…65536, found '\(s)'")
+    }
+    return parts.compactMap { $0 }
+}
+
+func makeSession(_ m: Model, threads: Int?) throws -> Session {
+    let n = threads ?? Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))
+    let s = Session(model: m)
+    do {
+        try s.setThreads(max(1, min(n, 256)))
+    } catch let e as VGGError {
+        throw ValidationError(e.message)
+    }
+    return s
+}
+
+func describe(_ error: Error) -> String {
+    if let e = error as? VGGError { return e.message }
+    if let e = error as? ImageError { return e.description }
+    return "\(error)"
+}

@@ -1,0 +1,130 @@
+// `vgg features`: the outputs of named layers for image files, as a NumPy .npz file.
+import ArgumentParser
+import Glibc
+import VGGEngine
+
+struct FeaturesCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "features",
+        abstract: "Extract the outputs of named layers for images into a NumPy .npz file.",
+        discussion: """
+        Each image is resized so its smaller side is --size (default: the model's training
+        size) and run fully convolutionally up to the deepest requested layer. Arrays are named
+        by layer, float32, shaped (C, h, w) per image; with --pool max|avg each becomes a (C,)
+        descriptor and several images are stacked to (N, C) with their paths in 'images'.
+        --l2-normalize scales each descriptor (or each (C, h, w) map) to unit L2 norm.
+
+        Examples:
+          vgg features -m vgg16.vgg cat.jpg --layer conv5_3 --layer fc7 -o cat.npz
+          vgg features -m vgg16.vgg photos/ --layer pool5 --pool max --l2-normalize -o descriptors.npz
+          python3 -c "import numpy; print(numpy.load('cat.npz')['fc7'].shape)"
+
+        Exit status: 0 success, 1 failure (a bad image stops the run: nothing is written),
+        64 usage error.
+        """
+    )
+
+    @Option(name: .shortAndLong, help: "The .vgg model.")
+    var model: String
+
+    @Argument(help: "Image files or directories (several only with --pool).")
+    var images: [String]
+
+    @Option(name: .customLong("layer"), help: "A layer name (Caffe or Keras); repeat for several.")
+    var layers: [String] = []
+
+    @Option(name: .shortAndLong, help: "Output .npz file.")
+    var output: String
+
+    @Option(help: "Smaller side the image is resized to (default: the model's training size).")
+    var size: Int?
+
+    @Option(help: "Global pooling of each map to a descriptor: max or avg.")
+    var pool: String?
+
+    @Flag(name: .customLong("l2-normalize"), help: "Scale each descriptor to unit L2 norm.")
+    var l2Normalize = false
+
+    @Option(help: "Threads per run (default: all cores).")
+    var threads: Int?
+
+    func run() throws {
+        if layers.isEmpty { throw ValidationError("give at least one --layer") }
+        if let p = pool, p != "max" && p != "avg" { throw ValidationError("--pool must be max or avg, found '\(p)'") }
+        let paths = expandImagePaths(images)
+        if paths.count != 1 && pool == nil { throw ValidationError("several images need --pool (maps of different sizes cannot be stacked)") }
+        if paths.isEmpty { throw ValidationError("no images given") }
+        let m = try openModel(model, verify: false)
+        let session = try makeSession(m, threads: threads)
+        let q = size ?? min(m.inputHeight, m.inputWidth)
+        var stacked = [String: [Float]]()
+        var shapes = [String: [Int]]()
+        let progress = ProgressLine(total: paths.count)
+        do {
+            for (n, path) in paths.enumerated() {
+                progress.update(n, path)
+                let image = try loadImage(path)
+                let (h, w) = Session.resizedSize(height: image.height, width: image.width, smallerSide: q)
+                var input = [Float](repeating: 0, count: 3 * h * w)
+                image.pixels.withUnsafeBufferPointer { p in
+                    input.withUnsafeMutableBufferPointer { d in
+                        guard let src = p.baseAddress, let dst = d.baseAddress else { return }
+                        session.preprocess(pixels: src, width: image.width, height: image.height, stride: image.width * 3,
+                                           format: .rgb, outHeight: h, outWidth: w, flip: false, into: dst)
+                    }
+                }
+                var buffers = [UnsafeMutableBufferPointer<Float>]()
+                defer { for b in buffers { b.deallocate() } }
+                for name in layers {
+                    guard let index = m.layerIndex(named: name) else {
+                        throw VGGError(.notFound, "no layer named '\(name)' (layers: \(m.layers.map(\.name).joined(separator: ", ")))")
+                    }
+                    let s = try session.outputShape(layer: index, height: h, width: w)
+                    let b = UnsafeMutableBufferPointer<Float>.allocate(capacity: s.count)
+                    b.initialize(repeating: 0)
+                    buffers.append(b)
+                    shapes[name] = [s.channels, s.height, s.width]
+                }
+                try input.withUnsafeBufferPointer { inp in
+                    guard let base = inp.baseAddress else { return }
+                    try session.features(input: base, n: 1, height: h, width: w, layers: layers,
+                                         outputs: buffers.compactMap(\.baseAddress), capacities: buffers.map(\.count))
+                }
+                let outputs = buffers.map { Array($0) }
+                for (name, var values) in zip(layers, outputs) {
+                    let shape = shapes[name] ?? []
+                    if let p = pool {
+                        let c = shape[0], plane = shape[1] * shape[2]
+                        values = (0..<c).map { ch in
+                            let slice = values[(ch * plane)..<((ch + 1) * plane)]
+                            return p == "max" ? (slice.max() ?? 0) : slice.reduce(0, +) / Float(plane)
+                        }
+                    }
+                    if l2Normalize {
+                        let norm = values.reduce(0) { $0 + Double($1) * Double($1) }.squareRoot()
+                        if norm > 0 { values = values.map { Float(Double($0) / norm) } }
+                    }
+                    stacked[name, default: []] += values
+                }
+            }
+        } catch {
+            progress.finish()
+            fputs("vgg: \(describe(error))\n", stderr)
+            throw ExitCode(1)
+        }
+        progress.finish()
+        var arrays = [NPYArray]()
+        for name in layers {
+            let shape = pool == nil ? (shapes[name] ?? []) : [paths.count, shapes[name]?[0] ?? 0]
+            arrays.append(NPYArray(name: name, shape: shape, floats: stacked[name]))
+        }
+        if pool != nil { arrays.append(NPYArray(name: "images", shape: [paths.count], floats: nil, strings: paths)) }
+        do {
+            try NPZWriter.write(arrays, to: output)
+        } catch {
+            fputs("vgg: \(describe(error))\n", stderr)
+            throw ExitCode(1)
+        }
+        print("wrote \(output): " + arrays.map { "\($0.name) \($0.shape)" }.joined(separator: ", "))
+    }
+}

@@ -1,0 +1,142 @@
+"""The `vgg` tool end to end on generated JPEG and PNG files, checked against the Python API
+on the same pixels."""
+from __future__ import annotations
+
+import json
+import subprocess
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import vgg
+from conftest import VGG_CLI
+
+
+def cli(*args, check=True):
+    r = subprocess.run([VGG_CLI, *map(str, args)], capture_output=True, text=True)
+    if check and r.returncode != 0:
+        raise AssertionError(f"vgg {args} failed ({r.returncode}): {r.stderr}")
+    return r
+
+
+@pytest.fixture(scope="module")
+def images(tmp_path_factory):
+    d = tmp_path_factory.mktemp("images")
+    rng = np.random.default_rng(5)
+    base = (rng.random((45, 61, 3)) * 255).astype(np.uint8)
+    Image.fromarray(base).save(d / "rgb.png")
+    Image.fromarray(base).save(d / "photo.jpg", quality=90)
+    Image.fromarray(base[:, :, 1]).save(d / "gray.png")
+    Image.fromarray(np.dstack([base, np.full(base.shape[:2], 100, np.uint8)])).save(d / "alpha.png")
+    (d / "broken.jpg").write_bytes(b"\xff\xd8\xff" + b"\0" * 50)
+    (d / "notes.txt").write_text("not an image")
+    return d
+
+
+def pixels(path):
+    """The RGB pixels libvgg's decoders produce: PNG exact; alpha over white."""
+    im = Image.open(path)
+    if im.mode == "RGBA":
+        a = np.asarray(im).astype(np.uint32)
+        rgb = (a[:, :, :3] * a[:, :, 3:] + 255 * (255 - a[:, :, 3:]) + 127) // 255
+        return rgb.astype(np.uint8)
+    return np.asarray(im.convert("RGB"))
+
+
+@pytest.mark.parametrize("name", ["rgb.png", "gray.png", "alpha.png", "photo.jpg"])
+def test_classify_matches_the_python_api(factory, images, name):
+    model, _ = factory.model("tiny")
+    r = cli("classify", "-m", model, images / name, "--top", 3, "--scales", "32,40", "--flip", "--json")
+    got = json.loads(r.stdout.strip().splitlines()[0])
+    with vgg.Model(model) as m:
+        want = m.classify(pixels(images / name), top=3, scales=[32, 40], flip=True)
+    if name.endswith(".jpg"):  # Pillow and libvgg may decode JPEG with different IDCTs
+        assert got["top"][0]["class"] == want[0][0]
+        assert abs(got["top"][0]["probability"] - want[0][1]) < 0.05
+    else:
+        assert [c["class"] for c in got["top"]] == [c for c, _, _ in want]
+        assert np.allclose([c["probability"] for c in got["top"]], [p for _, p, _ in want], rtol=1e-5, atol=1e-7)
+
+
+def test_directory_with_bad_files_continues_and_fails_at_the_end(factory, images):
+    model, _ = factory.model("tiny")
+    r = cli("classify", "-m", model, images, check=False)
+    assert r.returncode == 1
+    for good in ("rgb.png", "gray.png", "alpha.png", "photo.jpg"):
+        assert str(images / good) in r.stdout
+    errors = [l for l in r.stderr.splitlines() if l.startswith("vgg:")]
+    assert len(errors) == 1 and "broken.jpg" in errors[0] and "not a readable JPEG" in errors[0]
+    assert "classified 4 of 5 images, 1 failed" in r.stderr  # notes.txt is not an image file
+
+
+def test_center_crop(factory, images):
+    model, _ = factory.model("tiny")
+    r = cli("classify", "-m", model, images / "rgb.png", "--center-crop", 32, "--scales", 40, "--json")
+    got = json.loads(r.stdout)
+    img = pixels(images / "rgb.png")
+    side = round(32 * 45 / 40)  # the 32x32 centre of the image resized to 40
+    y0, x0 = (45 - side) // 2, (61 - side) // 2
+    with vgg.Model(model) as m:
+        want = m.classify(np.ascontiguousarray(img[y0:y0 + side, x0:x0 + side]), top=5, scales=[32])
+    assert [c["class"] for c in got["top"]] == [c for c, _, _ in want]
+
+
+def test_features_npz(factory, images, tmp_path):
+    model, _ = factory.model("tiny")
+    out = tmp_path / "f.npz"
+    cli("features", "-m", model, images / "rgb.png", "--layer", "pool2", "--layer", "fc2", "--size", 40, "-o", out)
+    d = np.load(out)
+    with vgg.Model(model) as m:
+        img = pixels(images / "rgb.png")
+        # The same preprocessing as classify: resize to smaller side 40, BGR minus the means.
+        h, w = 40, round(61 * 40 / 45)
+        import reference as ref
+        x = ref.resize_bilinear(img, h, w).astype(np.float32)[:, :, ::-1] - np.array([103.939, 116.779, 123.68], np.float32)
+        want = m.features(np.ascontiguousarray(x.transpose(2, 0, 1))[None], ["pool2", "fc2"])
+    assert d["pool2"].shape == want["pool2"].shape[1:]
+    assert np.allclose(d["pool2"], want["pool2"][0], rtol=1e-4, atol=1e-4)
+    assert np.allclose(d["fc2"], want["fc2"][0], rtol=1e-4, atol=1e-4)
+
+
+def test_pooled_descriptors_for_several_images(factory, images, tmp_path):
+    model, _ = factory.model("tiny")
+    out = tmp_path / "d.npz"
+    cli("features", "-m", model, images / "rgb.png", images / "gray.png", "--layer", "conv3_1", "--pool", "max",
+        "--l2-normalize", "-o", out)
+    d = np.load(out)
+    assert d["conv3_1"].shape == (2, 16)
+    assert np.allclose(np.linalg.norm(d["conv3_1"], axis=1), 1, atol=1e-5)
+    assert list(d["images"]) == [str(images / "rgb.png"), str(images / "gray.png")]
+    r = cli("features", "-m", model, images / "rgb.png", images / "gray.png", "--layer", "conv3_1", "-o", out, check=False)
+    assert r.returncode == 64 and "--pool" in r.stderr
+
+
+def test_heatmap_png_has_the_input_size(factory, images, tmp_path):
+    model, _ = factory.model("tiny")
+    out = tmp_path / "h.png"
+    r = cli("heatmap", "-m", model, images / "photo.jpg", "--size", 64, "-o", out)
+    assert "score map" in r.stdout
+    im = Image.open(out)
+    assert im.size == (61, 45) and im.mode == "RGB"
+    r = cli("heatmap", "-m", model, images / "photo.jpg", "--class", 99, "-o", out, check=False)
+    assert r.returncode == 64 and "0…9" in r.stderr
+
+
+def test_bench_json(factory):
+    model, _ = factory.model("tiny")
+    r = cli("bench", "-m", model, "--size", 48, "--runs", 3, "--threads", 1, "--layers", "--json")
+    j = json.loads(r.stdout)
+    assert j["runs"] == 3 and j["median_ms"] > 0 and j["min_ms"] <= j["median_ms"]
+    assert j["gflop"] > 0 and len(j["layers"]) == 10 and j["threads"] == 1
+
+
+def test_errors_and_help(factory, tmp_path):
+    model, _ = factory.model("tiny")
+    r = cli("classify", "-m", tmp_path / "missing.vgg", "x.png", check=False)
+    assert r.returncode == 1 and "missing.vgg" in r.stderr
+    for sub in ("info", "classify", "features", "heatmap", "bench"):
+        h = cli(sub, "--help")
+        assert "Examples:" in h.stdout and "Exit status" in h.stdout
+    r = cli("classify", "-m", model, "x.png", "--scales", "abc", check=False)
+    assert r.returncode == 64
