@@ -1,6 +1,7 @@
 // The canonical network every importer produces and the writer consumes: layers with Caffe
 // semantics, float weights in Caffe OIHW order, preprocessing and labels. Nothing downstream
 // knows which file type it came from.
+import VGGEngine
 import VGGFormat
 
 /// Float32 values that may lie unaligned in a mapped file, possibly split into several
@@ -135,13 +136,8 @@ public struct ConvertError: Error, CustomStringConvertible {
     public var description: String { message }
 }
 
-/// Output size of a convolution or pooling window along one axis (docs/FORMAT.md), or nil
-/// when the window does not fit.
+/// Output size of a convolution (rounding nil) or pooling window along one axis, nil when the
+/// window does not fit: the engine's formula, so converter and engine cannot disagree.
 public func windowOutput(_ input: Int, kernel: Int, stride: Int, pad: Int, rounding: PoolRounding?) -> Int? {
-    let span = input + 2 * pad - kernel
-    if span < 0 { return nil }
-    guard let rounding else { return span / stride + 1 }
-    var out = (rounding == .ceil ? (span + stride - 1) / stride : span / stride) + 1
-    if pad > 0 && (out - 1) * stride >= input + pad { out -= 1 }
-    return out
+    Planner.window(input, kernel: kernel, stride: stride, pad: pad, pool: rounding)
 }

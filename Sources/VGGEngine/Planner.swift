@@ -11,7 +11,7 @@ public struct ActivationShape: Equatable, Sendable {
 public enum Planner {
     /// Output size of a window along one axis (docs/FORMAT.md), nil when the window does not fit.
     @inline(__always)
-    static func window(_ input: Int, kernel: Int, stride: Int, pad: Int, pool: PoolRounding?) -> Int? {
+    public static func window(_ input: Int, kernel: Int, stride: Int, pad: Int, pool: PoolRounding?) -> Int? {
         let span = input + 2 * pad - kernel
         if span < 0 { return nil }
         guard let pool else { return span / stride + 1 }

@@ -64,15 +64,7 @@ struct FeaturesCommand: ParsableCommand {
             for (n, path) in paths.enumerated() {
                 progress.update(n, path)
                 let image = try loadImage(path)
-                let (h, w) = Session.resizedSize(height: image.height, width: image.width, smallerSide: q)
-                var input = [Float](repeating: 0, count: 3 * h * w)
-                image.pixels.withUnsafeBufferPointer { p in
-                    input.withUnsafeMutableBufferPointer { d in
-                        guard let src = p.baseAddress, let dst = d.baseAddress else { return }
-                        session.preprocess(pixels: src, width: image.width, height: image.height, stride: image.width * 3,
-                                           format: .rgb, outHeight: h, outWidth: w, flip: false, into: dst)
-                    }
-                }
+                let (input, h, w) = preprocessed(image, session: session, smallerSide: q)
                 var buffers = [UnsafeMutableBufferPointer<Float>]()
                 defer { for b in buffers { b.deallocate() } }
                 for name in layers {

@@ -59,15 +59,7 @@ struct HeatmapCommand: ParsableCommand {
         do {
             let session = try makeSession(m, threads: threads)
             let img = try loadImage(image)
-            let (h, w) = Session.resizedSize(height: img.height, width: img.width, smallerSide: size)
-            var input = [Float](repeating: 0, count: 3 * h * w)
-            img.pixels.withUnsafeBufferPointer { p in
-                input.withUnsafeMutableBufferPointer { d in
-                    guard let src = p.baseAddress, let dst = d.baseAddress else { return }
-                    session.preprocess(pixels: src, width: img.width, height: img.height, stride: img.width * 3,
-                                       format: .rgb, outHeight: h, outWidth: w, flip: false, into: dst)
-                }
-            }
+            let (input, h, w) = preprocessed(img, session: session, smallerSide: size)
             let shape = try session.outputShape(height: h, width: w)
             var scores = [Float](repeating: 0, count: shape.count)
             try input.withUnsafeBufferPointer { inp in

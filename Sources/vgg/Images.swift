@@ -1,6 +1,7 @@
 // Image files for the CLI: decoding (JPEG/PNG through CImageIO), directory expansion.
 import CImageIO
 import Glibc
+import VGGEngine
 
 struct RGBImage {
     var pixels: [UInt8]
@@ -69,4 +70,19 @@ final class ProgressLine {
         fputs("\r[\(bar)] \(done)/\(total) \(current.suffix(40))\u{1B}[K", stderr)
     }
     func finish() { if enabled { fputs("\r\u{1B}[K", stderr) } }
+}
+
+/// The image resized so its smaller side is `side` and preprocessed for the model (CHW floats),
+/// with its height and width: the input of features and heatmap runs.
+func preprocessed(_ image: RGBImage, session: Session, smallerSide side: Int) -> (input: [Float], height: Int, width: Int) {
+    let (h, w) = Session.resizedSize(height: image.height, width: image.width, smallerSide: side)
+    var input = [Float](repeating: 0, count: 3 * h * w)
+    image.pixels.withUnsafeBufferPointer { p in
+        input.withUnsafeMutableBufferPointer { d in
+            guard let src = p.baseAddress, let dst = d.baseAddress else { return }
+            session.preprocess(pixels: src, width: image.width, height: image.height, stride: image.width * 3,
+                               format: .rgb, outHeight: h, outWidth: w, flip: false, into: dst)
+        }
+    }
+    return (input, h, w)
 }
