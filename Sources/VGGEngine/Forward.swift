@@ -187,36 +187,16 @@ extension Session {
     }
 
     /// Max/average pooling with Caffe's window rules (max: windows clipped to the image;
-    /// average: divided by the window clipped to the padded image).
+    /// average: divided by the window clipped to the padded image), one row per task.
     func pooling(_ l: Layer, from src: UnsafeMutablePointer<Float>, shape s: ActivationShape, border bi: Int,
                  to dst: UnsafeMutablePointer<Float>, shape o: ActivationShape, border bo: Int) {
-        let hbi = s.height + 2 * bi, wbi = s.width + 2 * bi
-        let hbo = o.height + 2 * bo, wbo = o.width + 2 * bo
-        let isMax = l.kind == .maxPool
-        let H = s.height, W = s.width
-        let input = UnsafePointer(src)
-        pool.parallelFor((s.channels + 15) / 16 * o.height) { t in
-            let blk = t / o.height, oy = t % o.height
-            let inPlane = UnsafeRawPointer(input + blk * hbi * wbi * 16)
-            let outRow = UnsafeMutableRawPointer(dst + (blk * hbo * wbo + (oy + bo) * wbo + bo) * 16)
-            let hstart = oy * l.strideH - l.padH
-            let hend = min(hstart + l.kernelH, H + l.padH)
-            let h0 = max(hstart, 0), h1 = min(hend, H)
-            for ox in 0..<o.width {
-                let wstart = ox * l.strideW - l.padW
-                let wend = min(wstart + l.kernelW, W + l.padW)
-                let w0 = max(wstart, 0), w1 = min(wend, W)
-                var acc = SIMD16<Float>(repeating: isMax ? -Float.greatestFiniteMagnitude : 0)
-                for y in h0..<max(h0, h1) {
-                    for x in w0..<max(w0, w1) {
-                        let v = inPlane.load(fromByteOffset: (((y + bi) * wbi + x + bi) * 16) * 4, as: SIMD16<Float>.self)
-                        acc = isMax ? pointwiseMax(acc, v) : acc + v
-                    }
-                }
-                if !isMax { acc /= SIMD16(repeating: Float((hend - hstart) * (wend - wstart))) }
-                outRow.storeBytes(of: acc, toByteOffset: ox * 64, as: SIMD16<Float>.self)
-            }
-        }
+        var g = PoolGeometry()
+        (g.inHeight, g.inWidth, g.inBorder) = (s.height, s.width, bi)
+        (g.outHeight, g.outWidth, g.outBorder) = (o.height, o.width, bo)
+        (g.kernelH, g.kernelW, g.strideH, g.strideW, g.padH, g.padW) = (l.kernelH, l.kernelW, l.strideH, l.strideW, l.padH, l.padW)
+        g.isMax = l.kind == .maxPool
+        let input = UnsafePointer(src), kernel = kernels.pool, rows = o.height
+        pool.parallelFor((s.channels + 15) / 16 * rows) { t in kernel(input, dst, g, t / rows, t % rows) }
     }
 
     /// LRN across channels: x · (k + α/n · Σ x²)^(−β) over the n channels centred on each.

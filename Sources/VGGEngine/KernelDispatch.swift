@@ -20,20 +20,26 @@ typealias RowsKernel = (UnsafePointer<Float>, UnsafeRawPointer, UInt32, UnsafePo
 typealias PixelsKernel = (UnsafePointer<Float>, UnsafeRawPointer, UInt32, UnsafePointer<Float>?, UnsafeMutablePointer<Float>,
                           ConvGeometry, UnsafePointer<Int>, Int, Int, Int) -> Void
 
+typealias PoolKernel = (UnsafePointer<Float>, UnsafeMutablePointer<Float>, PoolGeometry, Int, Int) -> Void
+
 struct KernelTable {
     let path: KernelPath
     let rows: RowsKernel
     let pixels: PixelsKernel
+    let pool: PoolKernel
 
     static let v4 = KernelTable(path: .x86_64_v4,
         rows: { VGGKernelsV4.Kernels.convolutionRows(input: $0, weights: $1, dtype: $2, bias: $3, output: $4, geometry: $5, block: $6, rowStart: $7, rowEnd: $8) },
-        pixels: { VGGKernelsV4.Kernels.convolutionPixels(input: $0, weights: $1, dtype: $2, bias: $3, output: $4, geometry: $5, offsets: $6, block: $7, pixelStart: $8, pixelEnd: $9) })
+        pixels: { VGGKernelsV4.Kernels.convolutionPixels(input: $0, weights: $1, dtype: $2, bias: $3, output: $4, geometry: $5, offsets: $6, block: $7, pixelStart: $8, pixelEnd: $9) },
+        pool: { VGGKernelsV4.Kernels.poolRow(input: $0, output: $1, geometry: $2, block: $3, row: $4) })
     static let v3 = KernelTable(path: .x86_64_v3,
         rows: { VGGKernelsV3.Kernels.convolutionRows(input: $0, weights: $1, dtype: $2, bias: $3, output: $4, geometry: $5, block: $6, rowStart: $7, rowEnd: $8) },
-        pixels: { VGGKernelsV3.Kernels.convolutionPixels(input: $0, weights: $1, dtype: $2, bias: $3, output: $4, geometry: $5, offsets: $6, block: $7, pixelStart: $8, pixelEnd: $9) })
+        pixels: { VGGKernelsV3.Kernels.convolutionPixels(input: $0, weights: $1, dtype: $2, bias: $3, output: $4, geometry: $5, offsets: $6, block: $7, pixelStart: $8, pixelEnd: $9) },
+        pool: { VGGKernelsV3.Kernels.poolRow(input: $0, output: $1, geometry: $2, block: $3, row: $4) })
     static let baseline = KernelTable(path: .baseline,
         rows: { VGGKernelsBase.Kernels.convolutionRows(input: $0, weights: $1, dtype: $2, bias: $3, output: $4, geometry: $5, block: $6, rowStart: $7, rowEnd: $8) },
-        pixels: { VGGKernelsBase.Kernels.convolutionPixels(input: $0, weights: $1, dtype: $2, bias: $3, output: $4, geometry: $5, offsets: $6, block: $7, pixelStart: $8, pixelEnd: $9) })
+        pixels: { VGGKernelsBase.Kernels.convolutionPixels(input: $0, weights: $1, dtype: $2, bias: $3, output: $4, geometry: $5, offsets: $6, block: $7, pixelStart: $8, pixelEnd: $9) },
+        pool: { VGGKernelsBase.Kernels.poolRow(input: $0, output: $1, geometry: $2, block: $3, row: $4) })
 
     /// The ISA levels this CPU runs, best first.
     static let supported: [KernelTable] = {

@@ -153,3 +153,12 @@ public struct ConvGeometry: Sendable {
     public var outBlocks: Int { (outChannels + 15) / 16 }
     public var taps: Int { inChannels * kernelH * kernelW }
 }
+
+/// Geometry of one pooling call on blocked activations, shared by the engine and the kernels.
+public struct PoolGeometry: Sendable {
+    public var inHeight = 0, inWidth = 0, inBorder = 0
+    public var outHeight = 0, outWidth = 0, outBorder = 0
+    public var kernelH = 1, kernelW = 1, strideH = 1, strideW = 1, padH = 0, padW = 0
+    public var isMax = true
+    public init() {}
+}
