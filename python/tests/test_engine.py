@@ -108,11 +108,13 @@ def test_vgg16_layer_shapes_fast_vs_reference_kernels(factory, rng):
         assert ref.relative_l2(fast[name], slow[name].astype(np.float64)) <= 1e-5, name
 
 
-@pytest.mark.parametrize("h,w", [(224, 224), (225, 225), (257, 301)])
-def test_vgg16_matches_float64_reference(factory, rng, h, w):
-    path, weights = factory.model("vgg16")
+@pytest.mark.parametrize("arch,h,w", [("vgg16", 224, 224), ("vgg16", 225, 225), ("vgg16", 257, 301), ("vgg16", 256, 256),
+                                      ("vgg16", 384, 384), ("vgg_cnn_m", 224, 224), ("vgg_cnn_m", 241, 263),
+                                      ("vgg19", 224, 224)])
+def test_full_models_match_float64_reference(factory, rng, arch, h, w):
+    path, weights = factory.model(arch)
     x = images(rng, 1, h, w)
-    want = reference_scores("vgg16", weights, x)
+    want = reference_scores(arch, weights, x)
     with vgg.Model(path, threads=2) as m:
         got = m.forward(x)
         assert got.shape == want.shape  # 225 uses Caffe's ceil rounding: 113 → 57 → 29 → 15 → 8 → 2×2 scores
