@@ -55,6 +55,9 @@ ARCHS = {
         ("fc", "fc8", 1000), ("softmax", "prob")], 224),
     # Small VGG-shaped nets for unit tests (training input 32).
     "tiny": ("tiny_vgg", vgg_config([[8], [16, 16], [16]], classes=10, fc=32), 32),
+    # The smallest VGG-shaped net, for fuzzing seeds (a few KB).
+    "micro": ("micro_vgg", [("conv", "conv1_1", 4, 3, 1, 1), ("relu", "relu1_1"), ("pool", "pool1", 2, 2, "MAX"),
+                            ("fc", "fc6", 6), ("relu", "relu6"), ("fc", "fc7", 3), ("softmax", "prob")], 8),
     "tiny_lrn": ("tiny_vgg_lrn", [
         ("conv", "conv1", 8, 5, 2, 1), ("relu", "relu1"), ("lrn", "norm1", 5, 0.0005, 0.75, 2.0),
         ("pool", "pool1", 3, 2, "MAX"),

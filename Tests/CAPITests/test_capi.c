@@ -301,12 +301,17 @@ static void test_runs(vgg_model *model) {
     vgg_session_free(s);
 }
 
-/* 8 threads, each with its own session on one shared model, 20 runs each: bit-identical. */
+/* 8 threads, each with its own session on one shared model, 20 runs each over mixed input
+ * sizes and thread counts: every result bit-identical to a single-threaded run. */
+enum { SIZES = 3 };
+static const int64_t sizes[SIZES][2] = {{64, 56}, {33, 47}, {80, 80}};
+
 struct worker_args {
     vgg_model *model;
     const float *input;
-    const float *expected;
-    size_t count;
+    float *expected[SIZES];
+    size_t count[SIZES];
+    int index;
     int mismatches;
 };
 
@@ -314,10 +319,12 @@ static void *worker(void *p) {
     struct worker_args *a = p;
     vgg_session *s = NULL;
     if (vgg_session_create(a->model, &s) != VGG_OK) { a->mismatches = -1; return NULL; }
-    float *out = malloc(a->count * sizeof(float));
+    vgg_session_set_option(s, VGG_OPTION_THREADS, 1 + a->index % 2);
+    float *out = malloc(a->count[2] * sizeof(float));
     for (int run = 0; run < 20; run++) {
-        if (vgg_session_forward(s, a->input, 1, 64, 56, out, a->count) != VGG_OK ||
-            memcmp(out, a->expected, a->count * sizeof(float)) != 0)
+        int k = (run + a->index) % SIZES;
+        if (vgg_session_forward(s, a->input, 1, sizes[k][0], sizes[k][1], out, a->count[k]) != VGG_OK ||
+            memcmp(out, a->expected[k], a->count[k] * sizeof(float)) != 0)
             a->mismatches++;
     }
     free(out);
@@ -326,27 +333,31 @@ static void *worker(void *p) {
 }
 
 static void test_threads(vgg_model *model) {
-    static float input[3 * 64 * 56];
+    static float input[3 * 80 * 80];
     fill(input, sizeof input / sizeof *input, 99);
-    int64_t shape[3];
-    vgg_model_output_shape(model, NULL, 64, 56, shape);
-    size_t count = (size_t)(shape[0] * shape[1] * shape[2]);
-    float *expected = malloc(count * sizeof(float));
+    struct worker_args base = {model, input, {0}, {0}, 0, 0};
     vgg_session *s = NULL;
     vgg_session_create(model, &s);
-    CHECK_STATUS(vgg_session_forward(s, input, 1, 64, 56, expected, count), VGG_OK);
+    for (int k = 0; k < SIZES; k++) {
+        int64_t shape[3];
+        vgg_model_output_shape(model, NULL, sizes[k][0], sizes[k][1], shape);
+        base.count[k] = (size_t)(shape[0] * shape[1] * shape[2]);
+        base.expected[k] = malloc(base.count[k] * sizeof(float));
+        CHECK_STATUS(vgg_session_forward(s, input, 1, sizes[k][0], sizes[k][1], base.expected[k], base.count[k]), VGG_OK);
+    }
     vgg_session_free(s);
     pthread_t threads[8];
     struct worker_args args[8];
     for (int i = 0; i < 8; i++) {
-        args[i] = (struct worker_args){model, input, expected, count, 0};
+        args[i] = base;
+        args[i].index = i;
         pthread_create(&threads[i], NULL, worker, &args[i]);
     }
     for (int i = 0; i < 8; i++) {
         pthread_join(threads[i], NULL);
         CHECK(args[i].mismatches == 0, "thread %d: %d mismatching runs", i, args[i].mismatches);
     }
-    free(expected);
+    for (int k = 0; k < SIZES; k++) free(base.expected[k]);
 }
 
 static void test_with_model(const char *path) {

@@ -215,6 +215,30 @@ def test_eight_threads_each_with_a_session_are_bit_identical(factory, rng):
     assert not failures
 
 
+def test_python_threads_share_one_model_through_forks(factory, rng):
+    """8 Python threads, each with its own fork (session) of one opened model, mixed sizes."""
+    path, _ = factory.model("tiny_lrn")
+    inputs = [images(rng, 1, 64, 57), images(rng, 2, 35, 41), images(rng, 1, 80, 80)]
+    with vgg.Model(path) as m:
+        expected = [m.forward(x) for x in inputs]
+        forks = [m.fork(threads=1 + i % 2) for i in range(8)]
+    failures = []
+
+    def worker(i, model):
+        for run in range(20):
+            k = (run + i) % 3
+            if not np.array_equal(model.forward(inputs[k]), expected[k]):
+                failures.append((i, run))
+        model.close()
+
+    threads = [threading.Thread(target=worker, args=(i, f)) for i, f in enumerate(forks)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not failures
+
+
 def test_thread_counts_give_identical_results(factory, rng):
     path, _ = factory.model("tiny")
     x = images(rng, 1, 96, 80)

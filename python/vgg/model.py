@@ -26,32 +26,55 @@ def _as_input(x) -> Tuple[np.ndarray, bool]:
     return a, False
 
 
+class _ModelHandle:
+    """One vgg_model handle shared by a Model and its forks; closed when the last one goes."""
+
+    def __init__(self, handle: ctypes.c_void_p):
+        self.handle = handle
+
+    def __del__(self) -> None:
+        if getattr(self, "handle", None):
+            lib.vgg_model_close(self.handle)
+            self.handle = None
+
+
 class Model:
     """A .vgg model opened by libvgg (memory-mapped, validated) with one session to run it.
 
     `threads` sets the threads each run uses (default 1). The compute runs in C with the GIL
-    released, so several Python threads can each run their own Model (the file's pages are
-    shared between them). One Model must not be used by two threads at once.
+    released. One Model must not be used by two threads at once: give each thread its own
+    `fork()` (a new session on the same opened model, sharing its memory).
     Use as a context manager or call close().
     """
 
     def __init__(self, path: Union[str, os.PathLike], threads: Optional[int] = None,
-                 verify_checksums: bool = False):
-        self._model = ctypes.c_void_p()
+                 verify_checksums: bool = False, _shared: Optional["Model"] = None):
         self._session = ctypes.c_void_p()
-        flags = _lib.OPEN_VERIFY_CHECKSUMS if verify_checksums else 0
-        check(lib.vgg_model_open(os.fsencode(path), flags, ctypes.byref(self._model)))
+        if _shared is not None:
+            self._shared = _shared._shared
+        else:
+            handle = ctypes.c_void_p()
+            flags = _lib.OPEN_VERIFY_CHECKSUMS if verify_checksums else 0
+            check(lib.vgg_model_open(os.fsencode(path), flags, ctypes.byref(handle)))
+            self._shared = _ModelHandle(handle)
+        self._model = self._shared.handle
         try:
             check(lib.vgg_session_create(self._model, ctypes.byref(self._session)))
             if threads is not None:
                 self.threads = threads
-            self.info: Dict = self._describe()
-            self.labels: List[str] = [lib.vgg_model_label(self._model, i).decode("utf-8")
-                                      for i in range(self.info["labels"])]
+            self.info: Dict = _shared.info if _shared is not None else self._describe()
+            self.labels: List[str] = _shared.labels if _shared is not None else \
+                [lib.vgg_model_label(self._model, i).decode("utf-8") for i in range(self.info["labels"])]
         except BaseException:
             self.close()
             raise
         self.path = os.fspath(path)
+
+    def fork(self, threads: Optional[int] = None) -> "Model":
+        """A new Model with its own session on the same opened model (no new mapping, no copy):
+        the way to run one model from several Python threads, one fork per thread."""
+        self._handle()
+        return Model(self.path, threads=threads, _shared=self)
 
     # ---- properties ------------------------------------------------------------------
 
@@ -118,6 +141,7 @@ class Model:
     def output_shape(self, height: int, width: int, layer: Optional[str] = None) -> Tuple[int, int, int]:
         """(C, h, w) of `layer` (default: the class score map) for one height×width input."""
         shape = (ctypes.c_int64 * 3)()
+        self._handle()
         check(lib.vgg_model_output_shape(self._model, layer.encode() if layer else None, height, width, shape))
         return tuple(shape)
 
@@ -189,13 +213,12 @@ class Model:
     # ---- lifetime --------------------------------------------------------------------
 
     def close(self) -> None:
-        """Releases the session and the model; later calls raise vgg.Error."""
+        """Releases the session, and the model once no fork uses it; later calls raise vgg.Error."""
         if getattr(self, "_session", None):
             lib.vgg_session_free(self._session)
             self._session = ctypes.c_void_p()
-        if getattr(self, "_model", None):
-            lib.vgg_model_close(self._model)
-            self._model = ctypes.c_void_p()
+        self._model = ctypes.c_void_p()
+        self._shared = None
 
     def __enter__(self) -> "Model":
         return self
