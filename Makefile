@@ -24,7 +24,8 @@ deps:
 	    echo "installing:$$missing"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	  else echo "missing Debian packages:$$missing -- run: sudo apt-get install$$missing" >&2; exit 1; fi; \
 	fi
-	@$(PYTHON) -c "import numpy, pytest, h5py, PIL" 2>/dev/null || $(PYTHON) -m pip install -q numpy pytest h5py pillow
+	@$(PYTHON) -c "import numpy, pytest, h5py, PIL, dask.distributed" 2>/dev/null || \
+	  $(PYTHON) -m pip install -q numpy pytest h5py pillow "dask[distributed]"
 
 build:
 	$(SWIFT) build -c release
@@ -87,7 +88,7 @@ define run_fuzzers
 	@for t in vgg caffe hdf5; do \
 	  mkdir -p build/fuzz/corpus-$$t; \
 	  leaks=1; [ $$t = hdf5 ] && leaks=0; \
-	  SWIFT_BACKTRACE=enable=no build/fuzz/fuzz-$$t -max_total_time=$(1) -detect_leaks=$$leaks -print_final_stats=1 \
+	  SWIFT_BACKTRACE=enable=no ASAN_OPTIONS=allocator_may_return_null=1 build/fuzz/fuzz-$$t -max_total_time=$(1) -detect_leaks=$$leaks -print_final_stats=1 \
 	    -artifact_prefix=build/fuzz/ build/fuzz/corpus-$$t Tests/Fuzz/corpus/$$t > build/fuzz/run-$$t.log 2>&1; \
 	  status=$$?; \
 	  runs=$$(sed -n 's/^stat::number_of_executed_units: *//p' build/fuzz/run-$$t.log); \

@@ -247,6 +247,16 @@ int32_t vgg_session_features(vgg_session *session, const float *input, int64_t n
 #define VGG_PIXELS_RGB 0
 #define VGG_PIXELS_BGR 1
 
+/* Resizes one 8-bit image (bilinear, as vgg_session_classify documents) to out_height x
+ * out_width and applies the model's preprocessing (channel order, mean, scale), writing
+ * 3 x out_height x out_width floats (CHW, ready for vgg_session_forward/_features) into
+ * `output`, which holds output_capacity floats; flip = 1 mirrors the result horizontally.
+ * pixels, stride and pixel_format as for vgg_session_classify. Errors:
+ * VGG_ERROR_INVALID_ARGUMENT, VGG_ERROR_BUFFER_TOO_SMALL. Not thread-safe (session rule). */
+int32_t vgg_session_preprocess(vgg_session *session, const uint8_t *pixels, int64_t width, int64_t height,
+                               int64_t stride, int32_t pixel_format, int64_t out_height, int64_t out_width,
+                               int32_t flip, float *output, size_t output_capacity);
+
 /* Dense evaluation of one 8-bit image as in the VGG paper: for each smaller side Q in
  * scales[0..scale_count) (none: the model's training size), the image is resized so its
  * smaller side is Q, preprocessed with the model's channel order, mean and scale, run fully

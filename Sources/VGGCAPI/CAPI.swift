@@ -383,3 +383,30 @@ public func vgg_session_classify(_ session: OpaquePointer?, _ pixels: UnsafePoin
         }
     }
 }
+
+@_cdecl("vgg_session_preprocess")
+public func vgg_session_preprocess(_ session: OpaquePointer?, _ pixels: UnsafePointer<UInt8>?, _ width: Int64, _ height: Int64,
+                                   _ stride: Int64, _ pixelFormat: Int32, _ outHeight: Int64, _ outWidth: Int64, _ flip: Int32,
+                                   _ output: UnsafeMutablePointer<Float>?, _ outputCapacity: UInt) -> Int32 {
+    guard let session else { return fail(.invalidArgument, "vgg_session_preprocess: session is NULL") }
+    guard let pixels, let output else { return fail(.invalidArgument, "vgg_session_preprocess: pixels and output must not be NULL") }
+    guard let format = PixelFormat(rawValue: pixelFormat) else {
+        return fail(.invalidArgument, "vgg_session_preprocess: pixel_format: expected VGG_PIXELS_RGB (0) or VGG_PIXELS_BGR (1), found \(pixelFormat)")
+    }
+    guard flip == 0 || flip == 1 else { return fail(.invalidArgument, "vgg_session_preprocess: flip: expected 0 or 1, found \(flip)") }
+    let maxSide = Int64(Session.maxSide)
+    for (v, what) in [(width, "width"), (height, "height"), (outHeight, "out_height"), (outWidth, "out_width")] where v < 1 || v > maxSide {
+        return fail(.invalidArgument, "vgg_session_preprocess: \(what): expected 1…\(maxSide), found \(v)")
+    }
+    guard stride >= width * 3 && stride <= Int64(Int32.max) else {
+        return fail(.invalidArgument, "vgg_session_preprocess: stride: expected \(width * 3)…\(Int32.max) bytes, found \(stride)")
+    }
+    let needed = 3 * Int(outHeight) * Int(outWidth)
+    if Int(clamping: outputCapacity) < needed {
+        return fail(.bufferTooSmall, "vgg_session_preprocess: output: expected room for 3×\(outHeight)×\(outWidth) = \(needed) floats, found \(outputCapacity)")
+    }
+    unbox(session, as: Session.self).preprocess(pixels: pixels, width: Int(width), height: Int(height), stride: Int(stride),
+                                                format: format, outHeight: Int(outHeight), outWidth: Int(outWidth),
+                                                flip: flip == 1, into: output)
+    return VGGStatus.ok.rawValue
+}

@@ -18,6 +18,7 @@ struct ClassifyCommand: ParsableCommand {
           vgg classify -m vgg16.vgg cat.jpg
           vgg classify -m vgg16.vgg photos/ --scales 256,384,512 --flip --top 3
           vgg classify -m vgg16.vgg cat.jpg --center-crop 224 --json
+          vgg classify -m vgg16.vgg photos/ -o out/ --cluster local --workers 2
 
         Exit status: 0 when every image was classified, 1 when a model or an image failed
         (the others are still processed), 64 on a usage error.
@@ -48,7 +49,25 @@ struct ClassifyCommand: ParsableCommand {
     @Flag(help: "Print one JSON object per image.")
     var json = false
 
+    @Option(help: "Run on Dask: 'local' or a scheduler address; results go to the --output directory.")
+    var cluster: String?
+
+    @Option(name: .shortAndLong, help: "Output directory of a --cluster run.")
+    var output: String?
+
+    @Option(help: "Worker processes of a local cluster.")
+    var workers = 2
+
     func run() throws {
+        if let cluster {
+            guard let output else { throw ValidationError("--cluster needs -o DIRECTORY for the result shards") }
+            if centerCrop != nil { throw ValidationError("--center-crop is not available with --cluster") }
+            var args = ["classify", model] + images + ["-o", output, "--top", String(top), "--cluster", cluster, "--workers", String(workers)]
+            if let scales { args += ["--scales", scales] }
+            if flip { args.append("--flip") }
+            if let threads { args += ["--threads-per-worker", String(threads)] }
+            execBatch(args)
+        }
         let qs = try parseScales(scales)
         if top < 1 { throw ValidationError("--top must be at least 1") }
         if let c = centerCrop, c < 1 { throw ValidationError("--center-crop must be positive") }

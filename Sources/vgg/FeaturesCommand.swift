@@ -18,6 +18,11 @@ struct FeaturesCommand: ParsableCommand {
           vgg features -m vgg16.vgg cat.jpg --layer conv5_3 --layer fc7 -o cat.npz
           vgg features -m vgg16.vgg photos/ --layer pool5 --pool max --l2-normalize -o descriptors.npz
           python3 -c "import numpy; print(numpy.load('cat.npz')['fc7'].shape)"
+          vgg features -m vgg16.vgg photos/ --layer pool5 --pool max -o out/ --cluster local --workers 2
+
+        With --cluster (local, or a Dask scheduler address) the job runs on Dask through the
+        Python package (python3 -m vgg.batch): -o names a directory of resumable shards
+        (shard-NNNNN.npz, index.tsv, errors.tsv); see the README.
 
         Exit status: 0 success, 1 failure (a bad image stops the run: nothing is written),
         64 usage error.
@@ -48,8 +53,23 @@ struct FeaturesCommand: ParsableCommand {
     @Option(help: "Threads per run (default: all cores).")
     var threads: Int?
 
+    @Option(help: "Run on Dask: 'local' (a local cluster) or a scheduler address; -o is then a directory.")
+    var cluster: String?
+
+    @Option(help: "Worker processes of a local cluster.")
+    var workers = 2
+
     func run() throws {
         if layers.isEmpty { throw ValidationError("give at least one --layer") }
+        if let cluster {
+            var args = ["features", model] + images + ["-o", output, "--pool", pool ?? "max", "--cluster", cluster,
+                                                          "--workers", String(workers)]
+            for l in layers { args += ["--layer", l] }
+            if l2Normalize { args.append("--l2-normalize") }
+            if let size { args += ["--size", String(size)] }
+            if let threads { args += ["--threads-per-worker", String(threads)] }
+            execBatch(args)
+        }
         if let p = pool, p != "max" && p != "avg" { throw ValidationError("--pool must be max or avg, found '\(p)'") }
         let paths = expandImagePaths(images)
         if paths.count != 1 && pool == nil { throw ValidationError("several images need --pool (maps of different sizes cannot be stacked)") }

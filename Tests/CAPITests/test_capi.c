@@ -289,6 +289,17 @@ static void test_runs(vgg_model *model) {
     CHECK_STATUS(vgg_session_classify(s, pixels, PW, PH, PW * 3, VGG_PIXELS_RGB, scales, 2, 5, 5, classes, class_probs), VGG_ERROR_INVALID_ARGUMENT);
     CHECK_STATUS(vgg_session_classify(s, pixels, 0, PH, PW * 3, VGG_PIXELS_RGB, scales, 2, 0, 5, classes, class_probs), VGG_ERROR_INVALID_ARGUMENT);
     CHECK_STATUS(vgg_session_classify(s, NULL, PW, PH, PW * 3, VGG_PIXELS_RGB, scales, 2, 0, 5, classes, class_probs), VGG_ERROR_INVALID_ARGUMENT);
+    static float pre[3 * 32 * 40];
+    CHECK_STATUS(vgg_session_preprocess(s, pixels, PW, PH, PW * 3, VGG_PIXELS_RGB, 32, 40, 0, pre, 3 * 32 * 40), VGG_OK);
+    CHECK(pre[0] > -200.0f && pre[0] < 200.0f, "preprocessed value %f", pre[0]);
+    CHECK_STATUS(vgg_session_preprocess(s, pixels, PW, PH, PW * 3, VGG_PIXELS_BGR, 32, 40, 1, pre, 3 * 32 * 40), VGG_OK);
+    CHECK_STATUS(vgg_session_preprocess(s, pixels, PW, PH, PW * 3, VGG_PIXELS_RGB, 32, 40, 0, pre, 3 * 32 * 40 - 1), VGG_ERROR_BUFFER_TOO_SMALL);
+    CHECK_STATUS(vgg_session_preprocess(s, pixels, PW, PH, PW * 3, VGG_PIXELS_RGB, 0, 40, 0, pre, 3 * 32 * 40), VGG_ERROR_INVALID_ARGUMENT);
+    CHECK_STATUS(vgg_session_preprocess(s, pixels, PW, PH, 2, VGG_PIXELS_RGB, 32, 40, 0, pre, 3 * 32 * 40), VGG_ERROR_INVALID_ARGUMENT);
+    CHECK_STATUS(vgg_session_preprocess(s, pixels, PW, PH, PW * 3, 9, 32, 40, 0, pre, 3 * 32 * 40), VGG_ERROR_INVALID_ARGUMENT);
+    CHECK_STATUS(vgg_session_preprocess(s, pixels, PW, PH, PW * 3, VGG_PIXELS_RGB, 32, 40, 3, pre, 3 * 32 * 40), VGG_ERROR_INVALID_ARGUMENT);
+    CHECK_STATUS(vgg_session_preprocess(s, NULL, PW, PH, PW * 3, VGG_PIXELS_RGB, 32, 40, 0, pre, 3 * 32 * 40), VGG_ERROR_INVALID_ARGUMENT);
+    CHECK_STATUS(vgg_session_preprocess(NULL, pixels, PW, PH, PW * 3, VGG_PIXELS_RGB, 32, 40, 0, pre, 3 * 32 * 40), VGG_ERROR_INVALID_ARGUMENT);
     int32_t tiny_scale[1] = {8};
     CHECK_STATUS(vgg_session_classify(s, pixels, PW, PH, PW * 3, VGG_PIXELS_RGB, tiny_scale, 1, 0, 5, classes, class_probs), VGG_ERROR_INPUT_TOO_SMALL);
     int32_t bad_scale[1] = {-4};

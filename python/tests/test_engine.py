@@ -194,6 +194,19 @@ def test_dense_evaluation_matches_own_resize(factory, rng):
         assert single[0][0] == ref.softmax_of_mean(ref.scores(specs, weights, chw, 32)).argmax()
 
 
+def test_preprocess_matches_the_documented_resampling(factory, rng):
+    path, _ = factory.model("tiny")
+    pixels = rng.integers(0, 256, (50, 67, 3), dtype=np.uint8)
+    with vgg.Model(path) as m:
+        x = m.preprocess(pixels, size=40)
+        flipped = m.preprocess(pixels[:, :, ::-1], size=40, channel_order="bgr", flip=True)
+    h, w = ref.resized_size(50, 67, 40)
+    want = ref.resize_bilinear(pixels, h, w)[:, :, ::-1] - np.array([103.939, 116.779, 123.68])
+    assert x.shape == (1, 3, h, w)
+    assert np.allclose(x[0], want.transpose(2, 0, 1), atol=1e-3)
+    assert np.array_equal(flipped[0], x[0][:, :, ::-1])
+
+
 def test_eight_threads_each_with_a_session_are_bit_identical(factory, rng):
     path, _ = factory.model("tiny_lrn")
     x = images(rng, 2, 64, 57)

@@ -189,6 +189,24 @@ class Model:
                                        c_outs, c_caps))
         return {name: (o[0] if added else o) for name, o in zip(names, outs)}
 
+    def preprocess(self, pixels, size: Optional[int] = None, channel_order: str = "rgb", flip: bool = False) -> np.ndarray:
+        """An 8-bit H×W×3 image resized so its smaller side is `size` (default: the model's
+        training size) and preprocessed for the model: (1, 3, h, w) float32, ready for
+        forward() and features(). The resampling is the one classify() uses."""
+        p = np.ascontiguousarray(pixels, dtype=np.uint8)
+        if p.ndim != 3 or p.shape[2] != 3:
+            raise ValueError(f"expected uint8 pixels of shape (H, W, 3), got {p.shape}")
+        order = {"rgb": _lib.PIXELS_RGB, "bgr": _lib.PIXELS_BGR}.get(channel_order.lower())
+        if order is None:
+            raise ValueError(f"channel_order must be 'rgb' or 'bgr', got {channel_order!r}")
+        q = size or min(self.info["input_size"])
+        h, w = p.shape[:2]
+        oh, ow = (q, max(1, int(np.floor(w * q / h + 0.5)))) if h <= w else (max(1, int(np.floor(h * q / w + 0.5))), q)
+        out = np.empty((1, 3, oh, ow), dtype=np.float32)
+        check(lib.vgg_session_preprocess(self._handle(), p.ctypes.data_as(ctypes.POINTER(ctypes.c_uint8)), w, h, p.strides[0],
+                                         order, oh, ow, 1 if flip else 0, out.ctypes.data_as(_float_p), out.size))
+        return out
+
     def classify(self, pixels, top: int = 5, scales: Optional[Sequence[int]] = None, flip: bool = False,
                  channel_order: str = "rgb") -> List[Tuple[int, float, Optional[str]]]:
         """Dense multi-scale evaluation of an 8-bit H×W×3 image (see vgg_session_classify).
