@@ -2,8 +2,35 @@
  * H5P_DEFAULT, H5S_ALL) are macros Swift cannot import, and string attributes need
  * variable-length memory handling: small wrappers here do both. */
 #include <hdf5.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+/* A watchdog for libhdf5 calls on untrusted metadata: libhdf5 1.10 can loop forever on a
+ * malformed global heap (see docs/RELIABILITY.md). If a guarded call takes longer than the
+ * armed time, the converter says so and exits 1 (its output is an anonymous temporary file
+ * until the end, so nothing is left behind). 0 seconds disarms. */
+static void vggh5_watchdog_fired(int sig) {
+    (void)sig;
+    static const char message[] = "vgg-convert: libhdf5 stopped responding while reading the file's metadata "
+                                  "(a libhdf5 hang on malformed files); giving up\n";
+    ssize_t ignored = write(2, message, sizeof message - 1);
+    (void)ignored;
+    _exit(1);
+}
+
+static inline void vggh5_watchdog(unsigned seconds) {
+    static int installed = 0;
+    if (!installed) {
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = vggh5_watchdog_fired;
+        sigaction(SIGALRM, &sa, NULL);
+        installed = 1;
+    }
+    alarm(seconds);
+}
 
 /* Turns off HDF5's automatic error-stack printing: the converter reports its own errors. */
 static inline void vggh5_silence_errors(void) { H5Eset_auto2(H5E_DEFAULT, NULL, NULL); }

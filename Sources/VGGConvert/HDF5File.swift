@@ -5,6 +5,9 @@ import CHDF5
 final class HDF5File {
     let id: hid_t
     let path: String
+    /// Seconds a single metadata read may take before the process gives up (0: no limit).
+    /// Reading strings is where libhdf5 1.10 can hang on a malformed file.
+    static var watchdogSeconds: UInt32 = 60
 
     init(path: String) throws {
         vggh5_silence_errors()
@@ -36,7 +39,9 @@ final class HDF5File {
     /// A string or string-array attribute; nil when absent, [] for an empty array.
     func strings(_ object: String, _ attribute: String) throws -> [String]? {
         var raw: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>? = nil
+        if HDF5File.watchdogSeconds > 0 { vggh5_watchdog(HDF5File.watchdogSeconds) }
         let n = vggh5_read_strings(id, object, attribute, &raw)
+        if HDF5File.watchdogSeconds > 0 { vggh5_watchdog(0) }
         defer { vggh5_free_strings(raw, n) }
         switch n {
         case -1: return nil

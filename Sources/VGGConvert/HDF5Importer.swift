@@ -37,6 +37,13 @@ struct H5Entry {
 }
 
 public enum HDF5Importer {
+    /// Seconds one libhdf5 metadata read may take before the converter gives up (0: no
+    /// limit); libFuzzer sets 0 and applies its own per-input timeout.
+    public static var watchdogSeconds: UInt32 {
+        get { HDF5File.watchdogSeconds }
+        set { HDF5File.watchdogSeconds = newValue }
+    }
+
     public static func importFile(path: String, options: HDF5ImportOptions = HDF5ImportOptions()) throws -> CanonicalNetwork {
         let f = try HDF5File(path: path)
         var net = CanonicalNetwork(name: "")

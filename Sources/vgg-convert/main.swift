@@ -51,6 +51,9 @@ struct VGGConvertCommand: ParsableCommand {
     @Option(name: .customLong("kernel-layout"), help: "Keras kernel orientation: tf or th (Theano); detected from the file when omitted.")
     var kernelLayout: String?
 
+    @Option(name: .customLong("hdf5-timeout"), help: "Seconds one libhdf5 metadata read may take before giving up (0: no limit); libhdf5 can hang on malformed files.")
+    var hdf5Timeout: UInt32 = 60
+
     @Option(help: "Model name stored in the file.")
     var name: String?
 
@@ -98,6 +101,7 @@ struct VGGConvertCommand: ParsableCommand {
             }
             o.kernelLayout = layout
         }
+        HDF5Importer.watchdogSeconds = hdf5Timeout
         o.name = name
         o.showProgress = !quiet && isatty(STDERR_FILENO) != 0
         do {

@@ -14,6 +14,7 @@ public func fuzzHDF5Importer(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32
     guard let f = fopen(input, "wb") else { return 0 }
     fwrite(data, 1, size, f)
     fclose(f)
+    HDF5Importer.watchdogSeconds = 0  // libFuzzer's -timeout watches instead
     var options = ConvertOptions()
     options.output = output
     options.inputSize = 32

@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -91,3 +92,16 @@ def test_damaged_inputs_never_crash_the_converter(factory, tmp_path, kind):
             assert r.stderr.startswith("vgg-convert: ") and len(r.stderr.strip().splitlines()) == 1, r.stderr
             assert not out.exists()
     assert counts["refused"] > 0
+
+
+FINDINGS = sorted((Path(__file__).resolve().parents[2] / "Tests" / "Fuzz" / "findings").glob("*"))
+
+
+@pytest.mark.parametrize("finding", FINDINGS, ids=[f.name for f in FINDINGS])
+def test_fuzz_findings_give_clean_errors(tmp_path, finding):
+    """Inputs on which libhdf5 leaks, over-allocates or hangs: one line, exit 1, nothing written."""
+    out = tmp_path / "out.vgg"
+    r = subprocess.run([VGG_CONVERT, str(finding), "-o", str(out), "--input-size", "8", "--hdf5-timeout", "3"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 1 and r.stderr.startswith("vgg-convert: ") and len(r.stderr.strip().splitlines()) == 1
+    assert not out.exists()
