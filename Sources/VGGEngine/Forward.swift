@@ -148,11 +148,11 @@ extension Session {
             let bias = l.bias.map { $0.data.assumingMemoryBound(to: Float.self) }
             let blocks = g.outBlocks
             if g.outWidth >= 4 {
-                let rows = kernels.rows
+                let rows = kernels.rows, step = kernels.blockStep
                 let height = g.outHeight
-                pool.parallelFor(blocks * height) { t in
+                pool.parallelFor((blocks + step - 1) / step * height) { t in
                     let row = t % height
-                    rows(input, weights, dtype, bias, dst, g, t / height, row, row + 1)
+                    rows(input, weights, dtype, bias, dst, g, t / height * step, row, row + 1)
                 }
             } else {
                 buildOffsets(g)

@@ -24,19 +24,21 @@ typealias PoolKernel = (UnsafePointer<Float>, UnsafeMutablePointer<Float>, PoolG
 
 struct KernelTable {
     let path: KernelPath
+    /// Output blocks one `rows` call computes (2 where the tile covers a block pair).
+    let blockStep: Int
     let rows: RowsKernel
     let pixels: PixelsKernel
     let pool: PoolKernel
 
-    static let v4 = KernelTable(path: .x86_64_v4,
+    static let v4 = KernelTable(path: .x86_64_v4, blockStep: VGGKernelsV4.pairBlocks ? 2 : 1,
         rows: { VGGKernelsV4.Kernels.convolutionRows(input: $0, weights: $1, dtype: $2, bias: $3, output: $4, geometry: $5, block: $6, rowStart: $7, rowEnd: $8) },
         pixels: { VGGKernelsV4.Kernels.convolutionPixels(input: $0, weights: $1, dtype: $2, bias: $3, output: $4, geometry: $5, offsets: $6, block: $7, pixelStart: $8, pixelEnd: $9) },
         pool: { VGGKernelsV4.Kernels.poolRow(input: $0, output: $1, geometry: $2, block: $3, row: $4) })
-    static let v3 = KernelTable(path: .x86_64_v3,
+    static let v3 = KernelTable(path: .x86_64_v3, blockStep: VGGKernelsV3.pairBlocks ? 2 : 1,
         rows: { VGGKernelsV3.Kernels.convolutionRows(input: $0, weights: $1, dtype: $2, bias: $3, output: $4, geometry: $5, block: $6, rowStart: $7, rowEnd: $8) },
         pixels: { VGGKernelsV3.Kernels.convolutionPixels(input: $0, weights: $1, dtype: $2, bias: $3, output: $4, geometry: $5, offsets: $6, block: $7, pixelStart: $8, pixelEnd: $9) },
         pool: { VGGKernelsV3.Kernels.poolRow(input: $0, output: $1, geometry: $2, block: $3, row: $4) })
-    static let baseline = KernelTable(path: .baseline,
+    static let baseline = KernelTable(path: .baseline, blockStep: VGGKernelsBase.pairBlocks ? 2 : 1,
         rows: { VGGKernelsBase.Kernels.convolutionRows(input: $0, weights: $1, dtype: $2, bias: $3, output: $4, geometry: $5, block: $6, rowStart: $7, rowEnd: $8) },
         pixels: { VGGKernelsBase.Kernels.convolutionPixels(input: $0, weights: $1, dtype: $2, bias: $3, output: $4, geometry: $5, offsets: $6, block: $7, pixelStart: $8, pixelEnd: $9) },
         pool: { VGGKernelsBase.Kernels.poolRow(input: $0, output: $1, geometry: $2, block: $3, row: $4) })

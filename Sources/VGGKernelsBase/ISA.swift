@@ -8,3 +8,6 @@ public let kernelISA = "x86-64"
 func multiplyAdd(_ a: SIMD16<Float>, _ b: SIMD16<Float>, _ c: SIMD16<Float>) -> SIMD16<Float> {
     a + b * c
 }
+
+/// Whether the convolution tile covers two output blocks (16 xmm registers: a pair of 16-lane blocks would spill).
+public let pairBlocks = false

@@ -50,6 +50,14 @@ public enum Kernels {
     public static func convolutionRows(input: UnsafePointer<Float>, weights: UnsafeRawPointer, dtype: UInt32,
                                        bias: UnsafePointer<Float>?, output: UnsafeMutablePointer<Float>,
                                        geometry g: ConvGeometry, block: Int, rowStart: Int, rowEnd: Int) {
+        if pairBlocks && block + 1 < g.outBlocks {
+            switch dtype {
+            case 2: rowsPair(F16Weights.self, input, weights, bias, output, g, block, rowStart, rowEnd)
+            case 3: rowsPair(BF16Weights.self, input, weights, bias, output, g, block, rowStart, rowEnd)
+            default: rowsPair(F32Weights.self, input, weights, bias, output, g, block, rowStart, rowEnd)
+            }
+            return
+        }
         switch dtype {
         case 2: rows(F16Weights.self, input, weights, bias, output, g, block, rowStart, rowEnd)
         case 3: rows(BF16Weights.self, input, weights, bias, output, g, block, rowStart, rowEnd)
@@ -134,6 +142,87 @@ public enum Kernels {
             }
             oy &+= 1
         }
+    }
+
+    /// Output blocks `block` and `block + 1` together: 2 weight vectors and 8 broadcasts feed
+    /// 16 FMAs per tap (the single-block tile does 8), for ISAs with 32 vector registers.
+    @inline(__always)
+    static func rowsPair<W: WeightLoad>(_: W.Type, _ input: UnsafePointer<Float>, _ weights: UnsafeRawPointer,
+                                        _ bias: UnsafePointer<Float>?, _ output: UnsafeMutablePointer<Float>,
+                                        _ g: ConvGeometry, _ block: Int, _ rowStart: Int, _ rowEnd: Int) {
+        let taps = g.taps
+        let kh = g.kernelH, kw = g.kernelW
+        let planeIn = g.inHeight &* g.inWidth &* 16
+        let rowIn = g.inWidth &* 16
+        let step = g.strideW &* 16
+        let vectorBytes = W.self == F32Weights.self ? 64 : 32
+        let base0 = weights + block &* taps &* vectorBytes
+        let base1 = weights + (block &+ 1) &* taps &* vectorBytes
+        let b0 = bias.map { UnsafeRawPointer($0).loadUnaligned(fromByteOffset: block &* 64, as: SIMD16<Float>.self) } ?? .zero
+        let b1 = bias.map { UnsafeRawPointer($0).loadUnaligned(fromByteOffset: (block &+ 1) &* 64, as: SIMD16<Float>.self) } ?? .zero
+        let outPlane = g.outBufferHeight &* g.outBufferWidth &* 16
+        var oy = rowStart
+        while oy < rowEnd {
+            let rowOffset = ((oy &+ g.outBorder) &* g.outBufferWidth &+ g.outBorder) &* 16
+            let outRow0 = output + block &* outPlane + rowOffset
+            let outRow1 = output + (block &+ 1) &* outPlane + rowOffset
+            let iy0 = oy &* g.strideH &+ g.originY
+            var ox = 0
+            while ox < g.outWidth {
+                let n = min(8, g.outWidth &- ox)
+                let o1 = min(1, n &- 1) &* step, o2 = min(2, n &- 1) &* step, o3 = min(3, n &- 1) &* step
+                let o4 = min(4, n &- 1) &* step, o5 = min(5, n &- 1) &* step, o6 = min(6, n &- 1) &* step
+                let o7 = min(7, n &- 1) &* step
+                var a0 = b0, a1 = b0, a2 = b0, a3 = b0, a4 = b0, a5 = b0, a6 = b0, a7 = b0
+                var c0 = b1, c1 = b1, c2 = b1, c3 = b1, c4 = b1, c5 = b1, c6 = b1, c7 = b1
+                let ix0 = ox &* g.strideW &+ g.originX
+                var t = 0
+                for ci in 0..<g.inChannels {
+                    let plane = input + (ci &>> 4) &* planeIn + (ci & 15)
+                    for ky in 0..<kh {
+                        var p = plane + (iy0 &+ ky) &* rowIn + ix0 &* 16
+                        for _ in 0..<kw {
+                            let w = W.load(base0, t), v = W.load(base1, t)
+                            var x = SIMD16<Float>(repeating: p[0])
+                            a0 = multiplyAdd(a0, x, w); c0 = multiplyAdd(c0, x, v)
+                            x = SIMD16(repeating: p[o1]); a1 = multiplyAdd(a1, x, w); c1 = multiplyAdd(c1, x, v)
+                            x = SIMD16(repeating: p[o2]); a2 = multiplyAdd(a2, x, w); c2 = multiplyAdd(c2, x, v)
+                            x = SIMD16(repeating: p[o3]); a3 = multiplyAdd(a3, x, w); c3 = multiplyAdd(c3, x, v)
+                            x = SIMD16(repeating: p[o4]); a4 = multiplyAdd(a4, x, w); c4 = multiplyAdd(c4, x, v)
+                            x = SIMD16(repeating: p[o5]); a5 = multiplyAdd(a5, x, w); c5 = multiplyAdd(c5, x, v)
+                            x = SIMD16(repeating: p[o6]); a6 = multiplyAdd(a6, x, w); c6 = multiplyAdd(c6, x, v)
+                            x = SIMD16(repeating: p[o7]); a7 = multiplyAdd(a7, x, w); c7 = multiplyAdd(c7, x, v)
+                            p += 16
+                            t &+= 1
+                        }
+                    }
+                }
+                if g.relu {
+                    a0 = relu(a0); a1 = relu(a1); a2 = relu(a2); a3 = relu(a3)
+                    a4 = relu(a4); a5 = relu(a5); a6 = relu(a6); a7 = relu(a7)
+                    c0 = relu(c0); c1 = relu(c1); c2 = relu(c2); c3 = relu(c3)
+                    c4 = relu(c4); c5 = relu(c5); c6 = relu(c6); c7 = relu(c7)
+                }
+                store8(UnsafeMutableRawPointer(outRow0 + ox &* 16), n, a0, a1, a2, a3, a4, a5, a6, a7)
+                store8(UnsafeMutableRawPointer(outRow1 + ox &* 16), n, c0, c1, c2, c3, c4, c5, c6, c7)
+                ox &+= 8
+            }
+            oy &+= 1
+        }
+    }
+
+    /// Stores the first `n` of 8 consecutive pixel vectors.
+    @inline(__always)
+    static func store8(_ out: UnsafeMutableRawPointer, _ n: Int, _ a0: SIMD16<Float>, _ a1: SIMD16<Float>, _ a2: SIMD16<Float>,
+                       _ a3: SIMD16<Float>, _ a4: SIMD16<Float>, _ a5: SIMD16<Float>, _ a6: SIMD16<Float>, _ a7: SIMD16<Float>) {
+        out.storeBytes(of: a0, as: SIMD16<Float>.self)
+        if n > 1 { out.storeBytes(of: a1, toByteOffset: 64, as: SIMD16<Float>.self) }
+        if n > 2 { out.storeBytes(of: a2, toByteOffset: 128, as: SIMD16<Float>.self) }
+        if n > 3 { out.storeBytes(of: a3, toByteOffset: 192, as: SIMD16<Float>.self) }
+        if n > 4 { out.storeBytes(of: a4, toByteOffset: 256, as: SIMD16<Float>.self) }
+        if n > 5 { out.storeBytes(of: a5, toByteOffset: 320, as: SIMD16<Float>.self) }
+        if n > 6 { out.storeBytes(of: a6, toByteOffset: 384, as: SIMD16<Float>.self) }
+        if n > 7 { out.storeBytes(of: a7, toByteOffset: 448, as: SIMD16<Float>.self) }
     }
 
     @inline(__always)

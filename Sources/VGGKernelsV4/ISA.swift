@@ -6,3 +6,6 @@ public let kernelISA = "x86-64-v4"
 func multiplyAdd(_ a: SIMD16<Float>, _ b: SIMD16<Float>, _ c: SIMD16<Float>) -> SIMD16<Float> {
     a.addingProduct(b, c)
 }
+
+/// Whether the convolution tile covers two output blocks (32 zmm registers hold the 16 accumulators of a block pair).
+public let pairBlocks = true
