@@ -116,8 +116,8 @@ int32_t vgg_model_open(const char *path, uint32_t flags, vgg_model **out_model);
 
 /* Like vgg_model_open, on `size` bytes at `data` that the caller owns. The bytes are not
  * copied: they must stay valid and unchanged until the model and all its sessions are
- * released. Tensor data is read in place, so `data` should be aligned to 64 bytes or more.
- * Thread-safe. */
+ * released. Tensor data is read in place: `data` must be aligned to 64 bytes (4096 is best),
+ * else VGG_ERROR_INVALID_ARGUMENT. Thread-safe. */
 int32_t vgg_model_open_memory(const void *data, size_t size, uint32_t flags, vgg_model **out_model);
 
 /* Releases the caller's reference to `model` (NULL is a no-op). Sessions created from it

@@ -62,6 +62,10 @@ public func vgg_model_open_memory(_ data: UnsafeRawPointer?, _ byteCount: UInt, 
         if size < VGGFile.headerSize {
             throw VGGError(.format, "size is \(size) bytes, shorter than the \(VGGFile.headerSize)-byte .vgg header")
         }
+        // Kernels load 64-byte vectors straight from the tensors (4096-aligned in the file).
+        if UInt(bitPattern: data) % 64 != 0 {
+            throw VGGError(.invalidArgument, "data: expected an address aligned to 64 bytes, found one \(UInt(bitPattern: data) % 64) bytes past a boundary")
+        }
         let model = try Model(mapping: FileMapping(borrowing: data, count: size), options: ModelOpenOptions(rawValue: flags))
         out.pointee = box(model)
     }

@@ -18,6 +18,8 @@ struct ForwardPlan {
         func border(before i: Int) -> Int {
             guard i <= last, i < model.layers.count else { return 0 }
             let l = model.layers[i]
+            // Winograd tiles read one row/column past odd sizes: 3×3 pad-1 inputs get 2.
+            if Session.winogradShape(l) { return 2 }
             return l.kind == .convolution ? max(l.padH, l.padW) : 0
         }
         inputBorder = border(before: 0)
@@ -147,7 +149,11 @@ extension Session {
             let weights = weight.data, dtype = weight.dtype.rawValue
             let bias = l.bias.map { $0.data.assumingMemoryBound(to: Float.self) }
             let blocks = g.outBlocks
-            if g.outWidth >= 4 {
+            if let w = kernels.winograd, winogradEnabled, Session.winogradShape(l), l.inChannels >= 16, g.outWidth >= 4,
+               inBorder >= 2 {
+                try winograd(l, w, input: input, weight: weight, bias: bias, inShape: inShape, inBorder: inBorder,
+                             output: dst, outShape: outShape, outBorder: outBorder)
+            } else if g.outWidth >= 4 {
                 let rows = kernels.rows, step = kernels.blockStep
                 let height = g.outHeight
                 pool.parallelFor((blocks + step - 1) / step * height) { t in
@@ -169,6 +175,40 @@ extension Session {
             pooling(l, from: src, shape: inShape, border: inBorder, to: dst, shape: outShape, border: outBorder)
         case .lrn:
             lrn(l, from: src, shape: inShape, border: inBorder, to: dst, border: outBorder)
+        }
+    }
+
+    /// 3×3, stride 1, pad 1: the layers Winograd F(2×2, 3×3) can run.
+    static func winogradShape(_ l: Layer) -> Bool {
+        l.kind == .convolution && l.kernelH == 3 && l.kernelW == 3 && l.strideH == 1 && l.strideW == 1 && l.padH == 1 && l.padW == 1
+    }
+
+    /// A 3×3 layer by Winograd F(2×2, 3×3): weights transformed into the workspace (per run:
+    /// no model state, ~1% of the layer's work), then tile rows × output-block pairs in parallel.
+    func winograd(_ l: Layer, _ w: WinogradKernels, input: UnsafePointer<Float>, weight: Tensor, bias: UnsafePointer<Float>?,
+                  inShape: ActivationShape, inBorder: Int, output: UnsafeMutablePointer<Float>,
+                  outShape: ActivationShape, outBorder: Int) throws {
+        var g = WinogradGeometry()
+        g.inChannels = l.inChannels
+        g.inBufferHeight = inShape.height + 2 * inBorder
+        g.inBufferWidth = inShape.width + 2 * inBorder
+        g.inBorder = inBorder
+        g.outChannels = l.outChannels
+        g.outHeight = outShape.height
+        g.outWidth = outShape.width
+        g.outBorder = outBorder
+        g.relu = l.relu
+        let blocks = g.outBlocks
+        let u = try winogradWeights.reserve(16 * blocks * l.inChannels * 16)
+        let transform = w.weights, weights = weight.data, dtype = weight.dtype.rawValue, channels = l.inChannels
+        pool.parallelFor(blocks) { b in transform(weights, dtype, channels, blocks, b, u) }
+        while winogradScratch.count < pool.threadCount { winogradScratch.append(FloatBuffer()) }
+        var scratch = [UnsafeMutablePointer<Float>]()
+        for i in 0..<pool.threadCount { scratch.append(try winogradScratch[i].reserve(g.scratchFloats)) }
+        let pairs = (blocks + 1) / 2, rows = g.tilesH, tileRow = w.tileRow
+        let uConst = UnsafePointer(u)
+        pool.parallelFor(pairs * rows) { t, worker in
+            tileRow(input, uConst, bias, output, g, t / rows * 2, t % rows, scratch[worker])
         }
     }
 

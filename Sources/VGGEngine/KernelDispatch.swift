@@ -21,6 +21,15 @@ typealias PixelsKernel = (UnsafePointer<Float>, UnsafeRawPointer, UInt32, Unsafe
                           ConvGeometry, UnsafePointer<Int>, Int, Int, Int) -> Void
 
 typealias PoolKernel = (UnsafePointer<Float>, UnsafeMutablePointer<Float>, PoolGeometry, Int, Int) -> Void
+typealias WinogradWeightsKernel = (UnsafeRawPointer, UInt32, Int, Int, Int, UnsafeMutablePointer<Float>) -> Void
+typealias WinogradRowKernel = (UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>?, UnsafeMutablePointer<Float>,
+                               WinogradGeometry, Int, Int, UnsafeMutablePointer<Float>) -> Void
+
+/// Winograd F(2×2, 3×3) kernels of one ISA (only where the paired-block product fits the registers).
+struct WinogradKernels {
+    let weights: WinogradWeightsKernel
+    let tileRow: WinogradRowKernel
+}
 
 struct KernelTable {
     let path: KernelPath
@@ -29,19 +38,26 @@ struct KernelTable {
     let rows: RowsKernel
     let pixels: PixelsKernel
     let pool: PoolKernel
+    /// nil where Winograd is not used (the direct kernel serves every 3×3 layer).
+    let winograd: WinogradKernels?
 
     static let v4 = KernelTable(path: .x86_64_v4, blockStep: VGGKernelsV4.pairBlocks ? 2 : 1,
         rows: { VGGKernelsV4.Kernels.convolutionRows(input: $0, weights: $1, dtype: $2, bias: $3, output: $4, geometry: $5, block: $6, rowStart: $7, rowEnd: $8) },
         pixels: { VGGKernelsV4.Kernels.convolutionPixels(input: $0, weights: $1, dtype: $2, bias: $3, output: $4, geometry: $5, offsets: $6, block: $7, pixelStart: $8, pixelEnd: $9) },
-        pool: { VGGKernelsV4.Kernels.poolRow(input: $0, output: $1, geometry: $2, block: $3, row: $4) })
+        pool: { VGGKernelsV4.Kernels.poolRow(input: $0, output: $1, geometry: $2, block: $3, row: $4) },
+        winograd: WinogradKernels(
+            weights: { VGGKernelsV4.Kernels.winogradWeights(weights: $0, dtype: $1, inChannels: $2, outBlocks: $3, block: $4, into: $5) },
+            tileRow: { VGGKernelsV4.Kernels.winogradTileRow(input: $0, u: $1, bias: $2, output: $3, geometry: $4, block: $5, tileRow: $6, scratch: $7) }))
     static let v3 = KernelTable(path: .x86_64_v3, blockStep: VGGKernelsV3.pairBlocks ? 2 : 1,
         rows: { VGGKernelsV3.Kernels.convolutionRows(input: $0, weights: $1, dtype: $2, bias: $3, output: $4, geometry: $5, block: $6, rowStart: $7, rowEnd: $8) },
         pixels: { VGGKernelsV3.Kernels.convolutionPixels(input: $0, weights: $1, dtype: $2, bias: $3, output: $4, geometry: $5, offsets: $6, block: $7, pixelStart: $8, pixelEnd: $9) },
-        pool: { VGGKernelsV3.Kernels.poolRow(input: $0, output: $1, geometry: $2, block: $3, row: $4) })
+        pool: { VGGKernelsV3.Kernels.poolRow(input: $0, output: $1, geometry: $2, block: $3, row: $4) },
+        winograd: nil)
     static let baseline = KernelTable(path: .baseline, blockStep: VGGKernelsBase.pairBlocks ? 2 : 1,
         rows: { VGGKernelsBase.Kernels.convolutionRows(input: $0, weights: $1, dtype: $2, bias: $3, output: $4, geometry: $5, block: $6, rowStart: $7, rowEnd: $8) },
         pixels: { VGGKernelsBase.Kernels.convolutionPixels(input: $0, weights: $1, dtype: $2, bias: $3, output: $4, geometry: $5, offsets: $6, block: $7, pixelStart: $8, pixelEnd: $9) },
-        pool: { VGGKernelsBase.Kernels.poolRow(input: $0, output: $1, geometry: $2, block: $3, row: $4) })
+        pool: { VGGKernelsBase.Kernels.poolRow(input: $0, output: $1, geometry: $2, block: $3, row: $4) },
+        winograd: nil)
 
     /// The ISA levels this CPU runs, best first.
     static let supported: [KernelTable] = {

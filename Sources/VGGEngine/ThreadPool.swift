@@ -10,7 +10,7 @@ final class ThreadPool {
     private let done = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
     private var threads: [pthread_t] = []
     // The current job, guarded by `mutex`.
-    private var job: ((Int) -> Void)?
+    private var job: ((Int, Int) -> Void)?
     private var jobCount = 0
     private var nextIndex = 0
     private var busyWorkers = 0
@@ -24,24 +24,35 @@ final class ThreadPool {
         pthread_cond_init(wake, nil)
         pthread_cond_init(done, nil)
         // Workers hold an unretained reference: deinit joins them before the pool is freed.
-        let me = Unmanaged.passUnretained(self).toOpaque()
-        for _ in 1..<max(1, wanted) {
+        for index in 1..<max(1, wanted) {
             var t = pthread_t()
+            let context = UnsafeMutablePointer<WorkerStart>.allocate(capacity: 1)
+            context.initialize(to: WorkerStart(pool: Unmanaged.passUnretained(self), index: threads.count + 1))
             let rc = pthread_create(&t, nil, { raw in
                 guard let raw else { return nil }
-                Unmanaged<ThreadPool>.fromOpaque(raw).takeUnretainedValue().workerLoop()
+                let start = raw.assumingMemoryBound(to: WorkerStart.self)
+                let (pool, index) = (start.pointee.pool, start.pointee.index)
+                start.deallocate()
+                pool.takeUnretainedValue().workerLoop(index: index)
                 return nil
-            }, me)
-            if rc == 0 { threads.append(t) }
+            }, context)
+            if rc == 0 { threads.append(t) } else { context.deallocate() }
+            _ = index
         }
         threadCount = threads.count + 1
     }
 
     /// Runs `body(i)` for every i in 0..<count across the pool; returns when all are done.
     func parallelFor(_ count: Int, _ body: @escaping (Int) -> Void) {
+        parallelFor(count) { i, _ in body(i) }
+    }
+
+    /// Runs `body(i, worker)` for every i in 0..<count; `worker` (0 for the calling thread,
+    /// 1… for pool threads, below `threadCount`) lets the body use per-thread scratch memory.
+    func parallelFor(_ count: Int, _ body: @escaping (Int, Int) -> Void) {
         if count <= 0 { return }
         if threadCount == 1 || count == 1 {
-            for i in 0..<count { body(i) }
+            for i in 0..<count { body(i, 0) }
             return
         }
         pthread_mutex_lock(mutex)
@@ -51,7 +62,7 @@ final class ThreadPool {
         generation &+= 1
         pthread_cond_broadcast(wake)
         pthread_mutex_unlock(mutex)
-        runJobItems(body)
+        runJobItems(body, worker: 0)
         pthread_mutex_lock(mutex)
         while busyWorkers > 0 { pthread_cond_wait(done, mutex) }
         job = nil
@@ -68,11 +79,11 @@ final class ThreadPool {
         return nil
     }
 
-    private func runJobItems(_ body: (Int) -> Void) {
-        while let i = takeIndex() { body(i) }
+    private func runJobItems(_ body: (Int, Int) -> Void, worker: Int) {
+        while let i = takeIndex() { body(i, worker) }
     }
 
-    private func workerLoop() {
+    private func workerLoop(index: Int) {
         var seen = 0
         pthread_mutex_lock(mutex)
         while true {
@@ -82,7 +93,7 @@ final class ThreadPool {
             guard let body = job else { continue }
             busyWorkers += 1
             pthread_mutex_unlock(mutex)
-            runJobItems(body)
+            runJobItems(body, worker: index)
             pthread_mutex_lock(mutex)
             busyWorkers -= 1
             if busyWorkers == 0 { pthread_cond_broadcast(done) }
@@ -103,4 +114,10 @@ final class ThreadPool {
         wake.deallocate()
         done.deallocate()
     }
+}
+
+/// What a new worker thread needs: its pool (unretained: deinit joins the threads) and index.
+private struct WorkerStart {
+    let pool: Unmanaged<ThreadPool>
+    let index: Int
 }

@@ -162,3 +162,20 @@ public struct PoolGeometry: Sendable {
     public var isMax = true
     public init() {}
 }
+
+/// Geometry of a Winograd F(2×2, 3×3) convolution (3×3, stride 1, pad 1) on blocked activations.
+public struct WinogradGeometry: Sendable {
+    public var inChannels = 0
+    /// Input buffer size (border included) and border; the border must be ≥ 2.
+    public var inBufferHeight = 0, inBufferWidth = 0, inBorder = 0
+    public var outChannels = 0
+    public var outHeight = 0, outWidth = 0, outBorder = 0
+    public var relu = false
+    public init() {}
+    public var tilesH: Int { (outHeight + 1) / 2 }
+    public var tilesW: Int { (outWidth + 1) / 2 }
+    public var inBlocks: Int { (inChannels + 15) / 16 }
+    public var outBlocks: Int { (outChannels + 15) / 16 }
+    /// Floats of per-task scratch: transformed inputs of one tile row and the products.
+    public var scratchFloats: Int { 16 * inBlocks * tilesW * 16 + 16 * tilesW * 2 * 16 }
+}

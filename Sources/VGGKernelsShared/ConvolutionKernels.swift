@@ -15,7 +15,7 @@ protocol WeightLoad {
 enum F32Weights: WeightLoad {
     @inline(__always)
     static func load(_ base: UnsafeRawPointer, _ index: Int) -> SIMD16<Float> {
-        base.loadUnaligned(fromByteOffset: index &* 64, as: SIMD16<Float>.self)
+        vload(base, index &* 64)  // tensors are 64-byte aligned (reader rule)
     }
 }
 
@@ -37,6 +37,13 @@ enum BF16Weights: WeightLoad {
         for i in 0..<16 { v[i] = UInt32(p.loadUnaligned(fromByteOffset: i &* 2, as: UInt16.self)) &<< 16 }
         return unsafeBitCast(v, to: SIMD16<Float>.self)
     }
+}
+
+/// A 64-byte-aligned vector load through a typed pointer (a transparent accessor): the generic
+/// `load(fromByteOffset:as:)` can leave a weak specialised copy behind (see the header).
+@inline(__always)
+func vload(_ p: UnsafeRawPointer, _ byteOffset: Int) -> SIMD16<Float> {
+    (p + byteOffset).assumingMemoryBound(to: SIMD16<Float>.self).pointee
 }
 
 @inline(__always)
@@ -89,7 +96,7 @@ public enum Kernels {
         let rowIn = g.inWidth &* 16
         let step = g.strideW &* 16
         let weightBase = weights + block &* taps &* (W.self == F32Weights.self ? 64 : 32)
-        let biasVector = bias.map { UnsafeRawPointer($0).loadUnaligned(fromByteOffset: block &* 64, as: SIMD16<Float>.self) } ?? .zero
+        let biasVector = bias.map { vload(UnsafeRawPointer($0), block &* 64) } ?? .zero
         let outPlane = g.outBufferHeight &* g.outBufferWidth &* 16
         var oy = rowStart
         while oy < rowEnd {
@@ -158,8 +165,8 @@ public enum Kernels {
         let vectorBytes = W.self == F32Weights.self ? 64 : 32
         let base0 = weights + block &* taps &* vectorBytes
         let base1 = weights + (block &+ 1) &* taps &* vectorBytes
-        let b0 = bias.map { UnsafeRawPointer($0).loadUnaligned(fromByteOffset: block &* 64, as: SIMD16<Float>.self) } ?? .zero
-        let b1 = bias.map { UnsafeRawPointer($0).loadUnaligned(fromByteOffset: (block &+ 1) &* 64, as: SIMD16<Float>.self) } ?? .zero
+        let b0 = bias.map { vload(UnsafeRawPointer($0), block &* 64) } ?? .zero
+        let b1 = bias.map { vload(UnsafeRawPointer($0), (block &+ 1) &* 64) } ?? .zero
         let outPlane = g.outBufferHeight &* g.outBufferWidth &* 16
         var oy = rowStart
         while oy < rowEnd {
@@ -232,7 +239,7 @@ public enum Kernels {
                                       _ pixelStart: Int, _ pixelEnd: Int) {
         let taps = g.taps
         let weightBase = weights + block &* taps &* (W.self == F32Weights.self ? 64 : 32)
-        let biasVector = bias.map { UnsafeRawPointer($0).loadUnaligned(fromByteOffset: block &* 64, as: SIMD16<Float>.self) } ?? .zero
+        let biasVector = bias.map { vload(UnsafeRawPointer($0), block &* 64) } ?? .zero
         let outPlane = g.outBufferHeight &* g.outBufferWidth &* 16
         for pixel in pixelStart..<pixelEnd {
             let oy = pixel / g.outWidth, ox = pixel % g.outWidth

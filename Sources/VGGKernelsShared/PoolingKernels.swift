@@ -23,7 +23,7 @@ extension Kernels {
                 acc = SIMD16(repeating: -Float.greatestFiniteMagnitude)
                 for y in h0..<h1 {
                     for x in w0..<w1 {
-                        let v = inPlane.load(fromByteOffset: ((y &+ g.inBorder) &* wbi &+ x &+ g.inBorder) &* 64, as: SIMD16<Float>.self)
+                        let v = vload(inPlane, ((y &+ g.inBorder) &* wbi &+ x &+ g.inBorder) &* 64)
                         acc = acc.replacing(with: v, where: v .> acc)
                     }
                 }
@@ -31,7 +31,7 @@ extension Kernels {
                 acc = .zero
                 for y in h0..<h1 {
                     for x in w0..<w1 {
-                        acc += inPlane.load(fromByteOffset: ((y &+ g.inBorder) &* wbi &+ x &+ g.inBorder) &* 64, as: SIMD16<Float>.self)
+                        acc += vload(inPlane, ((y &+ g.inBorder) &* wbi &+ x &+ g.inBorder) &* 64)
                     }
                 }
                 acc /= SIMD16(repeating: Float((hend &- hstart) &* (wend &- wstart)))
