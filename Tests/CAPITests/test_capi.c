@@ -74,8 +74,11 @@ static void test_model_errors(void) {
     }
 
     /* From memory. */
-    static unsigned char junk[4096];
+    static _Alignas(64) unsigned char junk[4096];
     memset(junk, 0xAB, sizeof junk);
+    /* Tensors are read in place with 64-byte vector loads: misaligned memory is refused. */
+    CHECK_STATUS(vgg_model_open_memory(junk + 8, sizeof junk - 8, 0, &model), VGG_ERROR_INVALID_ARGUMENT);
+    CHECK(strstr(vgg_last_error(), "aligned") != NULL, "alignment named: %s", vgg_last_error());
     CHECK_STATUS(vgg_model_open_memory(NULL, 100, 0, &model), VGG_ERROR_INVALID_ARGUMENT);
     CHECK_STATUS(vgg_model_open_memory(junk, sizeof junk, 0, NULL), VGG_ERROR_INVALID_ARGUMENT);
     CHECK_STATUS(vgg_model_open_memory(junk, 10, 0, &model), VGG_ERROR_FORMAT);
