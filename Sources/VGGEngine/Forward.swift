@@ -149,7 +149,8 @@ extension Session {
             let weights = weight.data, dtype = weight.dtype.rawValue
             let bias = l.bias.map { $0.data.assumingMemoryBound(to: Float.self) }
             let blocks = g.outBlocks
-            if let w = kernels.winograd, winogradEnabled, Session.winogradShape(l), l.inChannels >= 16, g.outWidth >= 4,
+            // Below ~24 columns the tile rows are too short for the product loop: direct is faster there.
+            if let w = kernels.winograd, winogradEnabled, Session.winogradShape(l), l.inChannels >= 16, g.outWidth >= 24,
                inBorder >= 2 {
                 try winograd(l, w, input: input, weight: weight, bias: bias, inShape: inShape, inBorder: inBorder,
                              output: dst, outShape: outShape, outBorder: outBorder)

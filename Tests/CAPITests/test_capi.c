@@ -193,6 +193,11 @@ static void test_runs(vgg_model *model) {
     CHECK_STATUS(vgg_session_set_option(s, VGG_OPTION_ISA, 4), VGG_ERROR_INVALID_ARGUMENT);
     CHECK_STATUS(vgg_session_set_option(s, VGG_OPTION_ISA, -1), VGG_ERROR_INVALID_ARGUMENT);
     CHECK_STATUS(vgg_session_set_option(s, VGG_OPTION_ISA, 0), VGG_OK);
+    CHECK_STATUS(vgg_session_get_option(s, VGG_OPTION_WINOGRAD, &v), VGG_OK);
+    CHECK(v == 1, "winograd on by default");
+    CHECK_STATUS(vgg_session_set_option(s, VGG_OPTION_WINOGRAD, 2), VGG_ERROR_INVALID_ARGUMENT);
+    CHECK_STATUS(vgg_session_set_option(s, VGG_OPTION_WINOGRAD, 0), VGG_OK);
+    CHECK_STATUS(vgg_session_set_option(s, VGG_OPTION_WINOGRAD, 1), VGG_OK);
     CHECK_STATUS(vgg_session_set_option(NULL, VGG_OPTION_THREADS, 1), VGG_ERROR_INVALID_ARGUMENT);
     CHECK_STATUS(vgg_session_get_option(s, 99, &v), VGG_ERROR_INVALID_ARGUMENT);
     CHECK_STATUS(vgg_session_get_option(s, VGG_OPTION_THREADS, NULL), VGG_ERROR_INVALID_ARGUMENT);

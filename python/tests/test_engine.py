@@ -110,7 +110,8 @@ def test_vgg16_layer_shapes_fast_vs_reference_kernels(factory, rng):
 
 @pytest.mark.parametrize("arch,h,w", [("vgg16", 224, 224), ("vgg16", 225, 225), ("vgg16", 257, 301), ("vgg16", 256, 256),
                                       ("vgg16", 384, 384), ("vgg_cnn_m", 224, 224), ("vgg_cnn_m", 241, 263),
-                                      ("vgg19", 224, 224)])
+                                      ("vgg19", 224, 224), ("vgg11", 224, 224), ("vgg13", 230, 200),
+                                      ("vgg_face", 224, 224)])
 def test_full_models_match_float64_reference(factory, rng, arch, h, w):
     path, weights = factory.model(arch)
     x = images(rng, 1, h, w)
@@ -120,6 +121,27 @@ def test_full_models_match_float64_reference(factory, rng, arch, h, w):
         assert got.shape == want.shape  # 225 uses Caffe's ceil rounding: 113 → 57 → 29 → 15 → 8 → 2×2 scores
         assert ref.relative_l2(got, want) <= 1e-5
         assert m.probabilities(x)[0].argmax() == ref.softmax_of_mean(want[0]).argmax()
+    if arch in ("vgg19", "vgg11", "vgg13", "vgg_face"):  # 0.5 GB each: not needed again
+        factory.discard(arch)
+
+
+@pytest.mark.parametrize("h,w", [(64, 64), (63, 75), (50, 97)])
+def test_winograd_equals_direct_and_reference_kernels(factory, rng, h, w):
+    """Winograd F(2×2, 3×3) (even and odd sizes) against direct convolution and the naive
+    reference, on every VGG16 layer up to pool4; error bound stated: relative L2 ≤ 1e-5."""
+    path, _ = factory.model("vgg16")
+    x = images(rng, 1, h, w)
+    names = ["conv1_2", "conv2_1", "conv2_2", "conv3_3", "conv4_3", "pool4"]
+    with vgg.Model(path, threads=2) as m:
+        assert m.winograd
+        fast = m.features(x, names)
+        m.winograd = False
+        direct = m.features(x, names)
+        m.force_reference = True
+        slow = m.features(x, names)
+    for name in names:
+        assert ref.relative_l2(fast[name], slow[name].astype(np.float64)) <= 1e-5, name
+        assert ref.relative_l2(direct[name], slow[name].astype(np.float64)) <= 1e-5, name
 
 
 def test_vgg16_batch_of_three(factory, rng):

@@ -134,5 +134,6 @@ INFO = {"layer_count": 1, "class_count": 2, "input_height": 3, "input_width": 4,
 OPTION_THREADS = 1
 OPTION_FORCE_REFERENCE = 2
 OPTION_ISA = 3
+OPTION_WINOGRAD = 4
 PIXELS_RGB = 0
 PIXELS_BGR = 1

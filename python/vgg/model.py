@@ -134,6 +134,17 @@ class Model:
         check(lib.vgg_session_set_option(self._handle(), _lib.OPTION_ISA, int(level)))
 
     @property
+    def winograd(self) -> bool:
+        """Whether 3×3 layers may run as Winograd F(2×2, 3×3) (default True)."""
+        v = ctypes.c_int64()
+        check(lib.vgg_session_get_option(self._handle(), _lib.OPTION_WINOGRAD, ctypes.byref(v)))
+        return bool(v.value)
+
+    @winograd.setter
+    def winograd(self, on: bool) -> None:
+        check(lib.vgg_session_set_option(self._handle(), _lib.OPTION_WINOGRAD, 1 if on else 0))
+
+    @property
     def kernel_path(self) -> str:
         """The kernels in use: "x86-64-v4", "x86-64-v3", "x86-64" or "reference"."""
         return lib.vgg_session_kernel_path(self._handle()).decode()
