@@ -102,47 +102,26 @@ class Model:
     def layer_names(self) -> List[str]:
         return [l["name"] for l in self.info["layers"]]
 
-    @property
-    def threads(self) -> int:
+    def _get_option(self, option: int) -> int:
         v = ctypes.c_int64()
-        check(lib.vgg_session_get_option(self._handle(), _lib.OPTION_THREADS, ctypes.byref(v)))
+        check(lib.vgg_session_get_option(self._handle(), option, ctypes.byref(v)))
         return v.value
 
-    @threads.setter
-    def threads(self, n: int) -> None:
-        check(lib.vgg_session_set_option(self._handle(), _lib.OPTION_THREADS, int(n)))
+    def _set_option(self, option: int, value: int) -> None:
+        check(lib.vgg_session_set_option(self._handle(), option, int(value)))
 
-    @property
-    def force_reference(self) -> bool:
-        v = ctypes.c_int64()
-        check(lib.vgg_session_get_option(self._handle(), _lib.OPTION_FORCE_REFERENCE, ctypes.byref(v)))
-        return bool(v.value)
-
-    @force_reference.setter
-    def force_reference(self, on: bool) -> None:
-        check(lib.vgg_session_set_option(self._handle(), _lib.OPTION_FORCE_REFERENCE, 1 if on else 0))
-
-    @property
-    def isa(self) -> int:
-        """Kernel ISA level: 0 best available, 1 baseline x86-64, 2 x86-64-v3, 3 x86-64-v4."""
-        v = ctypes.c_int64()
-        check(lib.vgg_session_get_option(self._handle(), _lib.OPTION_ISA, ctypes.byref(v)))
-        return v.value
-
-    @isa.setter
-    def isa(self, level: int) -> None:
-        check(lib.vgg_session_set_option(self._handle(), _lib.OPTION_ISA, int(level)))
-
-    @property
-    def winograd(self) -> bool:
-        """Whether 3×3 layers may run as Winograd F(2×2, 3×3) (default True)."""
-        v = ctypes.c_int64()
-        check(lib.vgg_session_get_option(self._handle(), _lib.OPTION_WINOGRAD, ctypes.byref(v)))
-        return bool(v.value)
-
-    @winograd.setter
-    def winograd(self, on: bool) -> None:
-        check(lib.vgg_session_set_option(self._handle(), _lib.OPTION_WINOGRAD, 1 if on else 0))
+    threads = property(lambda self: self._get_option(_lib.OPTION_THREADS),
+                       lambda self, n: self._set_option(_lib.OPTION_THREADS, n),
+                       doc="Threads each run uses (1…256).")
+    force_reference = property(lambda self: bool(self._get_option(_lib.OPTION_FORCE_REFERENCE)),
+                               lambda self, on: self._set_option(_lib.OPTION_FORCE_REFERENCE, bool(on)),
+                               doc="Run the naive reference kernels (slow; for checking).")
+    isa = property(lambda self: self._get_option(_lib.OPTION_ISA),
+                   lambda self, level: self._set_option(_lib.OPTION_ISA, level),
+                   doc="Kernel ISA level: 0 best available, 1 baseline x86-64, 2 x86-64-v3, 3 x86-64-v4.")
+    winograd = property(lambda self: bool(self._get_option(_lib.OPTION_WINOGRAD)),
+                        lambda self, on: self._set_option(_lib.OPTION_WINOGRAD, bool(on)),
+                        doc="Whether 3×3 layers may run as Winograd F(2×2, 3×3) (default True).")
 
     @property
     def kernel_path(self) -> str:
