@@ -6,7 +6,7 @@ set -eu
 cd "$(dirname "$0")/.."
 B=build/fuzz
 rm -rf "$B" && mkdir -p "$B/modules" "$B/obj"
-SAN="-sanitize=fuzzer,address -parse-as-library -Onone -g -I $B/modules"
+SAN="-sanitize=fuzzer,address -parse-as-library -O -g -I $B/modules"
 CSAN="-fsanitize=fuzzer-no-link,address -g -O1"
 module() { # name, extra flags, sources...
     name=$1; extra=$2; shift 2

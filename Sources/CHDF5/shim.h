@@ -20,6 +20,44 @@ static void vggh5_watchdog_fired(int sig) {
     _exit(1);
 }
 
+/* The same for crashes: libhdf5 1.10 can dereference wild pointers on malformed files (a memcpy
+ * in H5HG_read, see docs/RELIABILITY.md). While guarded, SIGSEGV/SIGBUS end the converter with a
+ * one-line message and exit status 1 instead of a crash report; the output is still an
+ * anonymous temporary file, so nothing is left behind. */
+static void vggh5_crashed(int sig) {
+    (void)sig;
+    static const char message[] = "vgg-convert: libhdf5 crashed while reading the file (a libhdf5 bug on "
+                                  "malformed files); the file is damaged or not a valid HDF5 weights file\n";
+    ssize_t ignored = write(2, message, sizeof message - 1);
+    (void)ignored;
+    _exit(1);
+}
+
+static inline void vggh5_crash_guard(int on) {
+    /* Function-local statics: file-scope ones in a header Swift imports are not emitted. */
+    static struct sigaction vggh5_saved_segv, vggh5_saved_bus;
+    static int vggh5_guarded = 0;
+    if (on && !vggh5_guarded) {
+        static char alternate_stack[1 << 16];
+        stack_t ss;
+        memset(&ss, 0, sizeof ss);
+        ss.ss_sp = alternate_stack;
+        ss.ss_size = sizeof alternate_stack;
+        sigaltstack(&ss, NULL);
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = vggh5_crashed;
+        sa.sa_flags = SA_ONSTACK;
+        sigaction(SIGSEGV, &sa, &vggh5_saved_segv);
+        sigaction(SIGBUS, &sa, &vggh5_saved_bus);
+        vggh5_guarded = 1;
+    } else if (!on && vggh5_guarded) {
+        sigaction(SIGSEGV, &vggh5_saved_segv, NULL);
+        sigaction(SIGBUS, &vggh5_saved_bus, NULL);
+        vggh5_guarded = 0;
+    }
+}
+
 static inline void vggh5_watchdog(unsigned seconds) {
     static int installed = 0;
     if (!installed) {

@@ -2,6 +2,7 @@
 // `layer_names`), full-model files (`model_weights` + `model_config`), Keras 3 `.weights.h5`
 // (`layers/<class>/vars/<i>`), and Caffe HDF5 snapshots (`/data/<layer>/<i>`). Facts and
 // sources: ../shared/FORMATS.md §4-5. Weights are matched by order and shape, not by name.
+import CHDF5
 import Foundation
 import VGGFormat
 
@@ -45,6 +46,8 @@ public enum HDF5Importer {
     }
 
     public static func importFile(path: String, options: HDF5ImportOptions = HDF5ImportOptions()) throws -> CanonicalNetwork {
+        // libhdf5 can crash on malformed files: turn that into a clean exit (off under libFuzzer).
+        if watchdogSeconds > 0 { vggh5_crash_guard(1) }
         let f = try HDF5File(path: path)
         var net = CanonicalNetwork(name: "")
         let entries: [H5Entry]

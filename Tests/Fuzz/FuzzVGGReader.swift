@@ -12,7 +12,8 @@ public func fuzzVGGReader(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
     guard let model = try? Model(mapping: mapping) else { return 0 }
     _ = try? model.verifyChecksums()
     let session = Session(model: model)
-    let side = max(8, min(64, model.minimumInputSide))
+    // 48 or more so that 3×3 layers of mutated tiny models reach the Winograd path too.
+    let side = min(64, max(48, model.minimumInputSide))
     let input = [Float](repeating: 1, count: 3 * side * side)
     if let shape = try? session.outputShape(height: side, width: side), shape.count <= 1 << 20, model.classCount > 0 {
         var out = [Float](repeating: 0, count: shape.count)
