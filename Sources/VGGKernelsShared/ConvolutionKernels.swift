@@ -177,11 +177,8 @@ public enum Kernels {
             var ox = 0
             while ox < g.outWidth {
                 let n = min(8, g.outWidth &- ox)
-                let o1 = min(1, n &- 1) &* step, o2 = min(2, n &- 1) &* step, o3 = min(3, n &- 1) &* step
-                let o4 = min(4, n &- 1) &* step, o5 = min(5, n &- 1) &* step, o6 = min(6, n &- 1) &* step
-                let o7 = min(7, n &- 1) &* step
-                var a0 = b0, a1 = b0, a2 = b0, a3 = b0, a4 = b0, a5 = b0, a6 = b0, a7 = b0
-                var c0 = b1, c1 = b1, c2 = b1, c3 = b1, c4 = b1, c5 = b1, c6 = b1, c7 = b1
+                let offsets = Offsets8(pixels: n, step: step)
+                var tile = PairTile(b0, b1)
                 let ix0 = ox &* g.strideW &+ g.originX
                 var t = 0
                 for ci in 0..<g.inChannels {
@@ -189,29 +186,15 @@ public enum Kernels {
                     for ky in 0..<kh {
                         var p = plane + (iy0 &+ ky) &* rowIn + ix0 &* 16
                         for _ in 0..<kw {
-                            let w = W.load(base0, t), v = W.load(base1, t)
-                            var x = SIMD16<Float>(repeating: p[0])
-                            a0 = multiplyAdd(a0, x, w); c0 = multiplyAdd(c0, x, v)
-                            x = SIMD16(repeating: p[o1]); a1 = multiplyAdd(a1, x, w); c1 = multiplyAdd(c1, x, v)
-                            x = SIMD16(repeating: p[o2]); a2 = multiplyAdd(a2, x, w); c2 = multiplyAdd(c2, x, v)
-                            x = SIMD16(repeating: p[o3]); a3 = multiplyAdd(a3, x, w); c3 = multiplyAdd(c3, x, v)
-                            x = SIMD16(repeating: p[o4]); a4 = multiplyAdd(a4, x, w); c4 = multiplyAdd(c4, x, v)
-                            x = SIMD16(repeating: p[o5]); a5 = multiplyAdd(a5, x, w); c5 = multiplyAdd(c5, x, v)
-                            x = SIMD16(repeating: p[o6]); a6 = multiplyAdd(a6, x, w); c6 = multiplyAdd(c6, x, v)
-                            x = SIMD16(repeating: p[o7]); a7 = multiplyAdd(a7, x, w); c7 = multiplyAdd(c7, x, v)
+                            tile.step(p, offsets, W.load(base0, t), W.load(base1, t))
                             p += 16
                             t &+= 1
                         }
                     }
                 }
-                if g.relu {
-                    a0 = relu(a0); a1 = relu(a1); a2 = relu(a2); a3 = relu(a3)
-                    a4 = relu(a4); a5 = relu(a5); a6 = relu(a6); a7 = relu(a7)
-                    c0 = relu(c0); c1 = relu(c1); c2 = relu(c2); c3 = relu(c3)
-                    c4 = relu(c4); c5 = relu(c5); c6 = relu(c6); c7 = relu(c7)
-                }
-                store8(UnsafeMutableRawPointer(outRow0 + ox &* 16), n, a0, a1, a2, a3, a4, a5, a6, a7)
-                store8(UnsafeMutableRawPointer(outRow1 + ox &* 16), n, c0, c1, c2, c3, c4, c5, c6, c7)
+                if g.relu { tile.applyReLU() }
+                tile.store(first: UnsafeMutableRawPointer(outRow0 + ox &* 16), second: UnsafeMutableRawPointer(outRow1 + ox &* 16),
+                           pixels: n, pixelBytes: 64)
                 ox &+= 8
             }
             oy &+= 1
@@ -220,16 +203,17 @@ public enum Kernels {
 
     /// Stores the first `n` of 8 consecutive pixel vectors.
     @inline(__always)
-    static func store8(_ out: UnsafeMutableRawPointer, _ n: Int, _ a0: SIMD16<Float>, _ a1: SIMD16<Float>, _ a2: SIMD16<Float>,
-                       _ a3: SIMD16<Float>, _ a4: SIMD16<Float>, _ a5: SIMD16<Float>, _ a6: SIMD16<Float>, _ a7: SIMD16<Float>) {
+    static func store8(_ out: UnsafeMutableRawPointer, _ n: Int, _ s: Int, _ a0: SIMD16<Float>, _ a1: SIMD16<Float>,
+                       _ a2: SIMD16<Float>, _ a3: SIMD16<Float>, _ a4: SIMD16<Float>, _ a5: SIMD16<Float>,
+                       _ a6: SIMD16<Float>, _ a7: SIMD16<Float>) {
         out.storeBytes(of: a0, as: SIMD16<Float>.self)
-        if n > 1 { out.storeBytes(of: a1, toByteOffset: 64, as: SIMD16<Float>.self) }
-        if n > 2 { out.storeBytes(of: a2, toByteOffset: 128, as: SIMD16<Float>.self) }
-        if n > 3 { out.storeBytes(of: a3, toByteOffset: 192, as: SIMD16<Float>.self) }
-        if n > 4 { out.storeBytes(of: a4, toByteOffset: 256, as: SIMD16<Float>.self) }
-        if n > 5 { out.storeBytes(of: a5, toByteOffset: 320, as: SIMD16<Float>.self) }
-        if n > 6 { out.storeBytes(of: a6, toByteOffset: 384, as: SIMD16<Float>.self) }
-        if n > 7 { out.storeBytes(of: a7, toByteOffset: 448, as: SIMD16<Float>.self) }
+        if n > 1 { out.storeBytes(of: a1, toByteOffset: s, as: SIMD16<Float>.self) }
+        if n > 2 { out.storeBytes(of: a2, toByteOffset: 2 &* s, as: SIMD16<Float>.self) }
+        if n > 3 { out.storeBytes(of: a3, toByteOffset: 3 &* s, as: SIMD16<Float>.self) }
+        if n > 4 { out.storeBytes(of: a4, toByteOffset: 4 &* s, as: SIMD16<Float>.self) }
+        if n > 5 { out.storeBytes(of: a5, toByteOffset: 5 &* s, as: SIMD16<Float>.self) }
+        if n > 6 { out.storeBytes(of: a6, toByteOffset: 6 &* s, as: SIMD16<Float>.self) }
+        if n > 7 { out.storeBytes(of: a7, toByteOffset: 7 &* s, as: SIMD16<Float>.self) }
     }
 
     @inline(__always)
@@ -262,5 +246,61 @@ public enum Kernels {
             let out = output + block &* outPlane + ((oy &+ g.outBorder) &* g.outBufferWidth &+ ox &+ g.outBorder) &* 16
             UnsafeMutableRawPointer(out).storeBytes(of: a, as: SIMD16<Float>.self)
         }
+    }
+}
+
+/// Where the 8 pixels of a tile read their input: pixel k at `o_k` floats (clamped to the last
+/// real pixel, whose value is then computed again but not stored).
+struct Offsets8 {
+    let o1: Int, o2: Int, o3: Int, o4: Int, o5: Int, o6: Int, o7: Int
+
+    @inline(__always)
+    init(pixels n: Int, step: Int) {
+        o1 = min(1, n &- 1) &* step; o2 = min(2, n &- 1) &* step; o3 = min(3, n &- 1) &* step
+        o4 = min(4, n &- 1) &* step; o5 = min(5, n &- 1) &* step; o6 = min(6, n &- 1) &* step
+        o7 = min(7, n &- 1) &* step
+    }
+}
+
+/// 8 pixels × 2 output blocks of accumulators: the paired-block microkernel of direct
+/// convolution and of the Winograd products (16 vector registers; each step is 2 weight
+/// vectors and 8 broadcasts for 16 FMAs).
+struct PairTile {
+    var a0: SIMD16<Float>, a1: SIMD16<Float>, a2: SIMD16<Float>, a3: SIMD16<Float>
+    var a4: SIMD16<Float>, a5: SIMD16<Float>, a6: SIMD16<Float>, a7: SIMD16<Float>
+    var c0: SIMD16<Float>, c1: SIMD16<Float>, c2: SIMD16<Float>, c3: SIMD16<Float>
+    var c4: SIMD16<Float>, c5: SIMD16<Float>, c6: SIMD16<Float>, c7: SIMD16<Float>
+
+    @inline(__always)
+    init(_ first: SIMD16<Float>, _ second: SIMD16<Float>) {
+        a0 = first; a1 = first; a2 = first; a3 = first; a4 = first; a5 = first; a6 = first; a7 = first
+        c0 = second; c1 = second; c2 = second; c3 = second; c4 = second; c5 = second; c6 = second; c7 = second
+    }
+
+    /// Adds p[o_k] · w to the first block's pixel k and p[o_k] · v to the second's.
+    @inline(__always)
+    mutating func step(_ p: UnsafePointer<Float>, _ o: Offsets8, _ w: SIMD16<Float>, _ v: SIMD16<Float>) {
+        var x = SIMD16<Float>(repeating: p[0])
+        a0 = multiplyAdd(a0, x, w); c0 = multiplyAdd(c0, x, v)
+        x = SIMD16(repeating: p[o.o1]); a1 = multiplyAdd(a1, x, w); c1 = multiplyAdd(c1, x, v)
+        x = SIMD16(repeating: p[o.o2]); a2 = multiplyAdd(a2, x, w); c2 = multiplyAdd(c2, x, v)
+        x = SIMD16(repeating: p[o.o3]); a3 = multiplyAdd(a3, x, w); c3 = multiplyAdd(c3, x, v)
+        x = SIMD16(repeating: p[o.o4]); a4 = multiplyAdd(a4, x, w); c4 = multiplyAdd(c4, x, v)
+        x = SIMD16(repeating: p[o.o5]); a5 = multiplyAdd(a5, x, w); c5 = multiplyAdd(c5, x, v)
+        x = SIMD16(repeating: p[o.o6]); a6 = multiplyAdd(a6, x, w); c6 = multiplyAdd(c6, x, v)
+        x = SIMD16(repeating: p[o.o7]); a7 = multiplyAdd(a7, x, w); c7 = multiplyAdd(c7, x, v)
+    }
+
+    @inline(__always)
+    mutating func applyReLU() {
+        a0 = relu(a0); a1 = relu(a1); a2 = relu(a2); a3 = relu(a3); a4 = relu(a4); a5 = relu(a5); a6 = relu(a6); a7 = relu(a7)
+        c0 = relu(c0); c1 = relu(c1); c2 = relu(c2); c3 = relu(c3); c4 = relu(c4); c5 = relu(c5); c6 = relu(c6); c7 = relu(c7)
+    }
+
+    /// Stores the first `pixels` results of each block, pixel k at k · pixelBytes.
+    @inline(__always)
+    func store(first: UnsafeMutableRawPointer, second: UnsafeMutableRawPointer, pixels n: Int, pixelBytes s: Int) {
+        Kernels.store8(first, n, s, a0, a1, a2, a3, a4, a5, a6, a7)
+        Kernels.store8(second, n, s, c0, c1, c2, c3, c4, c5, c6, c7)
     }
 }

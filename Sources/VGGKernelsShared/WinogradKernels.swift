@@ -136,34 +136,14 @@ extension Kernels {
             var j0 = 0
             while j0 < tw {
                 let n = min(8, tw &- j0)
-                let s1 = min(1, n &- 1) &* 16, s2 = min(2, n &- 1) &* 16, s3 = min(3, n &- 1) &* 16
-                let s4 = min(4, n &- 1) &* 16, s5 = min(5, n &- 1) &* 16, s6 = min(6, n &- 1) &* 16
-                let s7 = min(7, n &- 1) &* 16
-                var a0 = V16.zero, a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0
-                var c0 = a0, c1 = a0, c2 = a0, c3 = a0, c4 = a0, c5 = a0, c6 = a0, c7 = a0
+                let offsets = Offsets8(pixels: n, step: 16)
+                var tile = PairTile(.zero, .zero)
                 for c in 0..<C {
-                    let w = vload(u0, c &* 64)
-                    let w2 = vload(u1, c &* 64)
                     let p = vx + (((c &>> 4) &* tw &+ j0) &* 16 &+ (c & 15))
-                    var x = V16(repeating: p[0])
-                    a0 = multiplyAdd(a0, x, w); c0 = multiplyAdd(c0, x, w2)
-                    x = V16(repeating: p[s1]); a1 = multiplyAdd(a1, x, w); c1 = multiplyAdd(c1, x, w2)
-                    x = V16(repeating: p[s2]); a2 = multiplyAdd(a2, x, w); c2 = multiplyAdd(c2, x, w2)
-                    x = V16(repeating: p[s3]); a3 = multiplyAdd(a3, x, w); c3 = multiplyAdd(c3, x, w2)
-                    x = V16(repeating: p[s4]); a4 = multiplyAdd(a4, x, w); c4 = multiplyAdd(c4, x, w2)
-                    x = V16(repeating: p[s5]); a5 = multiplyAdd(a5, x, w); c5 = multiplyAdd(c5, x, w2)
-                    x = V16(repeating: p[s6]); a6 = multiplyAdd(a6, x, w); c6 = multiplyAdd(c6, x, w2)
-                    x = V16(repeating: p[s7]); a7 = multiplyAdd(a7, x, w); c7 = multiplyAdd(c7, x, w2)
+                    tile.step(p, offsets, vload(u0, c &* 64), vload(u1, c &* 64))
                 }
-                let at = (xi &* tw &+ j0) &* 32
-                storeV(m, at, a0); storeV(m, at &+ 16, c0)
-                if n > 1 { storeV(m, at &+ 32, a1); storeV(m, at &+ 48, c1) }
-                if n > 2 { storeV(m, at &+ 64, a2); storeV(m, at &+ 80, c2) }
-                if n > 3 { storeV(m, at &+ 96, a3); storeV(m, at &+ 112, c3) }
-                if n > 4 { storeV(m, at &+ 128, a4); storeV(m, at &+ 144, c4) }
-                if n > 5 { storeV(m, at &+ 160, a5); storeV(m, at &+ 176, c5) }
-                if n > 6 { storeV(m, at &+ 192, a6); storeV(m, at &+ 208, c6) }
-                if n > 7 { storeV(m, at &+ 224, a7); storeV(m, at &+ 240, c7) }
+                let at = UnsafeMutableRawPointer(m + (xi &* tw &+ j0) &* 32 &* 4)
+                tile.store(first: at, second: at + 64, pixels: n, pixelBytes: 128)
                 j0 &+= 8
             }
         }
