@@ -40,3 +40,12 @@ def test_not_a_model_raises_format_error(tmp_path):
 
 def test_library_path_is_reported():
     assert vgg.library_path()
+
+
+def test_pyproject_is_valid():
+    """pyproject.toml passes setuptools' own validation (what `pip install ./python` runs first)."""
+    from setuptools.config.pyprojecttoml import read_configuration
+    config = read_configuration(str(_lib._HERE.parent / "pyproject.toml"))
+    assert config["project"]["name"] == "vgg"
+    assert "batch" in config["project"]["optional-dependencies"]
+    assert config["project"]["readme"]
