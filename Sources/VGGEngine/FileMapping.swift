@@ -1,5 +1,6 @@
 // Read-only bytes of a model: a private mmap of a file, or memory the caller lends.
 import Glibc
+import VGGFormat
 
 /// Bytes that stay valid and unchanged for the mapping's lifetime.
 public final class FileMapping: @unchecked Sendable {
@@ -50,5 +51,3 @@ public final class FileMapping: @unchecked Sendable {
         if unmapOnDeinit { munmap(UnsafeMutableRawPointer(mutating: base), count) }
     }
 }
-
-import VGGFormat

@@ -1,5 +1,7 @@
 // The forward pass: layer by layer over ping-pong blocked buffers (`[C/16][H+2b][W+2b][16]`,
-// zero border b = the next convolution's padding), one image at a time.
+// zero border b = the next convolution's padding, 2 before 3×3 pad-1 layers for Winograd),
+// one image at a time.
+import Glibc
 import VGGFormat
 
 /// Shapes and buffer geometry of one run.
@@ -267,8 +269,6 @@ extension Session {
         }
     }
 }
-
-import Glibc
 
 /// Seconds on the monotonic clock.
 public func monotonicSeconds() -> Double {
