@@ -208,6 +208,49 @@ struct StrippedRecord {
     }
 }
 
+/// One layer record decoded by protobuf-c, V1 or V2 alike; the message is freed with the object.
+final class DecodedLayer {
+    let name: String, type: String
+    let bottoms: [String], tops: [String]
+    let blobs: [UnsafeMutablePointer<Caffe__BlobProto>]
+    let hasV0: Bool
+    let convolution: UnsafeMutablePointer<Caffe__ConvolutionParameter>?
+    let pooling: UnsafeMutablePointer<Caffe__PoolingParameter>?
+    let innerProduct: UnsafeMutablePointer<Caffe__InnerProductParameter>?
+    let lrn: UnsafeMutablePointer<Caffe__LRNParameter>?
+    let relu: UnsafeMutablePointer<Caffe__ReLUParameter>?
+    private let release: () -> Void
+
+    /// nil when the bytes are not a valid (V1)LayerParameter.
+    init?(_ bytes: UnsafeBufferPointer<UInt8>, isV1: Bool) {
+        guard let ptr = bytes.baseAddress else { return nil }
+        if isV1 {
+            guard let m = caffe__v1_layer_parameter__unpack(nil, bytes.count, ptr) else { return nil }
+            let l = m.pointee
+            let t = l.type.rawValue
+            (name, type) = (cString(l.name), v1TypeNames[t] ?? "V1 LayerType \(t)")
+            (bottoms, tops) = (cStrings(l.bottom, Int(l.n_bottom)), cStrings(l.top, Int(l.n_top)))
+            blobs = (0..<Int(l.n_blobs)).compactMap { l.blobs[$0] }
+            hasV0 = l.has_layer != 0
+            (convolution, pooling, innerProduct) = (l.convolution_param, l.pooling_param, l.inner_product_param)
+            (lrn, relu) = (l.lrn_param, l.relu_param)
+            release = { caffe__v1_layer_parameter__free_unpacked(m, nil) }
+        } else {
+            guard let m = caffe__layer_parameter__unpack(nil, bytes.count, ptr) else { return nil }
+            let l = m.pointee
+            (name, type) = (cString(l.name), cString(l.type))
+            (bottoms, tops) = (cStrings(l.bottom, Int(l.n_bottom)), cStrings(l.top, Int(l.n_top)))
+            blobs = (0..<Int(l.n_blobs)).compactMap { l.blobs[$0] }
+            hasV0 = false
+            (convolution, pooling, innerProduct) = (l.convolution_param, l.pooling_param, l.inner_product_param)
+            (lrn, relu) = (l.lrn_param, l.relu_param)
+            release = { caffe__layer_parameter__free_unpacked(m, nil) }
+        }
+    }
+
+    deinit { release() }
+}
+
 public enum CaffeImporter {
     /// True when the bytes look like the start of a NetParameter (used for type detection).
     static func looksLikeCaffemodel(_ bytes: UnsafeRawBufferPointer) -> Bool {
@@ -279,44 +322,24 @@ public enum CaffeImporter {
         guard let ptr = buffer.baseAddress else {
             throw ConvertError("layer record \(index) at byte \(offset) is empty (no name, type or blobs)")
         }
-        let strippedLength = buffer.count
-        var r = CaffeLayerRecord(name: "", type: "")
+        guard let layer = DecodedLayer(UnsafeBufferPointer(start: ptr, count: buffer.count), isV1: isV1) else {
+            throw ConvertError("layer record \(index) at byte \(offset) (\(length) bytes) is not a valid \(isV1 ? "V1LayerParameter" : "LayerParameter") (malformed or truncated protobuf)")
+        }
+        defer { withExtendedLifetime(layer) {} }  // the parameter pointers point into its message
+        var r = CaffeLayerRecord(name: layer.name, type: layer.type)
         r.bytes = (offset, length)
         r.isV1 = isV1
-        if isV1 {
-            guard let m = caffe__v1_layer_parameter__unpack(nil, strippedLength, ptr) else {
-                throw ConvertError("layer record \(index) at byte \(offset) (\(length) bytes) is not a valid V1LayerParameter (malformed or truncated protobuf)")
-            }
-            defer { caffe__v1_layer_parameter__free_unpacked(m, nil) }
-            let l = m.pointee
-            r.name = cString(l.name)
-            let t = l.type.rawValue
-            r.type = v1TypeNames[t] ?? "V1 LayerType \(t)"
-            r.bottoms = cStrings(l.bottom, Int(l.n_bottom))
-            r.tops = cStrings(l.top, Int(l.n_top))
-            r.blobs = (0..<Int(l.n_blobs)).compactMap { l.blobs[$0].map(blobInfo) }
-            r.hasV0 = l.has_layer != 0
-            if r.type == "Convolution" { convParams(l.convolution_param, into: &r) }
-            if r.type == "Pooling" { poolParams(l.pooling_param, into: &r) }
-            if r.type == "InnerProduct" { ipParams(l.inner_product_param, into: &r) }
-            if r.type == "LRN" { lrnParams(l.lrn_param, into: &r) }
-            if r.type == "ReLU", let p = l.relu_param { r.reluSlope = p.pointee.negative_slope }
-        } else {
-            guard let m = caffe__layer_parameter__unpack(nil, strippedLength, ptr) else {
-                throw ConvertError("layer record \(index) at byte \(offset) (\(length) bytes) is not a valid LayerParameter (malformed or truncated protobuf)")
-            }
-            defer { caffe__layer_parameter__free_unpacked(m, nil) }
-            let l = m.pointee
-            r.name = cString(l.name)
-            r.type = cString(l.type)
-            r.bottoms = cStrings(l.bottom, Int(l.n_bottom))
-            r.tops = cStrings(l.top, Int(l.n_top))
-            r.blobs = (0..<Int(l.n_blobs)).compactMap { l.blobs[$0].map(blobInfo) }
-            if r.type == "Convolution" { convParams(l.convolution_param, into: &r) }
-            if r.type == "Pooling" { poolParams(l.pooling_param, into: &r) }
-            if r.type == "InnerProduct" { ipParams(l.inner_product_param, into: &r) }
-            if r.type == "LRN" { lrnParams(l.lrn_param, into: &r) }
-            if r.type == "ReLU", let p = l.relu_param { r.reluSlope = p.pointee.negative_slope }
+        r.bottoms = layer.bottoms
+        r.tops = layer.tops
+        r.blobs = layer.blobs.map(blobInfo)
+        r.hasV0 = layer.hasV0
+        switch r.type {
+        case "Convolution": convParams(layer.convolution, into: &r)
+        case "Pooling": poolParams(layer.pooling, into: &r)
+        case "InnerProduct": ipParams(layer.innerProduct, into: &r)
+        case "LRN": lrnParams(layer.lrn, into: &r)
+        case "ReLU": if let p = layer.relu { r.reluSlope = p.pointee.negative_slope }
+        default: break
         }
         if r.name.isEmpty { r.name = "layer\(index)" }
         // Blobs whose packed data was cut out: their values are counted from the chunks.
@@ -334,23 +357,11 @@ public enum CaffeImporter {
             defer { file.release(offset: bytes.offset, length: bytes.length) }
             let stripped = try StrippedRecord(file: file, offset: bytes.offset, length: bytes.length, blobField: r.isV1 ? 6 : 7)
             try stripped.bytes.withUnsafeBufferPointer { buffer in
-                guard let ptr = buffer.baseAddress else { throw ConvertError("layer '\(r.name)': empty record") }
-                var blobs: [UnsafeMutablePointer<Caffe__BlobProto>] = []
-                var freeMessage: () -> Void = {}
-                if r.isV1 {
-                    guard let m = caffe__v1_layer_parameter__unpack(nil, buffer.count, ptr) else {
-                        throw ConvertError("layer '\(r.name)': record no longer decodes (file changed during conversion?)")
-                    }
-                    freeMessage = { caffe__v1_layer_parameter__free_unpacked(m, nil) }
-                    blobs = (0..<Int(m.pointee.n_blobs)).compactMap { m.pointee.blobs[$0] }
-                } else {
-                    guard let m = caffe__layer_parameter__unpack(nil, buffer.count, ptr) else {
-                        throw ConvertError("layer '\(r.name)': record no longer decodes (file changed during conversion?)")
-                    }
-                    freeMessage = { caffe__layer_parameter__free_unpacked(m, nil) }
-                    blobs = (0..<Int(m.pointee.n_blobs)).compactMap { m.pointee.blobs[$0] }
+                guard let layer = DecodedLayer(buffer, isV1: r.isV1) else {
+                    throw ConvertError("layer '\(r.name)': record no longer decodes (file changed during conversion?)")
                 }
-                defer { freeMessage() }
+                let blobs = layer.blobs
+                defer { withExtendedLifetime(layer) {} }  // the blobs point into its message
                 /// Blob i's values, wherever they are.
                 func withBlob(_ i: Int, _ what: String, _ use: (WeightSource) throws -> Void) throws {
                     if i < stripped.blobChunks.count, let chunks = stripped.blobChunks[i] {
