@@ -1,5 +1,5 @@
 // The forward pass: layer by layer over ping-pong blocked buffers (`[C/16][H+2b][W+2b][16]`,
-// zero border b = the next convolution's padding, 2 before 3×3 pad-1 layers for Winograd),
+// zero border b = the next convolution's padding, 4 before 3×3 pad-1 layers for Winograd),
 // one image at a time.
 import Glibc
 import VGGFormat
@@ -20,8 +20,8 @@ struct ForwardPlan {
         func border(before i: Int) -> Int {
             guard i <= last, i < model.layers.count else { return 0 }
             let l = model.layers[i]
-            // Winograd tiles read one row/column past odd sizes: 3×3 pad-1 inputs get 2.
-            if Session.winogradShape(l) { return 2 }
+            // Winograd tiles read up to 3 rows/columns past the image: 3×3 pad-1 inputs get 4.
+            if Session.winogradShape(l) { return WinogradGeometry.minimumBorder }
             return l.kind == .convolution ? max(l.padH, l.padW) : 0
         }
         inputBorder = border(before: 0)
@@ -151,9 +151,8 @@ extension Session {
             let weights = weight.data, dtype = weight.dtype.rawValue
             let bias = l.bias.map { $0.data.assumingMemoryBound(to: Float.self) }
             let blocks = g.outBlocks
-            // Below ~24 columns the tile rows are too short for the product loop: direct is faster there.
-            if let w = kernels.winograd, winogradEnabled, Session.winogradShape(l), l.inChannels >= 16, g.outWidth >= 24,
-               inBorder >= 2 {
+            if let w = kernels.winograd, winogradEnabled, Session.winogradShape(l), l.inChannels >= 16,
+               g.outWidth >= Session.winogradMinimumWidth, inBorder >= WinogradGeometry.minimumBorder {
                 try winograd(l, w, input: input, weight: weight, bias: bias, inShape: inShape, inBorder: inBorder,
                              output: dst, outShape: outShape, outBorder: outBorder)
             } else if g.outWidth >= 4 {
@@ -181,13 +180,21 @@ extension Session {
         }
     }
 
-    /// 3×3, stride 1, pad 1: the layers Winograd F(2×2, 3×3) can run.
+    /// 3×3, stride 1, pad 1: the layers Winograd F(4×4, 3×3) can run.
     static func winogradShape(_ l: Layer) -> Bool {
         l.kind == .convolution && l.kernelH == 3 && l.kernelW == 3 && l.strideH == 1 && l.strideW == 1 && l.padH == 1 && l.padW == 1
     }
 
-    /// A 3×3 layer by Winograd F(2×2, 3×3): weights transformed into the workspace (per run:
-    /// no model state, ~1% of the layer's work), then tile rows × output-block pairs in parallel.
+    /// Narrower outputs run direct convolution (measured: see docs/PERFORMANCE.md).
+    static let winogradMinimumWidth = 8
+    /// Bytes of transformed inputs kept at once: a tile group's V stays in L3 while every
+    /// output-block pair reads it.
+    static let winogradInputBudget = 4 << 20
+
+    /// A 3×3 layer by Winograd F(4×4, 3×3), in groups of tiles whose transformed inputs fit
+    /// the budget: (1) input transform of the group, input blocks × tile chunks in parallel;
+    /// (2) output-block pairs × tile splits in parallel, each transforming its pair's weights
+    /// once per worker and layer (no model state) and running products + output transform.
     func winograd(_ l: Layer, _ w: WinogradKernels, input: UnsafePointer<Float>, weight: Tensor, bias: UnsafePointer<Float>?,
                   inShape: ActivationShape, inBorder: Int, output: UnsafeMutablePointer<Float>,
                   outShape: ActivationShape, outBorder: Int) throws {
@@ -201,17 +208,45 @@ extension Session {
         g.outWidth = outShape.width
         g.outBorder = outBorder
         g.relu = l.relu
-        let blocks = g.outBlocks
-        let u = try winogradWeights.reserve(16 * blocks * l.inChannels * 16)
-        let transform = w.weights, weights = weight.data, dtype = weight.dtype.rawValue, channels = l.inChannels
-        pool.parallelFor(blocks) { b in transform(weights, dtype, channels, blocks, b, u) }
-        while winogradScratch.count < pool.threadCount { winogradScratch.append(FloatBuffer()) }
+        let tiles = g.tiles, blocks = g.outBlocks, pairs = (blocks + 1) / 2
+        let groupTiles = max(1, min(tiles, Session.winogradInputBudget / 4 / g.inputFloats(tiles: 1)))
+        let v = UnsafePointer(try winogradInputs.reserve(g.inputFloats(tiles: groupTiles)))
+        let threads = pool.threadCount
+        while winogradScratch.count < threads { winogradScratch.append(FloatBuffer()) }
+        let weightFloats = g.pairWeightFloats
         var scratch = [UnsafeMutablePointer<Float>]()
-        for i in 0..<pool.threadCount { scratch.append(try winogradScratch[i].reserve(g.scratchFloats)) }
-        let pairs = (blocks + 1) / 2, rows = g.tilesH, tileRow = w.tileRow
-        let uConst = UnsafePointer(u)
-        pool.parallelFor(pairs * rows) { t, worker in
-            tileRow(input, uConst, bias, output, g, t / rows * 2, t % rows, scratch[worker])
+        for i in 0..<threads { scratch.append(try winogradScratch[i].reserve(weightFloats + WinogradGeometry.productFloats)) }
+        // Which pair's weights each worker's scratch holds (−1: none yet).
+        let held = UnsafeMutablePointer<Int>.allocate(capacity: threads)
+        defer { held.deallocate() }
+        held.initialize(repeating: -1, count: threads)
+        let transform = w.pairWeights, inputKernel = w.input, products = w.products
+        let weights = weight.data, dtype = weight.dtype.rawValue, channels = l.inChannels
+        let vMutable = UnsafeMutablePointer(mutating: v)
+        var groupStart = 0
+        while groupStart < tiles {
+            let count = min(groupTiles, tiles - groupStart), start = groupStart
+            let chunk = 16, chunks = (count + chunk - 1) / chunk
+            pool.parallelFor(g.inBlocks * chunks) { t in
+                let first = t % chunks * chunk
+                inputKernel(input, g, t / chunks, start, groupTiles, first, min(count, first + chunk), vMutable)
+            }
+            // Enough splits for every worker to have work, each at most maxTaskTiles, in whole 8-tile micro-tiles.
+            let wanted = max((count + WinogradGeometry.maxTaskTiles - 1) / WinogradGeometry.maxTaskTiles,
+                             (2 * threads + pairs - 1) / pairs)
+            let splitTiles = ((count + wanted - 1) / wanted + 7) / 8 * 8
+            let splits = (count + splitTiles - 1) / splitTiles
+            pool.parallelFor(pairs * splits) { t, worker in
+                let pair = t / splits, first = t % splits * splitTiles
+                let u = scratch[worker]
+                if held[worker] != pair {
+                    transform(weights, dtype, channels, blocks, pair * 2, u)
+                    held[worker] = pair
+                }
+                products(v, u, bias, output, g, pair * 2, start, groupTiles, first, min(count, first + splitTiles),
+                         u + weightFloats)
+            }
+            groupStart += count
         }
     }
 

@@ -14,10 +14,10 @@ public final class Session {
     // Ping-pong activation buffers and the tap-offset table of the pixel kernel.
     let bufferA = FloatBuffer(), bufferB = FloatBuffer(), scoreBuffer = FloatBuffer(), imageBuffer = FloatBuffer()
     var offsetTable: [Int] = []
-    // Winograd: transformed weights of the current layer, per-worker tile-row scratch.
-    let winogradWeights = FloatBuffer()
+    // Winograd: transformed inputs of a tile group; per-worker pair weights and products.
+    let winogradInputs = FloatBuffer()
     var winogradScratch: [FloatBuffer] = []
-    /// Use Winograd F(2×2, 3×3) for eligible layers where the kernels offer it.
+    /// Use Winograd F(4×4, 3×3) for eligible layers where the kernels offer it.
     public var winogradEnabled = true
 
     /// Called after each layer of the fast path with (layer index, seconds), for `vgg bench

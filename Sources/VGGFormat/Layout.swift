@@ -163,19 +163,30 @@ public struct PoolGeometry: Sendable {
     public init() {}
 }
 
-/// Geometry of a Winograd F(2×2, 3×3) convolution (3×3, stride 1, pad 1) on blocked activations.
+/// Geometry of a Winograd F(4×4, 3×3) convolution (3×3, stride 1, pad 1) on blocked activations:
+/// 4×4 output tiles computed from 6×6 input patches, 36 transform points ξ.
 public struct WinogradGeometry: Sendable {
     public var inChannels = 0
-    /// Input buffer size (border included) and border; the border must be ≥ 2.
+    /// Input buffer size (border included) and border; the border must be ≥ 4: the last tile's
+    /// patch reads up to 3 rows and columns past the image (zeros there, like the padding).
     public var inBufferHeight = 0, inBufferWidth = 0, inBorder = 0
     public var outChannels = 0
     public var outHeight = 0, outWidth = 0, outBorder = 0
     public var relu = false
     public init() {}
-    public var tilesH: Int { (outHeight + 1) / 2 }
-    public var tilesW: Int { (outWidth + 1) / 2 }
+    /// The smallest input border a Winograd layer accepts.
+    public static let minimumBorder = 4
+    /// Most tiles one product task covers (bounds the per-worker product scratch).
+    public static let maxTaskTiles = 64
+    public var tilesH: Int { (outHeight + 3) / 4 }
+    public var tilesW: Int { (outWidth + 3) / 4 }
+    public var tiles: Int { tilesH * tilesW }
     public var inBlocks: Int { (inChannels + 15) / 16 }
     public var outBlocks: Int { (outChannels + 15) / 16 }
-    /// Floats of per-task scratch: transformed inputs of one tile row and the products.
-    public var scratchFloats: Int { 16 * inBlocks * tilesW * 16 + 16 * tilesW * 2 * 16 }
+    /// Floats of the transformed weights of one output-block pair, U[ξ][c][2][16].
+    public var pairWeightFloats: Int { 36 * inChannels * 32 }
+    /// Floats of the transformed inputs of `tiles` tiles, V[ξ][input block][tile][16].
+    public func inputFloats(tiles: Int) -> Int { 36 * inBlocks * tiles * 16 }
+    /// Floats of one product task's scratch, M[ξ][tile][2][16].
+    public static let productFloats = 36 * maxTaskTiles * 32
 }

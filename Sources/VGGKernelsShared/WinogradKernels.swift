@@ -1,32 +1,50 @@
-// Winograd F(2×2, 3×3) for 3×3 stride-1 pad-1 convolutions on blocked activations: each 2×2
-// output tile costs 16 multiplications per (input, output) channel pair instead of 36.
-// Transforms (Lavin & Gray 2015): V = Bᵀ d B, U = G g Gᵀ, Y = Aᵀ (U ⊙ V) A, coefficients
-// 0, ±1, ±½ only, so rounding stays close to direct convolution's. Shared by the per-ISA
-// modules like ConvolutionKernels.swift (no arrays or other generic containers here). The
-// product loop keeps 16 vector accumulators (two output blocks): register-resident with
-// AVX-512, spilled on AVX2/SSE, where it is still ~1.7× faster than direct convolution.
+// Winograd F(4×4, 3×3) for 3×3 stride-1 pad-1 convolutions on blocked activations: each 4×4
+// output tile costs 36 multiplications per (input, output) channel pair instead of 144.
+// Transforms (Lavin & Gray 2015, points 0, ±1, ±2, ∞): V = Bᵀ d B, U = G g Gᵀ, Y = Aᵀ (U ⊙ V) A.
+// The work is split in three kernels so that nothing is transformed twice:
+//   - winogradInput: V[ξ][input block][tile][16] of a group of tiles, once per layer group;
+//   - winogradPairWeights: U[ξ][c][2][16] of one output-block pair, once per worker and pair;
+//   - winogradPairProducts: for each ξ a GEMM over the input channels in the paired-block
+//     microkernel (8 tiles × 2 output blocks), then the output transform with bias and ReLU.
+// Shared by the per-ISA modules like ConvolutionKernels.swift (no arrays or other generic
+// containers here).
 import VGGFormat
 
 typealias V16 = SIMD16<Float>
 
-/// Bᵀ applied to 4 values: (a − c, b + c, c − b, b − d).
+/// Bᵀ applied to 6 values: (4d0 − 5d2 + d4, −4(d1 + d2) + d3 + d4, 4(d1 − d2) − d3 + d4,
+/// 2(d3 − d1) − d2 + d4, −2(d3 − d1) − d2 + d4, 4d1 − 5d3 + d5).
 @inline(__always)
-func inputTransform(_ a: V16, _ b: V16, _ c: V16, _ d: V16) -> (V16, V16, V16, V16) {
-    (a - c, b + c, c - b, b - d)
+func inputTransform(_ d0: V16, _ d1: V16, _ d2: V16, _ d3: V16, _ d4: V16, _ d5: V16) -> (V16, V16, V16, V16, V16, V16) {
+    let four = V16(repeating: 4), minusFour = V16(repeating: -4), minusFive = V16(repeating: -5)
+    let two = V16(repeating: 2), minusTwo = V16(repeating: -2)
+    let q = d4 - d2, w = d3 - d1
+    return (multiplyAdd(multiplyAdd(d4, four, d0), minusFive, d2),
+            multiplyAdd(d3 + d4, minusFour, d1 + d2),
+            multiplyAdd(d4 - d3, four, d1 - d2),
+            multiplyAdd(q, two, w),
+            multiplyAdd(q, minusTwo, w),
+            multiplyAdd(multiplyAdd(d5, four, d1), minusFive, d3))
 }
 
-/// G applied to 3 values: (g0, (g0 + g1 + g2)/2, (g0 − g1 + g2)/2, g2).
+/// G applied to 3 values: (g0/4, −(g0 + g1 + g2)/6, −(g0 − g1 + g2)/6, g0/24 + g1/12 + g2/6,
+/// g0/24 − g1/12 + g2/6, g2).
 @inline(__always)
-func kernelTransform(_ g0: V16, _ g1: V16, _ g2: V16) -> (V16, V16, V16, V16) {
-    let h = V16(repeating: 0.5)
+func kernelTransform(_ g0: V16, _ g1: V16, _ g2: V16) -> (V16, V16, V16, V16, V16, V16) {
     let s = g0 + g2
-    return (g0, (s + g1) * h, (s - g1) * h, g2)
+    let minusSixth = V16(repeating: -1.0 / 6)
+    let p = multiplyAdd(g0 * V16(repeating: 1.0 / 24), g2, V16(repeating: 1.0 / 6))
+    let q = g1 * V16(repeating: 1.0 / 12)
+    return (g0 * V16(repeating: 0.25), (s + g1) * minusSixth, (s - g1) * minusSixth, p + q, p - q, g2)
 }
 
-/// Aᵀ applied to 4 values: (m0 + m1 + m2, m1 − m2 − m3).
+/// Aᵀ applied to 6 values: (m0 + m1 + m2 + m3 + m4, (m1 − m2) + 2(m3 − m4),
+/// (m1 + m2) + 4(m3 + m4), (m1 − m2) + 8(m3 − m4) + m5).
 @inline(__always)
-func outputTransform(_ m0: V16, _ m1: V16, _ m2: V16, _ m3: V16) -> (V16, V16) {
-    (m0 + m1 + m2, m1 - m2 - m3)
+func outputTransform(_ m0: V16, _ m1: V16, _ m2: V16, _ m3: V16, _ m4: V16, _ m5: V16) -> (V16, V16, V16, V16) {
+    let a = m1 + m2, b = m1 - m2, c = m3 + m4, d = m3 - m4
+    return (m0 + a + c, multiplyAdd(b, V16(repeating: 2), d), multiplyAdd(a, V16(repeating: 4), c),
+            multiplyAdd(b + m5, V16(repeating: 8), d))
 }
 
 @inline(__always)
@@ -39,149 +57,191 @@ func storeV(_ p: UnsafeMutableRawPointer, _ floatOffset: Int, _ v: V16) {
     (p + floatOffset &* 4).assumingMemoryBound(to: V16.self).pointee = v
 }
 
+/// Stores 6 transformed values at ξ = first, first + step, … (floats `stride` apart per ξ).
+@inline(__always)
+func store6(_ p: UnsafeMutableRawPointer, _ at: Int, _ stride: Int, _ v: (V16, V16, V16, V16, V16, V16)) {
+    storeV(p, at, v.0); storeV(p, at &+ stride, v.1); storeV(p, at &+ 2 &* stride, v.2)
+    storeV(p, at &+ 3 &* stride, v.3); storeV(p, at &+ 4 &* stride, v.4); storeV(p, at &+ 5 &* stride, v.5)
+}
+
+/// Loads 6 vectors `stride` floats apart.
+@inline(__always)
+func load6(_ p: UnsafeRawPointer, _ at: Int, _ stride: Int) -> (V16, V16, V16, V16, V16, V16) {
+    (loadV(p, at), loadV(p, at &+ stride), loadV(p, at &+ 2 &* stride), loadV(p, at &+ 3 &* stride),
+     loadV(p, at &+ 4 &* stride), loadV(p, at &+ 5 &* stride))
+}
+
 extension Kernels {
-    /// U[ξ][ob][c][16] for output block `block`: G g Gᵀ of every input channel's 3×3 kernel,
-    /// 16 output channels per vector. `u` holds 16 × outBlocks × inChannels × 16 floats.
-    public static func winogradWeights(weights: UnsafeRawPointer, dtype: UInt32, inChannels: Int, outBlocks: Int,
-                                       block: Int, into u: UnsafeMutablePointer<Float>) {
+    /// U[ξ][c][k][16] of output blocks `block` (k = 0) and `block + 1` (k = 1; `block` again
+    /// when it is the last): G g Gᵀ of every input channel's 3×3 kernel, 16 output channels per
+    /// vector. `u` holds geometry.pairWeightFloats floats.
+    public static func winogradPairWeights(weights: UnsafeRawPointer, dtype: UInt32, inChannels: Int, outBlocks: Int,
+                                           block: Int, into u: UnsafeMutablePointer<Float>) {
         switch dtype {
-        case 2: transformWeights(F16Weights.self, weights, inChannels, outBlocks, block, u)
-        case 3: transformWeights(BF16Weights.self, weights, inChannels, outBlocks, block, u)
-        default: transformWeights(F32Weights.self, weights, inChannels, outBlocks, block, u)
+        case 2: transformPair(F16Weights.self, weights, inChannels, outBlocks, block, u)
+        case 3: transformPair(BF16Weights.self, weights, inChannels, outBlocks, block, u)
+        default: transformPair(F32Weights.self, weights, inChannels, outBlocks, block, u)
         }
     }
 
     @inline(__always)
-    static func transformWeights<W: WeightLoad>(_: W.Type, _ weights: UnsafeRawPointer, _ C: Int, _ outBlocks: Int,
-                                                _ block: Int, _ u: UnsafeMutablePointer<Float>) {
+    static func transformPair<W: WeightLoad>(_: W.Type, _ weights: UnsafeRawPointer, _ C: Int, _ outBlocks: Int,
+                                             _ block: Int, _ u: UnsafeMutablePointer<Float>) {
         let vectorBytes = W.self == F32Weights.self ? 64 : 32
-        let base = weights + block &* C &* 9 &* vectorBytes
-        let xiStride = outBlocks &* C &* 16
+        let second = block &+ 1 < outBlocks ? block &+ 1 : block
+        let xiStride = C &* 32
         let out = UnsafeMutableRawPointer(u)
-        for c in 0..<C {
-            let t = c &* 9
-            // Gg (4×3): combine the kernel's rows, column by column.
-            let col0 = kernelTransform(W.load(base, t), W.load(base, t &+ 3), W.load(base, t &+ 6))
-            let col1 = kernelTransform(W.load(base, t &+ 1), W.load(base, t &+ 4), W.load(base, t &+ 7))
-            let col2 = kernelTransform(W.load(base, t &+ 2), W.load(base, t &+ 5), W.load(base, t &+ 8))
-            // (Gg)Gᵀ: combine each row's three values.
-            let r0 = kernelTransform(col0.0, col1.0, col2.0)
-            let r1 = kernelTransform(col0.1, col1.1, col2.1)
-            let r2 = kernelTransform(col0.2, col1.2, col2.2)
-            let r3 = kernelTransform(col0.3, col1.3, col2.3)
-            let at = (block &* C &+ c) &* 16
-            storeV(out, at, r0.0); storeV(out, at &+ xiStride, r0.1)
-            storeV(out, at &+ 2 &* xiStride, r0.2); storeV(out, at &+ 3 &* xiStride, r0.3)
-            storeV(out, at &+ 4 &* xiStride, r1.0); storeV(out, at &+ 5 &* xiStride, r1.1)
-            storeV(out, at &+ 6 &* xiStride, r1.2); storeV(out, at &+ 7 &* xiStride, r1.3)
-            storeV(out, at &+ 8 &* xiStride, r2.0); storeV(out, at &+ 9 &* xiStride, r2.1)
-            storeV(out, at &+ 10 &* xiStride, r2.2); storeV(out, at &+ 11 &* xiStride, r2.3)
-            storeV(out, at &+ 12 &* xiStride, r3.0); storeV(out, at &+ 13 &* xiStride, r3.1)
-            storeV(out, at &+ 14 &* xiStride, r3.2); storeV(out, at &+ 15 &* xiStride, r3.3)
+        for k in 0..<2 {
+            let base = weights + (k == 0 ? block : second) &* C &* 9 &* vectorBytes
+            for c in 0..<C {
+                let t = c &* 9
+                // G g: combine the kernel's rows, column by column.
+                let col0 = kernelTransform(W.load(base, t), W.load(base, t &+ 3), W.load(base, t &+ 6))
+                let col1 = kernelTransform(W.load(base, t &+ 1), W.load(base, t &+ 4), W.load(base, t &+ 7))
+                let col2 = kernelTransform(W.load(base, t &+ 2), W.load(base, t &+ 5), W.load(base, t &+ 8))
+                // (G g) Gᵀ: row i of G g to the 6 points ξ = 6i … 6i + 5.
+                let at = (c &* 2 &+ k) &* 16
+                store6(out, at, xiStride, kernelTransform(col0.0, col1.0, col2.0))
+                store6(out, at &+ 6 &* xiStride, xiStride, kernelTransform(col0.1, col1.1, col2.1))
+                store6(out, at &+ 12 &* xiStride, xiStride, kernelTransform(col0.2, col1.2, col2.2))
+                store6(out, at &+ 18 &* xiStride, xiStride, kernelTransform(col0.3, col1.3, col2.3))
+                store6(out, at &+ 24 &* xiStride, xiStride, kernelTransform(col0.4, col1.4, col2.4))
+                store6(out, at &+ 30 &* xiStride, xiStride, kernelTransform(col0.5, col1.5, col2.5))
+            }
         }
     }
 
-    /// One tile row (output rows 2·tileRow and 2·tileRow + 1) of output blocks `block` and
-    /// `block + 1` (or `block` alone when it is the last): input transform, 16 products,
-    /// output transform with bias and ReLU. `scratch` holds g.scratchFloats floats.
-    public static func winogradTileRow(input: UnsafePointer<Float>, u: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
-                                       output: UnsafeMutablePointer<Float>, geometry g: WinogradGeometry,
-                                       block: Int, tileRow: Int, scratch: UnsafeMutablePointer<Float>) {
-        let tw = g.tilesW, C = g.inChannels, cb = g.inBlocks
-        let vStride = cb &* tw &* 16                       // floats between consecutive ξ in V
-        let v = UnsafeMutableRawPointer(scratch)            // V[ξ][cb][tile][16]
-        let mOffset = 16 &* vStride
-        let m = UnsafeMutableRawPointer(scratch + mOffset)  // M[ξ][tile][2][16]
-        let planeIn = g.inBufferHeight &* g.inBufferWidth &* 16
+    /// V[ξ][inputBlock][t][16] for the tiles groupStart + t, t in tileStart..<tileEnd (row-major
+    /// tile order): Bᵀ d B of each tile's 6×6 input patch. `v` has room for `groupTiles` tiles.
+    public static func winogradInput(input: UnsafePointer<Float>, geometry g: WinogradGeometry, inputBlock: Int,
+                                     groupStart: Int, groupTiles: Int, tileStart: Int, tileEnd: Int,
+                                     into v: UnsafeMutablePointer<Float>) {
         let rowIn = g.inBufferWidth &* 16
-        let y0 = 2 &* tileRow &- 1 &+ g.inBorder
-
-        // Input transform of every 4×4 patch (rows 2r−1 … 2r+2, columns 2j−1 … 2j+2).
-        for b in 0..<cb {
-            let plane = UnsafeRawPointer(input + b &* planeIn)
-            for j in 0..<tw {
-                let x0 = 2 &* j &- 1 &+ g.inBorder
-                let p0 = y0 &* rowIn &+ x0 &* 16
-                let p1 = p0 &+ rowIn, p2 = p1 &+ rowIn, p3 = p2 &+ rowIn
-                // Bᵀ d: combine the 4 rows, column by column.
-                let c0 = inputTransform(loadV(plane, p0), loadV(plane, p1), loadV(plane, p2), loadV(plane, p3))
-                let c1 = inputTransform(loadV(plane, p0 &+ 16), loadV(plane, p1 &+ 16), loadV(plane, p2 &+ 16), loadV(plane, p3 &+ 16))
-                let c2 = inputTransform(loadV(plane, p0 &+ 32), loadV(plane, p1 &+ 32), loadV(plane, p2 &+ 32), loadV(plane, p3 &+ 32))
-                let c3 = inputTransform(loadV(plane, p0 &+ 48), loadV(plane, p1 &+ 48), loadV(plane, p2 &+ 48), loadV(plane, p3 &+ 48))
-                // (Bᵀ d) B: combine each row's 4 values.
-                let r0 = inputTransform(c0.0, c1.0, c2.0, c3.0)
-                let r1 = inputTransform(c0.1, c1.1, c2.1, c3.1)
-                let r2 = inputTransform(c0.2, c1.2, c2.2, c3.2)
-                let r3 = inputTransform(c0.3, c1.3, c2.3, c3.3)
-                let at = (b &* tw &+ j) &* 16
-                storeV(v, at, r0.0); storeV(v, at &+ vStride, r0.1)
-                storeV(v, at &+ 2 &* vStride, r0.2); storeV(v, at &+ 3 &* vStride, r0.3)
-                storeV(v, at &+ 4 &* vStride, r1.0); storeV(v, at &+ 5 &* vStride, r1.1)
-                storeV(v, at &+ 6 &* vStride, r1.2); storeV(v, at &+ 7 &* vStride, r1.3)
-                storeV(v, at &+ 8 &* vStride, r2.0); storeV(v, at &+ 9 &* vStride, r2.1)
-                storeV(v, at &+ 10 &* vStride, r2.2); storeV(v, at &+ 11 &* vStride, r2.3)
-                storeV(v, at &+ 12 &* vStride, r3.0); storeV(v, at &+ 13 &* vStride, r3.1)
-                storeV(v, at &+ 14 &* vStride, r3.2); storeV(v, at &+ 15 &* vStride, r3.3)
-            }
+        let plane = UnsafeRawPointer(input + inputBlock &* g.inBufferHeight &* rowIn)
+        let vStride = g.inBlocks &* groupTiles &* 16  // floats between consecutive ξ
+        let out = UnsafeMutableRawPointer(v)
+        let tilesW = g.tilesW
+        for t in tileStart..<tileEnd {
+            let tile = groupStart &+ t
+            let tileRow = tile / tilesW, tileColumn = tile &- tileRow &* tilesW
+            // Patch rows 4r − 1 … 4r + 4, columns 4j − 1 … 4j + 4 of the image.
+            let p0 = (4 &* tileRow &- 1 &+ g.inBorder) &* rowIn &+ (4 &* tileColumn &- 1 &+ g.inBorder) &* 16
+            // d B: each patch row's 6 values to the 6 column points.
+            let r0 = inputTransform6(plane, p0)
+            let r1 = inputTransform6(plane, p0 &+ rowIn)
+            let r2 = inputTransform6(plane, p0 &+ 2 &* rowIn)
+            let r3 = inputTransform6(plane, p0 &+ 3 &* rowIn)
+            let r4 = inputTransform6(plane, p0 &+ 4 &* rowIn)
+            let r5 = inputTransform6(plane, p0 &+ 5 &* rowIn)
+            // Bᵀ (d B): column point k of the 6 rows to ξ = k, 6 + k, …, 30 + k.
+            let at = (inputBlock &* groupTiles &+ t) &* 16
+            let s6 = 6 &* vStride
+            store6(out, at, s6, inputTransform(r0.0, r1.0, r2.0, r3.0, r4.0, r5.0))
+            store6(out, at &+ vStride, s6, inputTransform(r0.1, r1.1, r2.1, r3.1, r4.1, r5.1))
+            store6(out, at &+ 2 &* vStride, s6, inputTransform(r0.2, r1.2, r2.2, r3.2, r4.2, r5.2))
+            store6(out, at &+ 3 &* vStride, s6, inputTransform(r0.3, r1.3, r2.3, r3.3, r4.3, r5.3))
+            store6(out, at &+ 4 &* vStride, s6, inputTransform(r0.4, r1.4, r2.4, r3.4, r4.4, r5.4))
+            store6(out, at &+ 5 &* vStride, s6, inputTransform(r0.5, r1.5, r2.5, r3.5, r4.5, r5.5))
         }
+    }
 
-        // Products: M[ξ][tile][k] = Σ_c U[ξ][block + k][c] · V[ξ][c][tile], 8 tiles at a time.
-        let second = block &+ 1 < g.outBlocks ? block &+ 1 : block
-        let uStride = g.outBlocks &* C &* 16
-        let vFloats = UnsafePointer<Float>(scratch)
-        for xi in 0..<16 {
-            let u0 = UnsafeRawPointer(u + (xi &* uStride &+ block &* C &* 16))
-            let u1 = UnsafeRawPointer(u + (xi &* uStride &+ second &* C &* 16))
-            let vx = vFloats + xi &* vStride
-            var j0 = 0
-            while j0 < tw {
-                let n = min(8, tw &- j0)
+    /// Bᵀ applied along one patch row (6 consecutive pixel vectors from float offset `at`).
+    @inline(__always)
+    static func inputTransform6(_ plane: UnsafeRawPointer, _ at: Int) -> (V16, V16, V16, V16, V16, V16) {
+        let d = load6(plane, at, 16)
+        return inputTransform(d.0, d.1, d.2, d.3, d.4, d.5)
+    }
+
+    /// Tiles groupStart + t, t in tileStart..<tileEnd (at most WinogradGeometry.maxTaskTiles), of
+    /// output blocks `block` and `block + 1`: M[ξ] = Σ_c U[ξ][c] V[ξ][c] for the 36 points, then
+    /// Y = Aᵀ M A with bias and ReLU into the output buffer. `u` is this pair's
+    /// winogradPairWeights; `m` holds WinogradGeometry.productFloats floats.
+    public static func winogradPairProducts(v: UnsafePointer<Float>, u: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
+                                            output: UnsafeMutablePointer<Float>, geometry g: WinogradGeometry, block: Int,
+                                            groupStart: Int, groupTiles: Int, tileStart: Int, tileEnd: Int,
+                                            scratch m: UnsafeMutablePointer<Float>) {
+        let C = g.inChannels
+        let count = tileEnd &- tileStart
+        let vStride = g.inBlocks &* groupTiles &* 16
+        let mStride = count &* 32  // floats between consecutive ξ in M[ξ][tile][2][16]
+        let mr = UnsafeMutableRawPointer(m)
+        for xi in 0..<36 {
+            let ux = UnsafeRawPointer(u + xi &* C &* 32)
+            let vx = v + xi &* vStride
+            var j0 = tileStart
+            while j0 < tileEnd {
+                let n = min(8, tileEnd &- j0)
                 let offsets = Offsets8(pixels: n, step: 16)
                 var tile = PairTile(.zero, .zero)
-                for c in 0..<C {
-                    let p = vx + (((c &>> 4) &* tw &+ j0) &* 16 &+ (c & 15))
-                    tile.step(p, offsets, vload(u0, c &* 64), vload(u1, c &* 64))
+                var c = 0
+                var p = vx + j0 &* 16
+                while c < C {
+                    let lanes = min(16, C &- c)
+                    var w = ux + c &* 128
+                    for lane in 0..<lanes {
+                        tile.step(p + lane, offsets, vload(w, 0), vload(w, 64))
+                        w += 128
+                    }
+                    c &+= 16
+                    p += groupTiles &* 16
                 }
-                let at = UnsafeMutableRawPointer(m + (xi &* tw &+ j0) &* 32 &* 4)
+                let at = mr + (xi &* mStride &+ (j0 &- tileStart) &* 32) &* 4
                 tile.store(first: at, second: at + 64, pixels: n, pixelBytes: 128)
                 j0 &+= 8
             }
         }
 
-        // Output transform: Y = Aᵀ M A, bias, ReLU, into the output buffer.
         let rowFloats = (g.outWidth &+ 2 &* g.outBorder) &* 16
         let outPlane = (g.outHeight &+ 2 &* g.outBorder) &* rowFloats
-        let mr = UnsafeRawPointer(m)
-        let pairs = second == block ? 1 : 2
-        for k in 0..<pairs {
+        let tilesW = g.tilesW
+        let blocks = block &+ 1 < g.outBlocks ? 2 : 1
+        for k in 0..<blocks {
             let ob = block &+ k
             let biasVector = bias.map { vload(UnsafeRawPointer($0), ob &* 64) } ?? .zero
             let plane = UnsafeMutableRawPointer(output + ob &* outPlane)
-            for j in 0..<tw {
-                let base = j &* 32 &+ k &* 16
-                let xs = tw &* 32  // floats between consecutive ξ in M
-                // Aᵀ M: combine the 4 rows of M, column by column.
-                let col0 = outputTransform(loadV(mr, base), loadV(mr, base &+ 4 &* xs), loadV(mr, base &+ 8 &* xs), loadV(mr, base &+ 12 &* xs))
-                let col1 = outputTransform(loadV(mr, base &+ xs), loadV(mr, base &+ 5 &* xs), loadV(mr, base &+ 9 &* xs), loadV(mr, base &+ 13 &* xs))
-                let col2 = outputTransform(loadV(mr, base &+ 2 &* xs), loadV(mr, base &+ 6 &* xs), loadV(mr, base &+ 10 &* xs), loadV(mr, base &+ 14 &* xs))
-                let col3 = outputTransform(loadV(mr, base &+ 3 &* xs), loadV(mr, base &+ 7 &* xs), loadV(mr, base &+ 11 &* xs), loadV(mr, base &+ 15 &* xs))
-                // (Aᵀ M) A: each of the 2 rows' 4 values to 2.
-                var top = outputTransform(col0.0, col1.0, col2.0, col3.0)
-                var bottom = outputTransform(col0.1, col1.1, col2.1, col3.1)
-                top.0 += biasVector; top.1 += biasVector; bottom.0 += biasVector; bottom.1 += biasVector
-                if g.relu {
-                    top.0 = relu(top.0); top.1 = relu(top.1); bottom.0 = relu(bottom.0); bottom.1 = relu(bottom.1)
-                }
-                let oy = 2 &* tileRow, ox = 2 &* j
-                let at = (oy &+ g.outBorder) &* rowFloats &+ (ox &+ g.outBorder) &* 16
-                let hasRight = ox &+ 1 < g.outWidth, hasBottom = oy &+ 1 < g.outHeight
-                storeV(plane, at, top.0)
-                if hasRight { storeV(plane, at &+ 16, top.1) }
-                if hasBottom {
-                    storeV(plane, at &+ rowFloats, bottom.0)
-                    if hasRight { storeV(plane, at &+ rowFloats &+ 16, bottom.1) }
-                }
+            for t in tileStart..<tileEnd {
+                let base = (t &- tileStart) &* 32 &+ k &* 16
+                // M A: each row i of M (ξ = 6i … 6i + 5) to 4 column values.
+                let s0 = outputTransform6(mr, base, mStride)
+                let s1 = outputTransform6(mr, base &+ 6 &* mStride, mStride)
+                let s2 = outputTransform6(mr, base &+ 12 &* mStride, mStride)
+                let s3 = outputTransform6(mr, base &+ 18 &* mStride, mStride)
+                let s4 = outputTransform6(mr, base &+ 24 &* mStride, mStride)
+                let s5 = outputTransform6(mr, base &+ 30 &* mStride, mStride)
+                // Aᵀ (M A): column q's 6 values to output rows 0…3.
+                let c0 = outputTransform(s0.0, s1.0, s2.0, s3.0, s4.0, s5.0)
+                let c1 = outputTransform(s0.1, s1.1, s2.1, s3.1, s4.1, s5.1)
+                let c2 = outputTransform(s0.2, s1.2, s2.2, s3.2, s4.2, s5.2)
+                let c3 = outputTransform(s0.3, s1.3, s2.3, s3.3, s4.3, s5.3)
+                let tile = groupStart &+ t
+                let tileRow = tile / tilesW, tileColumn = tile &- tileRow &* tilesW
+                let oy = 4 &* tileRow, ox = 4 &* tileColumn
+                let rowsLeft = g.outHeight &- oy, columns = min(4, g.outWidth &- ox)
+                var at = (oy &+ g.outBorder) &* rowFloats &+ (ox &+ g.outBorder) &* 16
+                let r = g.relu
+                storeRow(plane, at, columns, biasVector, r, c0.0, c1.0, c2.0, c3.0)
+                if rowsLeft > 1 { at &+= rowFloats; storeRow(plane, at, columns, biasVector, r, c0.1, c1.1, c2.1, c3.1) }
+                if rowsLeft > 2 { at &+= rowFloats; storeRow(plane, at, columns, biasVector, r, c0.2, c1.2, c2.2, c3.2) }
+                if rowsLeft > 3 { at &+= rowFloats; storeRow(plane, at, columns, biasVector, r, c0.3, c1.3, c2.3, c3.3) }
             }
         }
+    }
+
+    /// Aᵀ applied to 6 M vectors `stride` floats apart.
+    @inline(__always)
+    static func outputTransform6(_ m: UnsafeRawPointer, _ at: Int, _ stride: Int) -> (V16, V16, V16, V16) {
+        let x = load6(m, at, stride)
+        return outputTransform(x.0, x.1, x.2, x.3, x.4, x.5)
+    }
+
+    /// Stores the first `columns` of one output row's 4 values, with bias and optional ReLU.
+    @inline(__always)
+    static func storeRow(_ plane: UnsafeMutableRawPointer, _ at: Int, _ columns: Int, _ bias: V16, _ applyReLU: Bool,
+                         _ y0: V16, _ y1: V16, _ y2: V16, _ y3: V16) {
+        @inline(__always) func finish(_ y: V16) -> V16 { applyReLU ? relu(y + bias) : y + bias }
+        storeV(plane, at, finish(y0))
+        if columns > 1 { storeV(plane, at &+ 16, finish(y1)) }
+        if columns > 2 { storeV(plane, at &+ 32, finish(y2)) }
+        if columns > 3 { storeV(plane, at &+ 48, finish(y3)) }
     }
 }

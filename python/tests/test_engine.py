@@ -127,7 +127,7 @@ def test_full_models_match_float64_reference(factory, rng, arch, h, w):
 
 @pytest.mark.parametrize("h,w,level", [(64, 64, 0), (63, 75, 0), (50, 97, 0), (63, 75, 2), (50, 49, 1)])
 def test_winograd_equals_direct_and_reference_kernels(factory, rng, h, w, level):
-    """Winograd F(2×2, 3×3) (even and odd sizes) against direct convolution and the naive
+    """Winograd F(4×4, 3×3) (even and odd sizes, partial tiles) against direct convolution and the naive
     reference, on every VGG16 layer up to pool4; error bound stated: relative L2 ≤ 1e-5."""
     path, _ = factory.model("vgg16")
     x = images(rng, 1, h, w)

@@ -121,7 +121,7 @@ class Model:
                    doc="Kernel ISA level: 0 best available, 1 baseline x86-64, 2 x86-64-v3, 3 x86-64-v4.")
     winograd = property(lambda self: bool(self._get_option(_lib.OPTION_WINOGRAD)),
                         lambda self, on: self._set_option(_lib.OPTION_WINOGRAD, bool(on)),
-                        doc="Whether 3×3 layers may run as Winograd F(2×2, 3×3) (default True).")
+                        doc="Whether 3×3 layers may run as Winograd F(4×4, 3×3) (default True).")
 
     @property
     def kernel_path(self) -> str:
