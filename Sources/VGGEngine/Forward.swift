@@ -187,14 +187,24 @@ extension Session {
 
     /// Narrower outputs run direct convolution (measured: see docs/PERFORMANCE.md).
     static let winogradMinimumWidth = 8
-    /// Bytes of transformed inputs kept at once: a tile group's V stays in L3 while every
-    /// output-block pair reads it.
-    static let winogradInputBudget = 4 << 20
+    /// Tiles of one task when the layer's transformed weights stay cached (≤ 64 input
+    /// channels): its transformed inputs and products fit in L2.
+    static let winogradCachedSplitTiles = 64
+    /// Bytes of one worker's transformed inputs and products otherwise: fewer, larger splits
+    /// transform each pair's weights fewer times (~100 operations per channel and block,
+    /// against 36 FMAs per tile), within L3.
+    static let winogradSplitBudget = 8 << 20
+    /// Output-block pairs whose transformed weights a worker keeps when one channel chunk
+    /// covers the layer's inputs (≤ 64 channels: 288 KiB each).
+    static let winogradCachedPairs = 4
 
-    /// A 3×3 layer by Winograd F(4×4, 3×3), in groups of tiles whose transformed inputs fit
-    /// the budget: (1) input transform of the group, input blocks × tile chunks in parallel;
-    /// (2) output-block pairs × tile splits in parallel, each transforming its pair's weights
-    /// once per worker and layer (no model state) and running products + output transform.
+    /// A 3×3 layer by Winograd F(4×4, 3×3). Tasks are (split of tiles) × (range of output-block
+    /// pairs); each worker transforms the inputs of its split into its own buffer (again only
+    /// when it moves to another split) and runs the products and output transform for its
+    /// pairs. Keeping a split's transformed inputs on the core that made them matters: with one
+    /// shared buffer read by both cores conv1_2 ran no faster on 2 threads than on 1 (cache
+    /// lines moved between cores). Pair ranges give layers with few splits enough tasks; their
+    /// input transform is then repeated per range, a few % of the products there.
     func winograd(_ l: Layer, _ w: WinogradKernels, input: UnsafePointer<Float>, weight: Tensor, bias: UnsafePointer<Float>?,
                   inShape: ActivationShape, inBorder: Int, output: UnsafeMutablePointer<Float>,
                   outShape: ActivationShape, outBorder: Int) throws {
@@ -208,45 +218,52 @@ extension Session {
         g.outWidth = outShape.width
         g.outBorder = outBorder
         g.relu = l.relu
-        let tiles = g.tiles, blocks = g.outBlocks, pairs = (blocks + 1) / 2
-        let groupTiles = max(1, min(tiles, Session.winogradInputBudget / 4 / g.inputFloats(tiles: 1)))
-        let v = UnsafePointer(try winogradInputs.reserve(g.inputFloats(tiles: groupTiles)))
-        let threads = pool.threadCount
+        let tiles = g.tiles, blocks = g.outBlocks, pairs = (blocks + 1) / 2, threads = pool.threadCount
+        let cached = l.inChannels <= WinogradGeometry.channelChunk
+        let cachedPairs = cached ? min(pairs, Session.winogradCachedPairs) : 1
+        // Splits in whole 8-tile micro-tiles spread evenly; with cached weights many small ones,
+        // a multiple of the thread count; otherwise as few as the budget allows (pair ranges then
+        // share a split between workers: each transforms its inputs once, the weights once per
+        // split and pair).
+        let microTiles = (tiles + 7) / 8
+        let tileBytes = 4 * (g.inputFloats(tiles: 1) + WinogradGeometry.productFloats(tiles: 1))
+        let capTiles = cached ? Session.winogradCachedSplitTiles : max(8, Session.winogradSplitBudget / tileBytes)
+        var splits = (tiles + capTiles - 1) / capTiles
+        if cached && splits > 1 { splits = min(microTiles, (splits + threads - 1) / threads * threads) }
+        let splitTiles = (microTiles + splits - 1) / splits * 8  // the largest split
+        let wantedRanges = max(1, min(pairs, (2 * threads + splits - 1) / splits))
+        let pairsPerRange = (pairs + wantedRanges - 1) / wantedRanges
+        let ranges = (pairs + pairsPerRange - 1) / pairsPerRange
+        let vFloats = g.inputFloats(tiles: splitTiles)
+        let uFloats = cachedPairs * WinogradGeometry.pairWeightFloats
+        let mFloats = WinogradGeometry.productFloats(tiles: splitTiles)
         while winogradScratch.count < threads { winogradScratch.append(FloatBuffer()) }
-        let weightFloats = g.pairWeightFloats
         var scratch = [UnsafeMutablePointer<Float>]()
-        for i in 0..<threads { scratch.append(try winogradScratch[i].reserve(weightFloats + WinogradGeometry.productFloats)) }
-        // Which pair's weights each worker's scratch holds (−1: none yet).
-        let held = UnsafeMutablePointer<Int>.allocate(capacity: threads)
-        defer { held.deallocate() }
-        held.initialize(repeating: -1, count: threads)
-        let transform = w.pairWeights, inputKernel = w.input, products = w.products
-        let weights = weight.data, dtype = weight.dtype.rawValue, channels = l.inChannels
-        let vMutable = UnsafeMutablePointer(mutating: v)
-        var groupStart = 0
-        while groupStart < tiles {
-            let count = min(groupTiles, tiles - groupStart), start = groupStart
-            let chunk = 16, chunks = (count + chunk - 1) / chunk
-            pool.parallelFor(g.inBlocks * chunks) { t in
-                let first = t % chunks * chunk
-                inputKernel(input, g, t / chunks, start, groupTiles, first, min(count, first + chunk), vMutable)
+        for i in 0..<threads { scratch.append(try winogradScratch[i].reserve(vFloats + uFloats + mFloats)) }
+        // Per worker: the split whose inputs its buffer holds, and the pair in each weight slot (−1: none).
+        let heldSplit = UnsafeMutablePointer<Int>.allocate(capacity: threads)
+        let heldPair = UnsafeMutablePointer<Int>.allocate(capacity: threads * cachedPairs)
+        defer { heldSplit.deallocate(); heldPair.deallocate() }
+        heldSplit.initialize(repeating: -1, count: threads)
+        heldPair.initialize(repeating: -1, count: threads * cachedPairs)
+        let inputKernel = w.input, products = w.products
+        let weights = weight.data, dtype = weight.dtype.rawValue, inBlocks = g.inBlocks
+        pool.parallelFor(splits * ranges) { t, worker in
+            let split = t / ranges, range = t % ranges
+            let first = min(tiles, split * microTiles / splits * 8)
+            let count = min(tiles, (split + 1) * microTiles / splits * 8) - first
+            let v = scratch[worker], u = v + vFloats, m = u + uFloats
+            if heldSplit[worker] != split {
+                for cb in 0..<inBlocks { inputKernel(input, g, cb, first, splitTiles, 0, count, v) }
+                heldSplit[worker] = split
             }
-            // Enough splits for every worker to have work, each at most maxTaskTiles, in whole 8-tile micro-tiles.
-            let wanted = max((count + WinogradGeometry.maxTaskTiles - 1) / WinogradGeometry.maxTaskTiles,
-                             (2 * threads + pairs - 1) / pairs)
-            let splitTiles = ((count + wanted - 1) / wanted + 7) / 8 * 8
-            let splits = (count + splitTiles - 1) / splitTiles
-            pool.parallelFor(pairs * splits) { t, worker in
-                let pair = t / splits, first = t % splits * splitTiles
-                let u = scratch[worker]
-                if held[worker] != pair {
-                    transform(weights, dtype, channels, blocks, pair * 2, u)
-                    held[worker] = pair
-                }
-                products(v, u, bias, output, g, pair * 2, start, groupTiles, first, min(count, first + splitTiles),
-                         u + weightFloats)
+            for pair in range * pairsPerRange..<min(pairs, (range + 1) * pairsPerRange) {
+                let slot = pair % cachedPairs
+                let ready = cached && heldPair[worker * cachedPairs + slot] == pair
+                heldPair[worker * cachedPairs + slot] = pair
+                products(UnsafePointer(v), weights, dtype, bias, output, g, pair * 2, first, splitTiles, 0, count,
+                         u + slot * WinogradGeometry.pairWeightFloats, ready, m)
             }
-            groupStart += count
         }
     }
 

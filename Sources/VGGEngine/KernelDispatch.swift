@@ -21,14 +21,13 @@ typealias PixelsKernel = (UnsafePointer<Float>, UnsafeRawPointer, UInt32, Unsafe
                           ConvGeometry, UnsafePointer<Int>, Int, Int, Int) -> Void
 
 typealias PoolKernel = (UnsafePointer<Float>, UnsafeMutablePointer<Float>, PoolGeometry, Int, Int) -> Void
-typealias WinogradPairWeightsKernel = (UnsafeRawPointer, UInt32, Int, Int, Int, UnsafeMutablePointer<Float>) -> Void
 typealias WinogradInputKernel = (UnsafePointer<Float>, WinogradGeometry, Int, Int, Int, Int, Int, UnsafeMutablePointer<Float>) -> Void
-typealias WinogradProductsKernel = (UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>?, UnsafeMutablePointer<Float>,
-                                    WinogradGeometry, Int, Int, Int, Int, Int, UnsafeMutablePointer<Float>) -> Void
+typealias WinogradProductsKernel = (UnsafePointer<Float>, UnsafeRawPointer, UInt32, UnsafePointer<Float>?, UnsafeMutablePointer<Float>,
+                                    WinogradGeometry, Int, Int, Int, Int, Int, UnsafeMutablePointer<Float>, Bool,
+                                    UnsafeMutablePointer<Float>) -> Void
 
 /// Winograd F(4×4, 3×3) kernels of one ISA (see WinogradKernels.swift).
 struct WinogradKernels {
-    let pairWeights: WinogradPairWeightsKernel
     let input: WinogradInputKernel
     let products: WinogradProductsKernel
 }
@@ -48,25 +47,22 @@ struct KernelTable {
         pixels: { VGGKernelsV4.Kernels.convolutionPixels(input: $0, weights: $1, dtype: $2, bias: $3, output: $4, geometry: $5, offsets: $6, block: $7, pixelStart: $8, pixelEnd: $9) },
         pool: { VGGKernelsV4.Kernels.poolRow(input: $0, output: $1, geometry: $2, block: $3, row: $4) },
         winograd: WinogradKernels(
-            pairWeights: { VGGKernelsV4.Kernels.winogradPairWeights(weights: $0, dtype: $1, inChannels: $2, outBlocks: $3, block: $4, into: $5) },
             input: { VGGKernelsV4.Kernels.winogradInput(input: $0, geometry: $1, inputBlock: $2, groupStart: $3, groupTiles: $4, tileStart: $5, tileEnd: $6, into: $7) },
-            products: { VGGKernelsV4.Kernels.winogradPairProducts(v: $0, u: $1, bias: $2, output: $3, geometry: $4, block: $5, groupStart: $6, groupTiles: $7, tileStart: $8, tileEnd: $9, scratch: $10) }))
+            products: { VGGKernelsV4.Kernels.winogradPairProducts(v: $0, weights: $1, dtype: $2, bias: $3, output: $4, geometry: $5, block: $6, groupStart: $7, groupTiles: $8, tileStart: $9, tileEnd: $10, transformedWeights: $11, weightsReady: $12, products: $13) }))
     static let v3 = KernelTable(path: .x86_64_v3, blockStep: VGGKernelsV3.pairBlocks ? 2 : 1,
         rows: { VGGKernelsV3.Kernels.convolutionRows(input: $0, weights: $1, dtype: $2, bias: $3, output: $4, geometry: $5, block: $6, rowStart: $7, rowEnd: $8) },
         pixels: { VGGKernelsV3.Kernels.convolutionPixels(input: $0, weights: $1, dtype: $2, bias: $3, output: $4, geometry: $5, offsets: $6, block: $7, pixelStart: $8, pixelEnd: $9) },
         pool: { VGGKernelsV3.Kernels.poolRow(input: $0, output: $1, geometry: $2, block: $3, row: $4) },
         winograd: WinogradKernels(
-            pairWeights: { VGGKernelsV3.Kernels.winogradPairWeights(weights: $0, dtype: $1, inChannels: $2, outBlocks: $3, block: $4, into: $5) },
             input: { VGGKernelsV3.Kernels.winogradInput(input: $0, geometry: $1, inputBlock: $2, groupStart: $3, groupTiles: $4, tileStart: $5, tileEnd: $6, into: $7) },
-            products: { VGGKernelsV3.Kernels.winogradPairProducts(v: $0, u: $1, bias: $2, output: $3, geometry: $4, block: $5, groupStart: $6, groupTiles: $7, tileStart: $8, tileEnd: $9, scratch: $10) }))
+            products: { VGGKernelsV3.Kernels.winogradPairProducts(v: $0, weights: $1, dtype: $2, bias: $3, output: $4, geometry: $5, block: $6, groupStart: $7, groupTiles: $8, tileStart: $9, tileEnd: $10, transformedWeights: $11, weightsReady: $12, products: $13) }))
     static let baseline = KernelTable(path: .baseline, blockStep: VGGKernelsBase.pairBlocks ? 2 : 1,
         rows: { VGGKernelsBase.Kernels.convolutionRows(input: $0, weights: $1, dtype: $2, bias: $3, output: $4, geometry: $5, block: $6, rowStart: $7, rowEnd: $8) },
         pixels: { VGGKernelsBase.Kernels.convolutionPixels(input: $0, weights: $1, dtype: $2, bias: $3, output: $4, geometry: $5, offsets: $6, block: $7, pixelStart: $8, pixelEnd: $9) },
         pool: { VGGKernelsBase.Kernels.poolRow(input: $0, output: $1, geometry: $2, block: $3, row: $4) },
         winograd: WinogradKernels(
-            pairWeights: { VGGKernelsBase.Kernels.winogradPairWeights(weights: $0, dtype: $1, inChannels: $2, outBlocks: $3, block: $4, into: $5) },
             input: { VGGKernelsBase.Kernels.winogradInput(input: $0, geometry: $1, inputBlock: $2, groupStart: $3, groupTiles: $4, tileStart: $5, tileEnd: $6, into: $7) },
-            products: { VGGKernelsBase.Kernels.winogradPairProducts(v: $0, u: $1, bias: $2, output: $3, geometry: $4, block: $5, groupStart: $6, groupTiles: $7, tileStart: $8, tileEnd: $9, scratch: $10) }))
+            products: { VGGKernelsBase.Kernels.winogradPairProducts(v: $0, weights: $1, dtype: $2, bias: $3, output: $4, geometry: $5, block: $6, groupStart: $7, groupTiles: $8, tileStart: $9, tileEnd: $10, transformedWeights: $11, weightsReady: $12, products: $13) }))
 
     /// The ISA levels this CPU runs, best first.
     static let supported: [KernelTable] = {

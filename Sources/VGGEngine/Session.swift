@@ -14,8 +14,7 @@ public final class Session {
     // Ping-pong activation buffers and the tap-offset table of the pixel kernel.
     let bufferA = FloatBuffer(), bufferB = FloatBuffer(), scoreBuffer = FloatBuffer(), imageBuffer = FloatBuffer()
     var offsetTable: [Int] = []
-    // Winograd: transformed inputs of a tile group; per-worker pair weights and products.
-    let winogradInputs = FloatBuffer()
+    // Winograd: per worker, transformed inputs of a split, pair weights and products.
     var winogradScratch: [FloatBuffer] = []
     /// Use Winograd F(4×4, 3×3) for eligible layers where the kernels offer it.
     public var winogradEnabled = true

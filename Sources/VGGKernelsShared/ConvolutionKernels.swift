@@ -277,6 +277,20 @@ struct PairTile {
         c0 = second; c1 = second; c2 = second; c3 = second; c4 = second; c5 = second; c6 = second; c7 = second
     }
 
+    /// The first `pixels` accumulators of each block from memory (pixel k at k · pixelBytes), the rest zero.
+    @inline(__always)
+    init(loading first: UnsafeRawPointer, second: UnsafeRawPointer, pixels n: Int, pixelBytes s: Int) {
+        self.init(.zero, .zero)
+        a0 = vload(first, 0); c0 = vload(second, 0)
+        if n > 1 { a1 = vload(first, s); c1 = vload(second, s) }
+        if n > 2 { a2 = vload(first, 2 &* s); c2 = vload(second, 2 &* s) }
+        if n > 3 { a3 = vload(first, 3 &* s); c3 = vload(second, 3 &* s) }
+        if n > 4 { a4 = vload(first, 4 &* s); c4 = vload(second, 4 &* s) }
+        if n > 5 { a5 = vload(first, 5 &* s); c5 = vload(second, 5 &* s) }
+        if n > 6 { a6 = vload(first, 6 &* s); c6 = vload(second, 6 &* s) }
+        if n > 7 { a7 = vload(first, 7 &* s); c7 = vload(second, 7 &* s) }
+    }
+
     /// Adds p[o_k] · w to the first block's pixel k and p[o_k] · v to the second's.
     @inline(__always)
     mutating func step(_ p: UnsafePointer<Float>, _ o: Offsets8, _ w: SIMD16<Float>, _ v: SIMD16<Float>) {

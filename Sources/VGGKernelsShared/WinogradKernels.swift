@@ -72,29 +72,20 @@ func load6(_ p: UnsafeRawPointer, _ at: Int, _ stride: Int) -> (V16, V16, V16, V
 }
 
 extension Kernels {
-    /// U[ξ][c][k][16] of output blocks `block` (k = 0) and `block + 1` (k = 1; `block` again
-    /// when it is the last): G g Gᵀ of every input channel's 3×3 kernel, 16 output channels per
-    /// vector. `u` holds geometry.pairWeightFloats floats.
-    public static func winogradPairWeights(weights: UnsafeRawPointer, dtype: UInt32, inChannels: Int, outBlocks: Int,
-                                           block: Int, into u: UnsafeMutablePointer<Float>) {
-        switch dtype {
-        case 2: transformPair(F16Weights.self, weights, inChannels, outBlocks, block, u)
-        case 3: transformPair(BF16Weights.self, weights, inChannels, outBlocks, block, u)
-        default: transformPair(F32Weights.self, weights, inChannels, outBlocks, block, u)
-        }
-    }
-
+    /// U[ξ][c − first][k][16], c in first..<first + count, of output blocks `block` (k = 0) and
+    /// `block + 1` (k = 1; `block` again when it is the last): G g Gᵀ of each input channel's
+    /// 3×3 kernel, 16 output channels per vector.
     @inline(__always)
     static func transformPair<W: WeightLoad>(_: W.Type, _ weights: UnsafeRawPointer, _ C: Int, _ outBlocks: Int,
-                                             _ block: Int, _ u: UnsafeMutablePointer<Float>) {
+                                             _ block: Int, _ first: Int, _ count: Int, _ u: UnsafeMutablePointer<Float>) {
         let vectorBytes = W.self == F32Weights.self ? 64 : 32
         let second = block &+ 1 < outBlocks ? block &+ 1 : block
-        let xiStride = C &* 32
+        let xiStride = count &* 32
         let out = UnsafeMutableRawPointer(u)
         for k in 0..<2 {
             let base = weights + (k == 0 ? block : second) &* C &* 9 &* vectorBytes
-            for c in 0..<C {
-                let t = c &* 9
+            for c in 0..<count {
+                let t = (first &+ c) &* 9
                 // G g: combine the kernel's rows, column by column.
                 let col0 = kernelTransform(W.load(base, t), W.load(base, t &+ 3), W.load(base, t &+ 6))
                 let col1 = kernelTransform(W.load(base, t &+ 1), W.load(base, t &+ 4), W.load(base, t &+ 7))
@@ -118,7 +109,7 @@ extension Kernels {
                                      into v: UnsafeMutablePointer<Float>) {
         let rowIn = g.inBufferWidth &* 16
         let plane = UnsafeRawPointer(input + inputBlock &* g.inBufferHeight &* rowIn)
-        let vStride = g.inBlocks &* groupTiles &* 16  // floats between consecutive ξ
+        let vStride = g.inputStride(tiles: groupTiles)
         let out = UnsafeMutableRawPointer(v)
         let tilesW = g.tilesW
         for t in tileStart..<tileEnd {
@@ -152,43 +143,58 @@ extension Kernels {
         return inputTransform(d.0, d.1, d.2, d.3, d.4, d.5)
     }
 
-    /// Tiles groupStart + t, t in tileStart..<tileEnd (at most WinogradGeometry.maxTaskTiles), of
-    /// output blocks `block` and `block + 1`: M[ξ] = Σ_c U[ξ][c] V[ξ][c] for the 36 points, then
-    /// Y = Aᵀ M A with bias and ReLU into the output buffer. `u` is this pair's
-    /// winogradPairWeights; `m` holds WinogradGeometry.productFloats floats.
-    public static func winogradPairProducts(v: UnsafePointer<Float>, u: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
-                                            output: UnsafeMutablePointer<Float>, geometry g: WinogradGeometry, block: Int,
-                                            groupStart: Int, groupTiles: Int, tileStart: Int, tileEnd: Int,
-                                            scratch m: UnsafeMutablePointer<Float>) {
+    /// Tiles groupStart + t, t in tileStart..<tileEnd, of
+    /// output blocks `block` and `block + 1`: per chunk of input channels, the chunk's
+    /// transformed weights U (into `u`, WinogradGeometry.pairWeightFloats floats) and
+    /// M[ξ] += Σ_c U[ξ][c] V[ξ][c] for the 36 points (into `m`,
+    /// WinogradGeometry.productFloats(tiles: tileEnd − tileStart) floats); then Y = Aᵀ M A with bias and ReLU into the output buffer. `weightsReady`: `u`
+    /// already holds this pair's U (only possible when one chunk covers every input channel).
+    public static func winogradPairProducts(v: UnsafePointer<Float>, weights: UnsafeRawPointer, dtype: UInt32,
+                                            bias: UnsafePointer<Float>?, output: UnsafeMutablePointer<Float>,
+                                            geometry g: WinogradGeometry, block: Int, groupStart: Int, groupTiles: Int,
+                                            tileStart: Int, tileEnd: Int, transformedWeights u: UnsafeMutablePointer<Float>,
+                                            weightsReady: Bool, products m: UnsafeMutablePointer<Float>) {
         let C = g.inChannels
         let count = tileEnd &- tileStart
-        let vStride = g.inBlocks &* groupTiles &* 16
-        let mStride = count &* 32  // floats between consecutive ξ in M[ξ][tile][2][16]
+        let vStride = g.inputStride(tiles: groupTiles)
+        let mStride = WinogradGeometry.productStride(tiles: count)
         let mr = UnsafeMutableRawPointer(m)
-        for xi in 0..<36 {
-            let ux = UnsafeRawPointer(u + xi &* C &* 32)
-            let vx = v + xi &* vStride
-            var j0 = tileStart
-            while j0 < tileEnd {
-                let n = min(8, tileEnd &- j0)
-                let offsets = Offsets8(pixels: n, step: 16)
-                var tile = PairTile(.zero, .zero)
-                var c = 0
-                var p = vx + j0 &* 16
-                while c < C {
-                    let lanes = min(16, C &- c)
-                    var w = ux + c &* 128
-                    for lane in 0..<lanes {
-                        tile.step(p + lane, offsets, vload(w, 0), vload(w, 64))
-                        w += 128
-                    }
-                    c &+= 16
-                    p += groupTiles &* 16
+        var first = 0
+        while first < C {
+            let chunk = min(WinogradGeometry.channelChunk, C &- first)
+            if !(weightsReady && chunk == C) {
+                switch dtype {
+                case 2: transformPair(F16Weights.self, weights, C, g.outBlocks, block, first, chunk, u)
+                case 3: transformPair(BF16Weights.self, weights, C, g.outBlocks, block, first, chunk, u)
+                default: transformPair(F32Weights.self, weights, C, g.outBlocks, block, first, chunk, u)
                 }
-                let at = mr + (xi &* mStride &+ (j0 &- tileStart) &* 32) &* 4
-                tile.store(first: at, second: at + 64, pixels: n, pixelBytes: 128)
-                j0 &+= 8
             }
+            for xi in 0..<36 {
+                let ux = UnsafeRawPointer(u + xi &* chunk &* 32)
+                let vx = v + xi &* vStride + (first &>> 4) &* groupTiles &* 16
+                var j0 = tileStart
+                while j0 < tileEnd {
+                    let n = min(8, tileEnd &- j0)
+                    let offsets = Offsets8(pixels: n, step: 16)
+                    let at = mr + (xi &* mStride &+ (j0 &- tileStart) &* 32) &* 4
+                    var tile = first == 0 ? PairTile(.zero, .zero) : PairTile(loading: at, second: at + 64, pixels: n, pixelBytes: 128)
+                    var c = 0
+                    var p = vx + j0 &* 16
+                    var w = ux
+                    while c < chunk {
+                        let lanes = min(16, chunk &- c)
+                        for lane in 0..<lanes {
+                            tile.step(p + lane, offsets, vload(w, 0), vload(w, 64))
+                            w += 128
+                        }
+                        c &+= 16
+                        p += groupTiles &* 16
+                    }
+                    tile.store(first: at, second: at + 64, pixels: n, pixelBytes: 128)
+                    j0 &+= 8
+                }
+            }
+            first &+= chunk
         }
 
         let rowFloats = (g.outWidth &+ 2 &* g.outBorder) &* 16
