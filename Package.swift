@@ -20,7 +20,7 @@ import PackageDescription
 func kernelTarget(_ name: String, march: String?) -> Target {
     .target(
         name: name,
-        dependencies: ["VGGFormat"],
+        dependencies: ["VGGFormat", "CVggSupport"],
         swiftSettings: [.unsafeFlags(["-Ounchecked", "-wmo"] + (march.map { ["-Xcc", "-march=\($0)"] } ?? []))]
     )
 }

@@ -8,6 +8,7 @@
 //     microkernel (8 tiles × 2 output blocks), then the output transform with bias and ReLU.
 // Shared by the per-ISA modules like ConvolutionKernels.swift (no arrays or other generic
 // containers here).
+import CVggSupport
 import VGGFormat
 
 typealias V16 = SIMD16<Float>
@@ -84,8 +85,13 @@ extension Kernels {
         let out = UnsafeMutableRawPointer(u)
         for k in 0..<2 {
             let base = weights + (k == 0 ? block : second) &* C &* 9 &* vectorBytes
+            let channelBytes = 9 &* vectorBytes
             for c in 0..<count {
                 let t = (first &+ c) &* 9
+                // The kernel 8 channels ahead (its 9 vectors: 576 bytes in f32).
+                let ahead = base + (t &+ 72) &* vectorBytes
+                var line = 0
+                while line < channelBytes { vggsupport_prefetch(ahead + line); line &+= 64 }
                 // G g: combine the kernel's rows, column by column.
                 let col0 = kernelTransform(W.load(base, t), W.load(base, t &+ 3), W.load(base, t &+ 6))
                 let col1 = kernelTransform(W.load(base, t &+ 1), W.load(base, t &+ 4), W.load(base, t &+ 7))
