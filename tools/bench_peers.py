@@ -200,6 +200,9 @@ def main():
                 times = {id(e): [] for e in es}
                 for _ in range(a.rounds):
                     for e in es:
+                        # Let the previous engine's worker threads go idle first: OpenMP and TBB
+                        # pools spin for a while after a run and would steal the cores.
+                        time.sleep(0.3)
                         t = time.perf_counter()
                         e.run(x)
                         times[id(e)].append(time.perf_counter() - t)

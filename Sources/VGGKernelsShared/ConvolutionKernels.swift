@@ -5,6 +5,7 @@
 // conversions: a generic stdlib call specialised here (SIMD16<Float>(someSIMD16), say) is
 // emitted as a weak symbol the linker may merge with another module's copy, and the baseline
 // path would then run AVX-512 code. Tests/check_kernels.sh checks there are none.
+import CVggSupport
 import VGGFormat
 
 protocol WeightLoad {
@@ -222,7 +223,8 @@ public enum Kernels {
                                       _ g: ConvGeometry, _ offsets: UnsafePointer<Int>, _ block: Int,
                                       _ pixelStart: Int, _ pixelEnd: Int) {
         let taps = g.taps
-        let weightBase = weights + block &* taps &* (W.self == F32Weights.self ? 64 : 32)
+        let vectorBytes = W.self == F32Weights.self ? 64 : 32
+        let weightBase = weights + block &* taps &* vectorBytes
         let biasVector = bias.map { vload(UnsafeRawPointer($0), block &* 64) } ?? .zero
         let outPlane = g.outBufferHeight &* g.outBufferWidth &* 16
         for pixel in pixelStart..<pixelEnd {
@@ -231,6 +233,10 @@ public enum Kernels {
             var a0 = biasVector, a1 = SIMD16<Float>.zero, a2 = SIMD16<Float>.zero, a3 = SIMD16<Float>.zero
             var t = 0
             while t &+ 4 <= taps {
+                // The weight stream is read once (memory-bound): ask for it 4 KiB ahead.
+                let ahead = weightBase + (t &+ 64) &* vectorBytes
+                vggsupport_prefetch(ahead); vggsupport_prefetch(ahead + 64)
+                vggsupport_prefetch(ahead + 128); vggsupport_prefetch(ahead + 192)
                 a0 = multiplyAdd(a0, SIMD16(repeating: origin[offsets[t]]), W.load(weightBase, t))
                 a1 = multiplyAdd(a1, SIMD16(repeating: origin[offsets[t &+ 1]]), W.load(weightBase, t &+ 1))
                 a2 = multiplyAdd(a2, SIMD16(repeating: origin[offsets[t &+ 2]]), W.load(weightBase, t &+ 2))
