@@ -14,6 +14,9 @@ public final class Session {
     // Ping-pong activation buffers and the tap-offset table of the pixel kernel.
     let bufferA = FloatBuffer(), bufferB = FloatBuffer(), scoreBuffer = FloatBuffer(), imageBuffer = FloatBuffer()
     var offsetTable: [Int] = []
+    // The batched fc layers: each image's input to them, and per-pixel input/output offsets.
+    let tailStash = FloatBuffer()
+    var pixelInputTable: [Int] = [], pixelOutputTable: [Int] = []
     // Winograd: per worker, transformed inputs of a split, pair weights and products.
     var winogradScratch: [FloatBuffer] = []
     /// Use Winograd F(4×4, 3×3) for eligible layers where the kernels offer it.

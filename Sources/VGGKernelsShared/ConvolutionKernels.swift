@@ -87,6 +87,60 @@ public enum Kernels {
         }
     }
 
+    /// Output pixels of a whole batch, 8 at a time, of output blocks `block` and `block + 1`
+    /// (`block` alone when it is the last), over taps tapStart..<tapEnd only: the fc layers
+    /// past the last pooling, where every pixel reads every weight. Pixel j reads its window at
+    /// input + pixelInput[j] (tap t at + offsets[t], as in convolutionPixels) and writes output +
+    /// pixelOutput[j] + block · outPlane. The first tap chunk starts from the bias, later ones
+    /// from the partial sums in the output, the last applies ReLU: a chunk of the pair's
+    /// weights (128 bytes a tap) stays in L2 for every pixel tile, so the weights are read from
+    /// memory once per batch instead of once per pixel row.
+    public static func convolutionGather(input: UnsafePointer<Float>, weights: UnsafeRawPointer, dtype: UInt32,
+                                         bias: UnsafePointer<Float>?, output: UnsafeMutablePointer<Float>,
+                                         geometry g: ConvGeometry, offsets: UnsafePointer<Int>,
+                                         pixelInput: UnsafePointer<Int>, pixelOutput: UnsafePointer<Int>, pixels: Int,
+                                         outPlane: Int, block: Int, tapStart: Int, tapEnd: Int) {
+        switch dtype {
+        case 2: gather(F16Weights.self, input, weights, bias, output, g, offsets, pixelInput, pixelOutput, pixels, outPlane,
+                       block, tapStart, tapEnd)
+        case 3: gather(BF16Weights.self, input, weights, bias, output, g, offsets, pixelInput, pixelOutput, pixels, outPlane,
+                       block, tapStart, tapEnd)
+        default: gather(F32Weights.self, input, weights, bias, output, g, offsets, pixelInput, pixelOutput, pixels, outPlane,
+                        block, tapStart, tapEnd)
+        }
+    }
+
+    @inline(__always)
+    static func gather<W: WeightLoad>(_: W.Type, _ input: UnsafePointer<Float>, _ weights: UnsafeRawPointer,
+                                      _ bias: UnsafePointer<Float>?, _ output: UnsafeMutablePointer<Float>,
+                                      _ g: ConvGeometry, _ offsets: UnsafePointer<Int>, _ pixelInput: UnsafePointer<Int>,
+                                      _ pixelOutput: UnsafePointer<Int>, _ pixels: Int, _ outPlane: Int, _ block: Int,
+                                      _ tapStart: Int, _ tapEnd: Int) {
+        let taps = g.taps
+        let vectorBytes = W.self == F32Weights.self ? 64 : 32
+        let second = block &+ 1 < g.outBlocks ? block &+ 1 : block
+        let base0 = weights + block &* taps &* vectorBytes
+        let base1 = weights + second &* taps &* vectorBytes
+        let b0 = bias.map { vload(UnsafeRawPointer($0), block &* 64) } ?? .zero
+        let b1 = bias.map { vload(UnsafeRawPointer($0), second &* 64) } ?? .zero
+        let out0 = UnsafeMutableRawPointer(output + block &* outPlane)
+        let out1 = UnsafeMutableRawPointer(output + second &* outPlane)
+        var j0 = 0
+        while j0 < pixels {
+            let n = min(8, pixels &- j0)
+            let o = Offsets8(gathering: pixelInput + j0, pixels: n)
+            let at = pixelOutput + j0
+            var tile = tapStart == 0 ? PairTile(b0, b1) : PairTile(gathering: UnsafeRawPointer(out0), UnsafeRawPointer(out1), at, n)
+            let origin = input + pixelInput[j0]
+            for t in tapStart..<tapEnd {
+                tile.step(origin + offsets[t], o, W.load(base0, t), W.load(base1, t))
+            }
+            if tapEnd == taps && g.relu { tile.applyReLU() }
+            tile.scatter(out0, second == block ? nil : out1, at, n)
+            j0 &+= 8
+        }
+    }
+
     @inline(__always)
     static func rows<W: WeightLoad>(_: W.Type, _ input: UnsafePointer<Float>, _ weights: UnsafeRawPointer,
                                     _ bias: UnsafePointer<Float>?, _ output: UnsafeMutablePointer<Float>,
@@ -260,6 +314,15 @@ public enum Kernels {
 struct Offsets8 {
     let o1: Int, o2: Int, o3: Int, o4: Int, o5: Int, o6: Int, o7: Int
 
+    /// Pixel k at p[k] − p[0] floats (clamped to the last of `n`).
+    @inline(__always)
+    init(gathering p: UnsafePointer<Int>, pixels n: Int) {
+        let p0 = p[0], last = n &- 1
+        o1 = p[min(1, last)] &- p0; o2 = p[min(2, last)] &- p0; o3 = p[min(3, last)] &- p0
+        o4 = p[min(4, last)] &- p0; o5 = p[min(5, last)] &- p0; o6 = p[min(6, last)] &- p0
+        o7 = p[min(7, last)] &- p0
+    }
+
     @inline(__always)
     init(pixels n: Int, step: Int) {
         o1 = min(1, n &- 1) &* step; o2 = min(2, n &- 1) &* step; o3 = min(3, n &- 1) &* step
@@ -295,6 +358,47 @@ struct PairTile {
         if n > 5 { a5 = vload(first, 5 &* s); c5 = vload(second, 5 &* s) }
         if n > 6 { a6 = vload(first, 6 &* s); c6 = vload(second, 6 &* s) }
         if n > 7 { a7 = vload(first, 7 &* s); c7 = vload(second, 7 &* s) }
+    }
+
+    /// Pixel k of each block from first/second + at[k] floats (k < n; the rest zero).
+    @inline(__always)
+    init(gathering first: UnsafeRawPointer, _ second: UnsafeRawPointer, _ at: UnsafePointer<Int>, _ n: Int) {
+        self.init(.zero, .zero)
+        @inline(__always) func f(_ k: Int) -> SIMD16<Float> { vload(first, at[k] &* 4) }
+        @inline(__always) func s(_ k: Int) -> SIMD16<Float> { vload(second, at[k] &* 4) }
+        a0 = f(0); c0 = s(0)
+        if n > 1 { a1 = f(1); c1 = s(1) }
+        if n > 2 { a2 = f(2); c2 = s(2) }
+        if n > 3 { a3 = f(3); c3 = s(3) }
+        if n > 4 { a4 = f(4); c4 = s(4) }
+        if n > 5 { a5 = f(5); c5 = s(5) }
+        if n > 6 { a6 = f(6); c6 = s(6) }
+        if n > 7 { a7 = f(7); c7 = s(7) }
+    }
+
+    /// Stores pixel k (k < n) of the first block at first + at[k] floats, of the second (unless nil) at second + at[k].
+    @inline(__always)
+    func scatter(_ first: UnsafeMutableRawPointer, _ second: UnsafeMutableRawPointer?, _ at: UnsafePointer<Int>, _ n: Int) {
+        @inline(__always) func put(_ p: UnsafeMutableRawPointer, _ k: Int, _ v: SIMD16<Float>) {
+            (p + at[k] &* 4).assumingMemoryBound(to: SIMD16<Float>.self).pointee = v
+        }
+        put(first, 0, a0)
+        if n > 1 { put(first, 1, a1) }
+        if n > 2 { put(first, 2, a2) }
+        if n > 3 { put(first, 3, a3) }
+        if n > 4 { put(first, 4, a4) }
+        if n > 5 { put(first, 5, a5) }
+        if n > 6 { put(first, 6, a6) }
+        if n > 7 { put(first, 7, a7) }
+        guard let second else { return }
+        put(second, 0, c0)
+        if n > 1 { put(second, 1, c1) }
+        if n > 2 { put(second, 2, c2) }
+        if n > 3 { put(second, 3, c3) }
+        if n > 4 { put(second, 4, c4) }
+        if n > 5 { put(second, 5, c5) }
+        if n > 6 { put(second, 6, c6) }
+        if n > 7 { put(second, 7, c7) }
     }
 
     /// Adds p[o_k] · w to the first block's pixel k and p[o_k] · v to the second's.
