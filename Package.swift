@@ -20,7 +20,7 @@ import PackageDescription
 func kernelTarget(_ name: String, march: String?) -> Target {
     .target(
         name: name,
-        dependencies: ["VGGFormat", "CVggSupport"],
+        dependencies: ["VGGFormat", "CVggSupport", "CVggBF16"],
         swiftSettings: [.unsafeFlags(["-Ounchecked", "-wmo"] + (march.map { ["-Xcc", "-march=\($0)"] } ?? []))]
     )
 }
@@ -59,14 +59,18 @@ let package = Package(
         ),
 
         // Implementation details
-        .target(name: "CVggSupport"),
+        // DWARF 4 for the C targets: valgrind 3.19 (Debian 12, the leak test) cannot read the
+        // DWARF 5 forms clang 21 writes.
+        .target(name: "CVggSupport", cSettings: [.unsafeFlags(["-gdwarf-4"])]),
+        // AVX512-BF16 dot products (vdpbf16ps) for bf16-weight models: C intrinsics behind CPU detection.
+        .target(name: "CVggBF16", cSettings: [.unsafeFlags(["-gdwarf-4"])]),
         .target(name: "VGGFormat"),
         kernelTarget("VGGKernelsBase", march: nil),
         kernelTarget("VGGKernelsV3", march: "x86-64-v3"),
         kernelTarget("VGGKernelsV4", march: "x86-64-v4"),
         .target(
             name: "VGGEngine",
-            dependencies: ["VGGFormat", "CVggSupport", "VGGKernelsBase", "VGGKernelsV3", "VGGKernelsV4"],
+            dependencies: ["VGGFormat", "CVggSupport", "CVggBF16", "VGGKernelsBase", "VGGKernelsV3", "VGGKernelsV4"],
             swiftSettings: [.unsafeFlags(["-O"])]
         ),
         .systemLibrary(name: "CProtobufC", pkgConfig: "libprotobuf-c",

@@ -200,9 +200,15 @@ void vgg_session_free(vgg_session *session);
                                          1 = baseline x86-64, 2 = x86-64-v3 (AVX2+FMA),
                                          3 = x86-64-v4 (AVX-512); a level the CPU lacks gives
                                          VGG_ERROR_UNSUPPORTED. For testing and comparing paths. */
-#define VGG_OPTION_WINOGRAD 4         /* 1 (default) = run 3x3 stride-1 pad-1 layers of 24 or
-                                         more output columns with Winograd F(2x2,3x3);
+#define VGG_OPTION_WINOGRAD 4         /* 1 (default) = run 3x3 stride-1 pad-1 layers of 8 or
+                                         more output columns with Winograd F(4x4,3x3);
                                          0 = direct convolution only */
+#define VGG_OPTION_BF16_ARITHMETIC 5  /* 1 (default) = for models with bf16 weights, compute the
+                                         Winograd products with bf16 dot products (AVX512-BF16)
+                                         where the CPU has them: ~1.4x faster, score maps within
+                                         ~1e-2 relative L2 of f32 arithmetic (docs/PERFORMANCE.md);
+                                         0 = f32 arithmetic. No effect on f32/f16 models or
+                                         other CPUs. */
 
 /* Sets an option. Errors: VGG_ERROR_INVALID_ARGUMENT (NULL session, unknown option, value out
  * of its range: the message gives the range), VGG_ERROR_UNSUPPORTED (an ISA level this CPU

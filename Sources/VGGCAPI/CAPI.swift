@@ -229,7 +229,7 @@ public func vgg_model_output_shape(_ model: OpaquePointer?, _ layer: UnsafePoint
 // MARK: - Session options and runs
 
 enum OptionKey: Int32 {
-    case threads = 1, forceReference = 2, isa = 3, winograd = 4
+    case threads = 1, forceReference = 2, isa = 3, winograd = 4, bf16Arithmetic = 5
 }
 
 @_cdecl("vgg_session_set_option")
@@ -237,7 +237,7 @@ public func vgg_session_set_option(_ session: OpaquePointer?, _ option: Int32, _
     guard let session else { return fail(.invalidArgument, "vgg_session_set_option: session is NULL") }
     let s = unbox(session, as: Session.self)
     guard let key = OptionKey(rawValue: option) else {
-        return fail(.invalidArgument, "vgg_session_set_option: option \(option) is not a VGG_OPTION_* value (1…4)")
+        return fail(.invalidArgument, "vgg_session_set_option: option \(option) is not a VGG_OPTION_* value (1…5)")
     }
     return guarded("vgg_session_set_option") {
         switch key {
@@ -253,6 +253,9 @@ public func vgg_session_set_option(_ session: OpaquePointer?, _ option: Int32, _
         case .winograd:
             guard value == 0 || value == 1 else { throw VGGError(.invalidArgument, "VGG_OPTION_WINOGRAD: expected 0 or 1, found \(value)") }
             s.winogradEnabled = value == 1
+        case .bf16Arithmetic:
+            guard value == 0 || value == 1 else { throw VGGError(.invalidArgument, "VGG_OPTION_BF16_ARITHMETIC: expected 0 or 1, found \(value)") }
+            s.bf16Arithmetic = value == 1
         }
     }
 }
@@ -263,13 +266,14 @@ public func vgg_session_get_option(_ session: OpaquePointer?, _ option: Int32, _
     guard let value else { return fail(.invalidArgument, "vgg_session_get_option: value is NULL") }
     let s = unbox(session, as: Session.self)
     guard let key = OptionKey(rawValue: option) else {
-        return fail(.invalidArgument, "vgg_session_get_option: option \(option) is not a VGG_OPTION_* value (1…4)")
+        return fail(.invalidArgument, "vgg_session_get_option: option \(option) is not a VGG_OPTION_* value (1…5)")
     }
     switch key {
     case .threads: value.pointee = Int64(s.threads)
     case .forceReference: value.pointee = s.forceReference ? 1 : 0
     case .isa: value.pointee = Int64(s.isaLevel)
     case .winograd: value.pointee = s.winogradEnabled ? 1 : 0
+    case .bf16Arithmetic: value.pointee = s.bf16Arithmetic ? 1 : 0
     }
     return VGGStatus.ok.rawValue
 }

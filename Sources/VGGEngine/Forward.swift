@@ -1,6 +1,7 @@
 // The forward pass: layer by layer over ping-pong blocked buffers (`[C/16][H+2b][W+2b][16]`,
 // zero border b = the next convolution's padding, 4 before 3×3 pad-1 layers for Winograd),
 // one image at a time.
+import CVggBF16
 import Glibc
 import VGGFormat
 
@@ -331,12 +332,18 @@ extension Session {
         let wantedRanges = max(1, min(pairs, (2 * threads + splits - 1) / splits))
         let pairsPerRange = (pairs + wantedRanges - 1) / wantedRanges
         let ranges = (pairs + pairsPerRange - 1) / pairsPerRange
+        // bf16 dot products for bf16-weight models where the CPU has them (and the option allows).
+        let bf16 = bf16Arithmetic && weight.dtype == .bf16 && l.inChannels % 16 == 0 && kernels.path == .x86_64_v4
+            && Session.cpuHasBF16
+        // Per worker: V (f32), per weight slot U (f32) and, with bf16, its packed pairs; M; V in bf16.
         let vFloats = g.inputFloats(tiles: splitTiles)
-        let uFloats = cachedPairs * WinogradGeometry.pairWeightFloats
+        let slotFloats = WinogradGeometry.pairWeightFloats * (bf16 ? 3 : 2) / 2
+        let uFloats = cachedPairs * slotFloats
         let mFloats = WinogradGeometry.productFloats(tiles: splitTiles)
+        let vHalfFloats = bf16 ? (vFloats + 1) / 2 : 0
         while winogradScratch.count < threads { winogradScratch.append(FloatBuffer()) }
         var scratch = [UnsafeMutablePointer<Float>]()
-        for i in 0..<threads { scratch.append(try winogradScratch[i].reserve(vFloats + uFloats + mFloats)) }
+        for i in 0..<threads { scratch.append(try winogradScratch[i].reserve(vFloats + uFloats + mFloats + vHalfFloats)) }
         // Per worker: the split whose inputs its buffer holds, and the pair in each weight slot (−1: none).
         let heldSplit = UnsafeMutablePointer<Int>.allocate(capacity: threads)
         let heldPair = UnsafeMutablePointer<Int>.allocate(capacity: threads * cachedPairs)
@@ -349,17 +356,21 @@ extension Session {
             let split = t / ranges, range = t % ranges
             let first = min(tiles, split * microTiles / splits * 8)
             let count = min(tiles, (split + 1) * microTiles / splits * 8) - first
-            let v = scratch[worker], u = v + vFloats, m = u + uFloats
+            let v = scratch[worker], u = v + vFloats, m = u + uFloats, vHalf = m + mFloats
+            let vBF16 = UnsafeMutableRawPointer(vHalf).assumingMemoryBound(to: UInt16.self)
             if heldSplit[worker] != split {
                 for cb in 0..<inBlocks { inputKernel(input, g, cb, first, splitTiles, 0, count, v) }
+                if bf16 { vggbf16_convert(v, vBF16, vFloats) }
                 heldSplit[worker] = split
             }
             for pair in range * pairsPerRange..<min(pairs, (range + 1) * pairsPerRange) {
                 let slot = pair % cachedPairs
                 let ready = cached && heldPair[worker * cachedPairs + slot] == pair
                 heldPair[worker * cachedPairs + slot] = pair
+                let slotU = u + slot * slotFloats
+                let packed = UnsafeMutableRawPointer(slotU + WinogradGeometry.pairWeightFloats).assumingMemoryBound(to: UInt32.self)
                 products(UnsafePointer(v), weights, dtype, bias, output, g, pair * 2, first, splitTiles, 0, count,
-                         u + slot * WinogradGeometry.pairWeightFloats, ready, m)
+                         slotU, ready, m, bf16 ? UnsafePointer(vBF16) : nil, bf16 ? packed : nil)
             }
         }
     }

@@ -26,7 +26,7 @@ typealias PoolKernel = (UnsafePointer<Float>, UnsafeMutablePointer<Float>, PoolG
 typealias WinogradInputKernel = (UnsafePointer<Float>, WinogradGeometry, Int, Int, Int, Int, Int, UnsafeMutablePointer<Float>) -> Void
 typealias WinogradProductsKernel = (UnsafePointer<Float>, UnsafeRawPointer, UInt32, UnsafePointer<Float>?, UnsafeMutablePointer<Float>,
                                     WinogradGeometry, Int, Int, Int, Int, Int, UnsafeMutablePointer<Float>, Bool,
-                                    UnsafeMutablePointer<Float>) -> Void
+                                    UnsafeMutablePointer<Float>, UnsafePointer<UInt16>?, UnsafeMutablePointer<UInt32>?) -> Void
 
 /// Winograd F(4×4, 3×3) kernels of one ISA (see WinogradKernels.swift).
 struct WinogradKernels {
@@ -52,7 +52,7 @@ struct KernelTable {
         pool: { VGGKernelsV4.Kernels.poolRow(input: $0, output: $1, geometry: $2, block: $3, row: $4) },
         winograd: WinogradKernels(
             input: { VGGKernelsV4.Kernels.winogradInput(input: $0, geometry: $1, inputBlock: $2, groupStart: $3, groupTiles: $4, tileStart: $5, tileEnd: $6, into: $7) },
-            products: { VGGKernelsV4.Kernels.winogradPairProducts(v: $0, weights: $1, dtype: $2, bias: $3, output: $4, geometry: $5, block: $6, groupStart: $7, groupTiles: $8, tileStart: $9, tileEnd: $10, transformedWeights: $11, weightsReady: $12, products: $13) }))
+            products: { VGGKernelsV4.Kernels.winogradPairProducts(v: $0, weights: $1, dtype: $2, bias: $3, output: $4, geometry: $5, block: $6, groupStart: $7, groupTiles: $8, tileStart: $9, tileEnd: $10, transformedWeights: $11, weightsReady: $12, products: $13, bf16Inputs: $14, bf16Pairs: $15) }))
     static let v3 = KernelTable(path: .x86_64_v3, blockStep: VGGKernelsV3.pairBlocks ? 2 : 1,
         rows: { VGGKernelsV3.Kernels.convolutionRows(input: $0, weights: $1, dtype: $2, bias: $3, output: $4, geometry: $5, block: $6, rowStart: $7, rowEnd: $8) },
         pixels: { VGGKernelsV3.Kernels.convolutionPixels(input: $0, weights: $1, dtype: $2, bias: $3, output: $4, geometry: $5, offsets: $6, block: $7, pixelStart: $8, pixelEnd: $9) },
@@ -60,7 +60,7 @@ struct KernelTable {
         pool: { VGGKernelsV3.Kernels.poolRow(input: $0, output: $1, geometry: $2, block: $3, row: $4) },
         winograd: WinogradKernels(
             input: { VGGKernelsV3.Kernels.winogradInput(input: $0, geometry: $1, inputBlock: $2, groupStart: $3, groupTiles: $4, tileStart: $5, tileEnd: $6, into: $7) },
-            products: { VGGKernelsV3.Kernels.winogradPairProducts(v: $0, weights: $1, dtype: $2, bias: $3, output: $4, geometry: $5, block: $6, groupStart: $7, groupTiles: $8, tileStart: $9, tileEnd: $10, transformedWeights: $11, weightsReady: $12, products: $13) }))
+            products: { VGGKernelsV3.Kernels.winogradPairProducts(v: $0, weights: $1, dtype: $2, bias: $3, output: $4, geometry: $5, block: $6, groupStart: $7, groupTiles: $8, tileStart: $9, tileEnd: $10, transformedWeights: $11, weightsReady: $12, products: $13, bf16Inputs: $14, bf16Pairs: $15) }))
     static let baseline = KernelTable(path: .baseline, blockStep: VGGKernelsBase.pairBlocks ? 2 : 1,
         rows: { VGGKernelsBase.Kernels.convolutionRows(input: $0, weights: $1, dtype: $2, bias: $3, output: $4, geometry: $5, block: $6, rowStart: $7, rowEnd: $8) },
         pixels: { VGGKernelsBase.Kernels.convolutionPixels(input: $0, weights: $1, dtype: $2, bias: $3, output: $4, geometry: $5, offsets: $6, block: $7, pixelStart: $8, pixelEnd: $9) },
@@ -68,7 +68,7 @@ struct KernelTable {
         pool: { VGGKernelsBase.Kernels.poolRow(input: $0, output: $1, geometry: $2, block: $3, row: $4) },
         winograd: WinogradKernels(
             input: { VGGKernelsBase.Kernels.winogradInput(input: $0, geometry: $1, inputBlock: $2, groupStart: $3, groupTiles: $4, tileStart: $5, tileEnd: $6, into: $7) },
-            products: { VGGKernelsBase.Kernels.winogradPairProducts(v: $0, weights: $1, dtype: $2, bias: $3, output: $4, geometry: $5, block: $6, groupStart: $7, groupTiles: $8, tileStart: $9, tileEnd: $10, transformedWeights: $11, weightsReady: $12, products: $13) }))
+            products: { VGGKernelsBase.Kernels.winogradPairProducts(v: $0, weights: $1, dtype: $2, bias: $3, output: $4, geometry: $5, block: $6, groupStart: $7, groupTiles: $8, tileStart: $9, tileEnd: $10, transformedWeights: $11, weightsReady: $12, products: $13, bf16Inputs: $14, bf16Pairs: $15) }))
 
     /// The ISA levels this CPU runs, best first.
     static let supported: [KernelTable] = {

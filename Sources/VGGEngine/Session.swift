@@ -1,5 +1,6 @@
 // A session: the per-thread workspace, thread pool and options for running one model.
 // Used by one thread at a time; keeps its model alive.
+import CVggBF16
 import VGGFormat
 
 public final class Session {
@@ -21,6 +22,10 @@ public final class Session {
     var winogradScratch: [FloatBuffer] = []
     /// Use Winograd F(4×4, 3×3) for eligible layers where the kernels offer it.
     public var winogradEnabled = true
+    /// Compute the Winograd products of bf16-weight models with bf16 dot products (AVX512-BF16)
+    /// where the CPU has them; false computes them in f32 like f32 models.
+    public var bf16Arithmetic = true
+    static let cpuHasBF16 = vggbf16_supported() != 0
 
     /// Called after each layer of the fast path with (layer index, seconds), for `vgg bench
     /// --layers`; nil in normal use.

@@ -8,6 +8,7 @@
 //     microkernel (8 tiles × 2 output blocks), then the output transform with bias and ReLU.
 // Shared by the per-ISA modules like ConvolutionKernels.swift (no arrays or other generic
 // containers here).
+import CVggBF16
 import CVggSupport
 import VGGFormat
 
@@ -155,11 +156,15 @@ extension Kernels {
     /// M[ξ] += Σ_c U[ξ][c] V[ξ][c] for the 36 points (into `m`,
     /// WinogradGeometry.productFloats(tiles: tileEnd − tileStart) floats); then Y = Aᵀ M A with bias and ReLU into the output buffer. `weightsReady`: `u`
     /// already holds this pair's U (only possible when one chunk covers every input channel).
+    /// With `bf16Inputs` (AVX512-BF16 CPUs only, input channels a multiple of 16) the products
+    /// are bf16 dot products instead: `bf16Inputs` is V converted to bf16 and `bf16Pairs` room
+    /// for pairWeightFloats / 2 packed words (the pair's cached form when `weightsReady`).
     public static func winogradPairProducts(v: UnsafePointer<Float>, weights: UnsafeRawPointer, dtype: UInt32,
                                             bias: UnsafePointer<Float>?, output: UnsafeMutablePointer<Float>,
                                             geometry g: WinogradGeometry, block: Int, groupStart: Int, groupTiles: Int,
                                             tileStart: Int, tileEnd: Int, transformedWeights u: UnsafeMutablePointer<Float>,
-                                            weightsReady: Bool, products m: UnsafeMutablePointer<Float>) {
+                                            weightsReady: Bool, products m: UnsafeMutablePointer<Float>,
+                                            bf16Inputs: UnsafePointer<UInt16>?, bf16Pairs: UnsafeMutablePointer<UInt32>?) {
         let C = g.inChannels
         let count = tileEnd &- tileStart
         let vStride = g.inputStride(tiles: groupTiles)
@@ -174,6 +179,13 @@ extension Kernels {
                 case 3: transformPair(BF16Weights.self, weights, C, g.outBlocks, block, first, chunk, u)
                 default: transformPair(F32Weights.self, weights, C, g.outBlocks, block, first, chunk, u)
                 }
+                if bf16Inputs != nil, let pairs = bf16Pairs { vggbf16_pack_pairs(u, pairs, chunk, 36) }
+            }
+            if let inputs = bf16Inputs, let pairs = bf16Pairs {
+                vggbf16_winograd_products(inputs + tileStart &* 16, vStride, groupTiles &* 16, first, chunk / 2,
+                                          pairs, count, m, mStride, first == 0 ? 0 : 1)
+                first &+= chunk
+                continue
             }
             for xi in 0..<36 {
                 let ux = UnsafeRawPointer(u + xi &* chunk &* 32)

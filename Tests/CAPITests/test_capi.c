@@ -198,6 +198,14 @@ static void test_runs(vgg_model *model) {
     CHECK_STATUS(vgg_session_set_option(s, VGG_OPTION_WINOGRAD, 2), VGG_ERROR_INVALID_ARGUMENT);
     CHECK_STATUS(vgg_session_set_option(s, VGG_OPTION_WINOGRAD, 0), VGG_OK);
     CHECK_STATUS(vgg_session_set_option(s, VGG_OPTION_WINOGRAD, 1), VGG_OK);
+    CHECK_STATUS(vgg_session_get_option(s, VGG_OPTION_BF16_ARITHMETIC, &v), VGG_OK);
+    CHECK(v == 1, "bf16 arithmetic on by default");
+    CHECK_STATUS(vgg_session_set_option(s, VGG_OPTION_BF16_ARITHMETIC, -1), VGG_ERROR_INVALID_ARGUMENT);
+    CHECK_STATUS(vgg_session_set_option(s, VGG_OPTION_BF16_ARITHMETIC, 0), VGG_OK);
+    CHECK_STATUS(vgg_session_get_option(s, VGG_OPTION_BF16_ARITHMETIC, &v), VGG_OK);
+    CHECK(v == 0, "bf16 arithmetic off");
+    CHECK_STATUS(vgg_session_set_option(s, VGG_OPTION_BF16_ARITHMETIC, 1), VGG_OK);
+    CHECK_STATUS(vgg_session_set_option(s, 6, 0), VGG_ERROR_INVALID_ARGUMENT);
     CHECK_STATUS(vgg_session_set_option(NULL, VGG_OPTION_THREADS, 1), VGG_ERROR_INVALID_ARGUMENT);
     CHECK_STATUS(vgg_session_get_option(s, 99, &v), VGG_ERROR_INVALID_ARGUMENT);
     CHECK_STATUS(vgg_session_get_option(s, VGG_OPTION_THREADS, NULL), VGG_ERROR_INVALID_ARGUMENT);

@@ -122,6 +122,10 @@ class Model:
     winograd = property(lambda self: bool(self._get_option(_lib.OPTION_WINOGRAD)),
                         lambda self, on: self._set_option(_lib.OPTION_WINOGRAD, bool(on)),
                         doc="Whether 3×3 layers may run as Winograd F(4×4, 3×3) (default True).")
+    bf16_arithmetic = property(lambda self: bool(self._get_option(_lib.OPTION_BF16_ARITHMETIC)),
+                               lambda self, on: self._set_option(_lib.OPTION_BF16_ARITHMETIC, bool(on)),
+                               doc="For bf16-weight models: Winograd products as bf16 dot products on "
+                                   "CPUs with AVX512-BF16 (default True); False computes in f32.")
 
     @property
     def kernel_path(self) -> str:

@@ -1,0 +1,90 @@
+/* bf16 dot-product kernels: see include/vgg_bf16.h. */
+#include "vgg_bf16.h"
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+
+#define BF16_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16")))
+
+int vggbf16_supported(void) {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+           __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bf16") ? 1 : 0;
+}
+
+BF16_TARGET void vggbf16_convert(const float *src, uint16_t *dst, size_t count) {
+    for (size_t i = 0; i + 16 <= count; i += 16) {
+        __m256bh h = _mm512_cvtneps_pbh(_mm512_loadu_ps(src + i));
+        _mm256_storeu_si256((__m256i *)(dst + i), (__m256i)h);
+    }
+}
+
+/* bf16 bits of 16 floats in the high halves of 32-bit lanes, round to nearest even. */
+BF16_TARGET static inline __m512i bf16_high(__m512 x) {
+    __m512i b = _mm512_castps_si512(x);
+    __m512i odd = _mm512_and_si512(_mm512_srli_epi32(b, 16), _mm512_set1_epi32(1));
+    b = _mm512_add_epi32(b, _mm512_add_epi32(odd, _mm512_set1_epi32(0x7fff)));
+    return _mm512_and_si512(b, _mm512_set1_epi32((int)0xffff0000u));
+}
+
+BF16_TARGET void vggbf16_pack_pairs(const float *u, uint32_t *p, size_t channels, size_t points) {
+    size_t pairs = channels / 2;
+    for (size_t xi = 0; xi < points; xi++) {
+        const float *ux = u + xi * channels * 32;
+        uint32_t *px = p + xi * pairs * 32;
+        for (size_t q = 0; q < pairs; q++) {
+            for (size_t k = 0; k < 2; k++) {
+                __m512i lo = _mm512_srli_epi32(bf16_high(_mm512_loadu_ps(ux + ((2 * q) * 2 + k) * 16)), 16);
+                __m512i hi = bf16_high(_mm512_loadu_ps(ux + ((2 * q + 1) * 2 + k) * 16));
+                _mm512_storeu_si512(px + (q * 2 + k) * 16, _mm512_or_si512(lo, hi));
+            }
+        }
+    }
+}
+
+BF16_TARGET void vggbf16_winograd_products(const uint16_t *v, size_t vStride, size_t blockStride, size_t c0, size_t pairs,
+                                           const uint32_t *p, size_t tiles, float *m, size_t mStride, int accumulate) {
+    for (size_t xi = 0; xi < 36; xi++) {
+        const uint16_t *vx = v + xi * vStride;
+        const uint32_t *px = p + xi * pairs * 32;
+        float *mx = m + xi * mStride;
+        for (size_t j0 = 0; j0 < tiles; j0 += 8) {
+            size_t n = tiles - j0 < 8 ? tiles - j0 : 8;
+            /* Tile k reads at o[k] (clamped to the last real tile, computed again, not stored). */
+            size_t o[8];
+            for (size_t k = 0; k < 8; k++) o[k] = (k < n ? k : n - 1) * 16;
+            __m512 a[8], b[8];
+            for (size_t k = 0; k < 8; k++) {
+                a[k] = accumulate && k < n ? _mm512_loadu_ps(mx + (j0 + k) * 32) : _mm512_setzero_ps();
+                b[k] = accumulate && k < n ? _mm512_loadu_ps(mx + (j0 + k) * 32 + 16) : _mm512_setzero_ps();
+            }
+            for (size_t q = 0; q < pairs; q++) {
+                size_t c = c0 + 2 * q;
+                const uint16_t *base = vx + (c / 16) * blockStride + j0 * 16 + c % 16;
+                __m512bh w0 = (__m512bh)_mm512_loadu_si512(px + q * 32);
+                __m512bh w1 = (__m512bh)_mm512_loadu_si512(px + q * 32 + 16);
+                for (size_t k = 0; k < 8; k++) {
+                    uint32_t pair;
+                    __builtin_memcpy(&pair, base + o[k], 4);
+                    __m512bh x = (__m512bh)_mm512_set1_epi32((int)pair);
+                    a[k] = _mm512_dpbf16_ps(a[k], w0, x);
+                    b[k] = _mm512_dpbf16_ps(b[k], w1, x);
+                }
+            }
+            for (size_t k = 0; k < n; k++) {
+                _mm512_storeu_ps(mx + (j0 + k) * 32, a[k]);
+                _mm512_storeu_ps(mx + (j0 + k) * 32 + 16, b[k]);
+            }
+        }
+    }
+}
+
+#else
+int vggbf16_supported(void) { return 0; }
+void vggbf16_convert(const float *src, uint16_t *dst, size_t count) { (void)src; (void)dst; (void)count; }
+void vggbf16_pack_pairs(const float *u, uint32_t *p, size_t channels, size_t points) { (void)u; (void)p; (void)channels; (void)points; }
+void vggbf16_winograd_products(const uint16_t *v, size_t vStride, size_t blockStride, size_t c0, size_t pairs,
+                               const uint32_t *p, size_t tiles, float *m, size_t mStride, int accumulate) {
+    (void)v; (void)vStride; (void)blockStride; (void)c0; (void)pairs; (void)p; (void)tiles; (void)m; (void)mStride; (void)accumulate;
+}
+#endif
