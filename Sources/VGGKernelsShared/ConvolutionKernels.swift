@@ -126,6 +126,23 @@ public enum Kernels {
         let out0 = UnsafeMutableRawPointer(output + block &* outPlane)
         let out1 = UnsafeMutableRawPointer(output + second &* outPlane)
         var j0 = 0
+        if pixels == 1 {
+            // A lone pixel (batch 1 at the classifier's own size): one accumulator per block, the
+            // same summation order as in a full tile; the full tile would waste 7/8 of its FMAs.
+            let at0 = pixelOutput[0] &* 4
+            var a = tapStart == 0 ? b0 : vload(UnsafeRawPointer(out0), at0)
+            var c = tapStart == 0 ? b1 : vload(UnsafeRawPointer(out1), at0)
+            let origin = input + pixelInput[0]
+            for t in tapStart..<tapEnd {
+                let x = SIMD16<Float>(repeating: origin[offsets[t]])
+                a = multiplyAdd(a, x, W.load(base0, t))
+                c = multiplyAdd(c, x, W.load(base1, t))
+            }
+            if tapEnd == taps && g.relu { a = relu(a); c = relu(c) }
+            (out0 + at0).assumingMemoryBound(to: SIMD16<Float>.self).pointee = a
+            if second != block { (out1 + at0).assumingMemoryBound(to: SIMD16<Float>.self).pointee = c }
+            return
+        }
         while j0 < pixels {
             let n = min(8, pixels &- j0)
             let o = Offsets8(gathering: pixelInput + j0, pixels: n)
