@@ -79,10 +79,14 @@ extension Session {
             }
             return
         }
-        let a = try bufferA.reserve(plan.bufferFloats)
-        let b = try bufferB.reserve(plan.bufferFloats)
-        // The fc layers past the last pooling run once for the whole batch (their weights are
-        // read once); the layers before them image by image.
+        // Images run in groups, layer by layer within a group, so that a Winograd layer's
+        // weights are transformed once per group; a group's buffers stay within a budget (one
+        // image at a time at large sizes). The fc layers past the last pooling run once for the
+        // whole batch (their weights are read once).
+        let stride = plan.bufferFloats
+        let group = Session.imageGroup(n: n, imageFloats: stride)
+        let a = try bufferA.reserve(group * stride)
+        let b = try bufferB.reserve(group * stride)
         let tail = Session.tailStart(model: model, through: last)
         let perImageLast = (tail ?? (last + 1)) - 1
         var stash: UnsafeMutablePointer<Float>?
@@ -91,22 +95,32 @@ extension Session {
             stashFloats = Session.blockedFloats(plan.shapes[tail - 1], plan.borders[tail - 1])
             stash = try tailStash.reserve(n * stashFloats)
         }
-        for image in 0..<n {
-            loadInput(input + image * imageFloats, shape: plan.input, border: plan.inputBorder, into: a)
+        var first = 0
+        while first < n {
+            let count = min(group, n - first)
+            for k in 0..<count {
+                loadInput(input + (first + k) * imageFloats, shape: plan.input, border: plan.inputBorder, into: a + k * stride)
+            }
             var src = a, dst = b
             var srcShape = plan.input, srcBorder = plan.inputBorder
             for i in 0...perImageLast {
                 let shape = plan.shapes[i], border = plan.borders[i]
                 let start = layerTimer == nil ? 0 : monotonicSeconds()
-                try runLayer(model.layers[i], from: src, shape: srcShape, border: srcBorder, to: dst, shape: shape, border: border)
-                zeroBorder(dst, shape: shape, border: border)
+                try runLayer(model.layers[i], images: count, stride: stride, from: src, shape: srcShape, border: srcBorder,
+                             to: dst, shape: shape, border: border)
+                for k in 0..<count { zeroBorder(dst + k * stride, shape: shape, border: border) }
                 if let timer = layerTimer { timer(i, monotonicSeconds() - start) }
-                if wanted.contains(i) { try sink(i, image, shape, .blocked(dst, border: border)) }
+                if wanted.contains(i) {
+                    for k in 0..<count { try sink(i, first + k, shape, .blocked(dst + k * stride, border: border)) }
+                }
                 swap(&src, &dst)
                 srcShape = shape
                 srcBorder = border
             }
-            if let stash { (stash + image * stashFloats).update(from: src, count: stashFloats) }
+            if let stash {
+                for k in 0..<count { (stash + (first + k) * stashFloats).update(from: src + k * stride, count: stashFloats) }
+            }
+            first += count
         }
         guard let tail, let stash else { return }
         var src = stash, srcFloats = stashFloats
@@ -128,6 +142,37 @@ extension Session {
             srcShape = shape
             srcBorder = border
         }
+    }
+
+    /// Bytes of the two activation buffers of a group of images (beyond one image).
+    static let groupBudget = 256 << 20
+
+    /// Images per group: up to 8 (enough to amortise the weight transforms), within the budget.
+    static func imageGroup(n: Int, imageFloats: Int) -> Int {
+        max(1, min(n, 8, groupBudget / max(1, 2 * 4 * imageFloats)))
+    }
+
+    /// Layer `l` on `images` images whose buffers lie `stride` floats apart: Winograd layers
+    /// take them all at once, other layers image by image.
+    func runLayer(_ l: Layer, images: Int, stride: Int, from src: UnsafeMutablePointer<Float>, shape inShape: ActivationShape,
+                  border inBorder: Int, to dst: UnsafeMutablePointer<Float>, shape outShape: ActivationShape,
+                  border outBorder: Int) throws {
+        if let w = kernels.winograd, useWinograd(l, inBorder: inBorder, outWidth: outShape.width), let weight = l.weight {
+            let bias = l.bias.map { $0.data.assumingMemoryBound(to: Float.self) }
+            try winograd(l, w, images: images, stride: stride, input: UnsafePointer(src), weight: weight, bias: bias,
+                         inShape: inShape, inBorder: inBorder, output: dst, outShape: outShape, outBorder: outBorder)
+            return
+        }
+        for k in 0..<images {
+            try runLayer(l, from: src + k * stride, shape: inShape, border: inBorder, to: dst + k * stride, shape: outShape,
+                         border: outBorder)
+        }
+    }
+
+    /// Whether layer `l` runs as Winograd (kernels offer it, option on, shape and buffers fit).
+    func useWinograd(_ l: Layer, inBorder: Int, outWidth: Int) -> Bool {
+        kernels.winograd != nil && winogradEnabled && Session.winogradShape(l) && l.inChannels >= 16
+            && outWidth >= Session.winogradMinimumWidth && inBorder >= WinogradGeometry.minimumBorder
     }
 
     /// Floats of one image's blocked buffer of shape `s` with border `b`.
@@ -185,10 +230,9 @@ extension Session {
             let weights = weight.data, dtype = weight.dtype.rawValue
             let bias = l.bias.map { $0.data.assumingMemoryBound(to: Float.self) }
             let blocks = g.outBlocks
-            if let w = kernels.winograd, winogradEnabled, Session.winogradShape(l), l.inChannels >= 16,
-               g.outWidth >= Session.winogradMinimumWidth, inBorder >= WinogradGeometry.minimumBorder {
-                try winograd(l, w, input: input, weight: weight, bias: bias, inShape: inShape, inBorder: inBorder,
-                             output: dst, outShape: outShape, outBorder: outBorder)
+            if let w = kernels.winograd, useWinograd(l, inBorder: inBorder, outWidth: g.outWidth) {
+                try winograd(l, w, images: 1, stride: 0, input: input, weight: weight, bias: bias, inShape: inShape,
+                             inBorder: inBorder, output: dst, outShape: outShape, outBorder: outBorder)
             } else if g.outWidth >= 4 {
                 let rows = kernels.rows, step = kernels.blockStep
                 let height = g.outHeight
@@ -296,17 +340,21 @@ extension Session {
     /// covers the layer's inputs (≤ 64 channels: 288 KiB each).
     static let winogradCachedPairs = 4
 
-    /// A 3×3 layer by Winograd F(4×4, 3×3). Tasks are (split of tiles) × (range of output-block
+    /// A 3×3 layer by Winograd F(4×4, 3×3) on `images` images (buffers `stride` floats apart),
+    /// their tiles one after another. Tasks are (split of tiles) × (range of output-block
     /// pairs); each worker transforms the inputs of its split into its own buffer (again only
     /// when it moves to another split) and runs the products and output transform for its
     /// pairs. Keeping a split's transformed inputs on the core that made them matters: with one
     /// shared buffer read by both cores conv1_2 ran no faster on 2 threads than on 1 (cache
     /// lines moved between cores). Pair ranges give layers with few splits enough tasks; their
     /// input transform is then repeated per range, a few % of the products there.
-    func winograd(_ l: Layer, _ w: WinogradKernels, input: UnsafePointer<Float>, weight: Tensor, bias: UnsafePointer<Float>?,
-                  inShape: ActivationShape, inBorder: Int, output: UnsafeMutablePointer<Float>,
+    func winograd(_ l: Layer, _ w: WinogradKernels, images: Int, stride: Int, input: UnsafePointer<Float>, weight: Tensor,
+                  bias: UnsafePointer<Float>?, inShape: ActivationShape, inBorder: Int, output: UnsafeMutablePointer<Float>,
                   outShape: ActivationShape, outBorder: Int) throws {
         var g = WinogradGeometry()
+        g.images = images
+        g.inImageFloats = stride
+        g.outImageFloats = stride
         g.inChannels = l.inChannels
         g.inBufferHeight = inShape.height + 2 * inBorder
         g.inBufferWidth = inShape.width + 2 * inBorder

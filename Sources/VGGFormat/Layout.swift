@@ -173,12 +173,16 @@ public struct WinogradGeometry: Sendable {
     public var outChannels = 0
     public var outHeight = 0, outWidth = 0, outBorder = 0
     public var relu = false
+    /// Images run together (tiles of image k follow those of image k − 1) and the floats
+    /// between consecutive images' input and output buffers.
+    public var images = 1, inImageFloats = 0, outImageFloats = 0
     public init() {}
     /// The smallest input border a Winograd layer accepts.
     public static let minimumBorder = 4
     public var tilesH: Int { (outHeight + 3) / 4 }
     public var tilesW: Int { (outWidth + 3) / 4 }
-    public var tiles: Int { tilesH * tilesW }
+    public var imageTiles: Int { tilesH * tilesW }
+    public var tiles: Int { imageTiles * images }
     public var inBlocks: Int { (inChannels + 15) / 16 }
     public var outBlocks: Int { (outChannels + 15) / 16 }
     /// Input channels whose transformed weights are made and used at a time: U[ξ][c][2][16] of

@@ -110,17 +110,19 @@ extension Kernels {
     }
 
     /// V[ξ][inputBlock][t][16] for the tiles groupStart + t, t in tileStart..<tileEnd (row-major
-    /// tile order): Bᵀ d B of each tile's 6×6 input patch. `v` has room for `groupTiles` tiles.
+    /// tile order, image after image): Bᵀ d B of each tile's 6×6 input patch. `v` has room for
+    /// `groupTiles` tiles.
     public static func winogradInput(input: UnsafePointer<Float>, geometry g: WinogradGeometry, inputBlock: Int,
                                      groupStart: Int, groupTiles: Int, tileStart: Int, tileEnd: Int,
                                      into v: UnsafeMutablePointer<Float>) {
         let rowIn = g.inBufferWidth &* 16
-        let plane = UnsafeRawPointer(input + inputBlock &* g.inBufferHeight &* rowIn)
+        let blockPlane = UnsafeRawPointer(input + inputBlock &* g.inBufferHeight &* rowIn)
         let vStride = g.inputStride(tiles: groupTiles)
         let out = UnsafeMutableRawPointer(v)
-        let tilesW = g.tilesW
+        let tilesW = g.tilesW, imageTiles = g.imageTiles
         for t in tileStart..<tileEnd {
-            let tile = groupStart &+ t
+            let image = (groupStart &+ t) / imageTiles, tile = groupStart &+ t &- image &* imageTiles
+            let plane = blockPlane + image &* g.inImageFloats &* 4
             let tileRow = tile / tilesW, tileColumn = tile &- tileRow &* tilesW
             // Patch rows 4r − 1 … 4r + 4, columns 4j − 1 … 4j + 4 of the image.
             let p0 = (4 &* tileRow &- 1 &+ g.inBorder) &* rowIn &+ (4 &* tileColumn &- 1 &+ g.inBorder) &* 16
@@ -217,12 +219,12 @@ extension Kernels {
 
         let rowFloats = (g.outWidth &+ 2 &* g.outBorder) &* 16
         let outPlane = (g.outHeight &+ 2 &* g.outBorder) &* rowFloats
-        let tilesW = g.tilesW
+        let tilesW = g.tilesW, imageTiles = g.imageTiles
         let blocks = block &+ 1 < g.outBlocks ? 2 : 1
         for k in 0..<blocks {
             let ob = block &+ k
             let biasVector = bias.map { vload(UnsafeRawPointer($0), ob &* 64) } ?? .zero
-            let plane = UnsafeMutableRawPointer(output + ob &* outPlane)
+            let blockPlane = UnsafeMutableRawPointer(output + ob &* outPlane)
             for t in tileStart..<tileEnd {
                 let base = (t &- tileStart) &* 32 &+ k &* 16
                 // M A: each row i of M (ξ = 6i … 6i + 5) to 4 column values.
@@ -237,7 +239,8 @@ extension Kernels {
                 let c1 = outputTransform(s0.1, s1.1, s2.1, s3.1, s4.1, s5.1)
                 let c2 = outputTransform(s0.2, s1.2, s2.2, s3.2, s4.2, s5.2)
                 let c3 = outputTransform(s0.3, s1.3, s2.3, s3.3, s4.3, s5.3)
-                let tile = groupStart &+ t
+                let image = (groupStart &+ t) / imageTiles, tile = groupStart &+ t &- image &* imageTiles
+                let plane = blockPlane + image &* g.outImageFloats &* 4
                 let tileRow = tile / tilesW, tileColumn = tile &- tileRow &* tilesW
                 let oy = 4 &* tileRow, ox = 4 &* tileColumn
                 let rowsLeft = g.outHeight &- oy, columns = min(4, g.outWidth &- ox)
