@@ -103,19 +103,37 @@ extension Session {
             }
             var src = a, dst = b
             var srcShape = plan.input, srcBorder = plan.inputBorder
-            for i in 0...perImageLast {
-                let shape = plan.shapes[i], border = plan.borders[i]
+            var i = 0
+            while i <= perImageLast {
+                // A Winograd layer followed by a 2×2/2 max pooling writes the pooled map directly
+                // (unless its own output is wanted): a quarter of the stores, no pooling pass.
+                let fused = i < perImageLast && !wanted.contains(i) && Session.fusablePool(model.layers[i + 1])
+                    && useWinograd(model.layers[i], inBorder: srcBorder, outWidth: plan.shapes[i].width)
+                let end = fused ? i + 1 : i
+                let shape = plan.shapes[end], border = plan.borders[end]
                 let start = layerTimer == nil ? 0 : monotonicSeconds()
-                try runLayer(model.layers[i], images: count, stride: stride, from: src, shape: srcShape, border: srcBorder,
-                             to: dst, shape: shape, border: border)
+                if fused, let w = kernels.winograd, let weight = model.layers[i].weight {
+                    let l = model.layers[i]
+                    try winograd(l, w, images: count, stride: stride, input: UnsafePointer(src), weight: weight,
+                                 bias: l.bias.map { $0.data.assumingMemoryBound(to: Float.self) }, inShape: srcShape,
+                                 inBorder: srcBorder, output: dst, outShape: plan.shapes[i], outBorder: 0,
+                                 pooled: (shape, border))
+                } else {
+                    try runLayer(model.layers[i], images: count, stride: stride, from: src, shape: srcShape, border: srcBorder,
+                                 to: dst, shape: shape, border: border)
+                }
                 for k in 0..<count { zeroBorder(dst + k * stride, shape: shape, border: border) }
-                if let timer = layerTimer { timer(i, monotonicSeconds() - start) }
-                if wanted.contains(i) {
-                    for k in 0..<count { try sink(i, first + k, shape, .blocked(dst + k * stride, border: border)) }
+                if let timer = layerTimer {
+                    timer(i, monotonicSeconds() - start)
+                    if fused { timer(end, 0) }
+                }
+                if wanted.contains(end) {
+                    for k in 0..<count { try sink(end, first + k, shape, .blocked(dst + k * stride, border: border)) }
                 }
                 swap(&src, &dst)
                 srcShape = shape
                 srcBorder = border
+                i = end + 1
             }
             if let stash {
                 for k in 0..<count { (stash + (first + k) * stashFloats).update(from: src + k * stride, count: stashFloats) }
@@ -167,6 +185,11 @@ extension Session {
             try runLayer(l, from: src + k * stride, shape: inShape, border: inBorder, to: dst + k * stride, shape: outShape,
                          border: outBorder)
         }
+    }
+
+    /// A 2×2 stride-2 unpadded max pooling: what the Winograd output transform can fuse.
+    static func fusablePool(_ l: Layer) -> Bool {
+        l.kind == .maxPool && l.kernelH == 2 && l.kernelW == 2 && l.strideH == 2 && l.strideW == 2 && l.padH == 0 && l.padW == 0
     }
 
     /// Whether layer `l` runs as Winograd (kernels offer it, option on, shape and buffers fit).
@@ -341,7 +364,8 @@ extension Session {
     static let winogradCachedPairs = 4
 
     /// A 3×3 layer by Winograd F(4×4, 3×3) on `images` images (buffers `stride` floats apart),
-    /// their tiles one after another. Tasks are (split of tiles) × (range of output-block
+    /// their tiles one after another; with `pooled` (shape and border of a following 2×2/2 max
+    /// pooling) the output buffer receives the pooled map instead. Tasks are (split of tiles) × (range of output-block
     /// pairs); each worker transforms the inputs of its split into its own buffer (again only
     /// when it moves to another split) and runs the products and output transform for its
     /// pairs. Keeping a split's transformed inputs on the core that made them matters: with one
@@ -350,8 +374,14 @@ extension Session {
     /// input transform is then repeated per range, a few % of the products there.
     func winograd(_ l: Layer, _ w: WinogradKernels, images: Int, stride: Int, input: UnsafePointer<Float>, weight: Tensor,
                   bias: UnsafePointer<Float>?, inShape: ActivationShape, inBorder: Int, output: UnsafeMutablePointer<Float>,
-                  outShape: ActivationShape, outBorder: Int) throws {
+                  outShape: ActivationShape, outBorder: Int, pooled: (ActivationShape, Int)? = nil) throws {
         var g = WinogradGeometry()
+        if let (shape, border) = pooled {
+            g.pool = true
+            g.pooledHeight = shape.height
+            g.pooledWidth = shape.width
+            g.pooledBorder = border
+        }
         g.images = images
         g.inImageFloats = stride
         g.outImageFloats = stride

@@ -176,6 +176,11 @@ public struct WinogradGeometry: Sendable {
     /// Images run together (tiles of image k follow those of image k − 1) and the floats
     /// between consecutive images' input and output buffers.
     public var images = 1, inImageFloats = 0, outImageFloats = 0
+    /// When true, a 2×2 stride-2 max pooling follows in the same pass: the output buffer holds
+    /// the pooled map (pooledHeight × pooledWidth, border pooledBorder) and the convolution's
+    /// output is never written (windows clipped to the image: ceil and floor rounding alike).
+    public var pool = false
+    public var pooledHeight = 0, pooledWidth = 0, pooledBorder = 0
     public init() {}
     /// The smallest input border a Winograd layer accepts.
     public static let minimumBorder = 4

@@ -217,8 +217,8 @@ extension Kernels {
             first &+= chunk
         }
 
-        let rowFloats = (g.outWidth &+ 2 &* g.outBorder) &* 16
-        let outPlane = (g.outHeight &+ 2 &* g.outBorder) &* rowFloats
+        let rowFloats = g.pool ? (g.pooledWidth &+ 2 &* g.pooledBorder) &* 16 : (g.outWidth &+ 2 &* g.outBorder) &* 16
+        let outPlane = (g.pool ? g.pooledHeight &+ 2 &* g.pooledBorder : g.outHeight &+ 2 &* g.outBorder) &* rowFloats
         let tilesW = g.tilesW, imageTiles = g.imageTiles
         let blocks = block &+ 1 < g.outBlocks ? 2 : 1
         for k in 0..<blocks {
@@ -244,13 +244,49 @@ extension Kernels {
                 let tileRow = tile / tilesW, tileColumn = tile &- tileRow &* tilesW
                 let oy = 4 &* tileRow, ox = 4 &* tileColumn
                 let rowsLeft = g.outHeight &- oy, columns = min(4, g.outWidth &- ox)
-                var at = (oy &+ g.outBorder) &* rowFloats &+ (ox &+ g.outBorder) &* 16
                 let r = g.relu
+                if g.pool {
+                    poolTile(plane, g, rowFloats, oy, ox, rowsLeft, columns, biasVector, r, c0, c1, c2, c3)
+                    continue
+                }
+                var at = (oy &+ g.outBorder) &* rowFloats &+ (ox &+ g.outBorder) &* 16
                 storeRow(plane, at, columns, biasVector, r, c0.0, c1.0, c2.0, c3.0)
                 if rowsLeft > 1 { at &+= rowFloats; storeRow(plane, at, columns, biasVector, r, c0.1, c1.1, c2.1, c3.1) }
                 if rowsLeft > 2 { at &+= rowFloats; storeRow(plane, at, columns, biasVector, r, c0.2, c1.2, c2.2, c3.2) }
                 if rowsLeft > 3 { at &+= rowFloats; storeRow(plane, at, columns, biasVector, r, c0.3, c1.3, c2.3, c3.3) }
             }
+        }
+    }
+
+    /// The 2×2 max pooling of one finished 4×4 output tile (columns c0…c3, rows in each):
+    /// pooled rows oy/2, oy/2 + 1 and columns ox/2, ox/2 + 1 where they exist, each the maximum
+    /// over its window clipped to the image (a missing row or column repeats its neighbour).
+    @inline(__always)
+    static func poolTile(_ plane: UnsafeMutableRawPointer, _ g: WinogradGeometry, _ rowFloats: Int, _ oy: Int, _ ox: Int,
+                         _ rowsLeft: Int, _ columns: Int, _ bias: V16, _ applyReLU: Bool,
+                         _ c0: (V16, V16, V16, V16), _ c1: (V16, V16, V16, V16), _ c2: (V16, V16, V16, V16),
+                         _ c3: (V16, V16, V16, V16)) {
+        @inline(__always) func finish(_ y: V16) -> V16 { applyReLU ? relu(y + bias) : y + bias }
+        @inline(__always) func larger(_ a: V16, _ b: V16) -> V16 { a.replacing(with: b, where: b .> a) }
+        // Rows 0…3 of the 4 columns, max over each column pair.
+        let left0 = larger(c0.0, columns > 1 ? c1.0 : c0.0), left1 = larger(c0.1, columns > 1 ? c1.1 : c0.1)
+        let left2 = larger(c0.2, columns > 1 ? c1.2 : c0.2), left3 = larger(c0.3, columns > 1 ? c1.3 : c0.3)
+        let right0 = larger(c2.0, columns > 3 ? c3.0 : c2.0), right1 = larger(c2.1, columns > 3 ? c3.1 : c2.1)
+        let right2 = larger(c2.2, columns > 3 ? c3.2 : c2.2), right3 = larger(c2.3, columns > 3 ? c3.3 : c2.3)
+        // Bias and ReLU commute with the maximum (same bias per channel, ReLU monotonic).
+        let topLeft = finish(larger(left0, rowsLeft > 1 ? left1 : left0))
+        let topRight = finish(larger(right0, rowsLeft > 1 ? right1 : right0))
+        let bottomLeft = finish(larger(left2, rowsLeft > 3 ? left3 : left2))
+        let bottomRight = finish(larger(right2, rowsLeft > 3 ? right3 : right2))
+        let py = oy &>> 1, px = ox &>> 1
+        let hasRight = columns > 2 && px &+ 1 < g.pooledWidth, hasBottom = rowsLeft > 2 && py &+ 1 < g.pooledHeight
+        guard py < g.pooledHeight && px < g.pooledWidth else { return }
+        let at = (py &+ g.pooledBorder) &* rowFloats &+ (px &+ g.pooledBorder) &* 16
+        storeV(plane, at, topLeft)
+        if hasRight { storeV(plane, at &+ 16, topRight) }
+        if hasBottom {
+            storeV(plane, at &+ rowFloats, bottomLeft)
+            if hasRight { storeV(plane, at &+ rowFloats &+ 16, bottomRight) }
         }
     }
 

@@ -174,6 +174,23 @@ def test_winograd_equals_direct_and_reference_kernels(factory, rng, h, w, level)
         assert ref.relative_l2(direct[name], slow[name].astype(np.float64)) <= 1e-5, name
 
 
+@pytest.mark.parametrize("h,w", [(63, 75), (225, 225)])
+def test_pooling_fused_into_winograd_is_exact(factory, rng, h, w):
+    """A Winograd layer followed by 2×2/2 max pooling writes the pooled map directly unless its
+    own output is asked for: both ways must agree bit for bit (odd sizes: Caffe's ceil windows)."""
+    path, _ = factory.model("vgg16")
+    x = images(rng, 2, h, w)
+    pools = ["pool1", "pool2", "pool3", "pool4", "pool5"]
+    with vgg.Model(path, threads=2) as m:
+        fused = m.features(x, pools)
+        plain = m.features(x, pools + ["conv1_2", "conv2_2", "conv3_3", "conv4_3", "conv5_3"])
+        m.force_reference = True
+        slow = m.features(x, pools)
+    for name in pools:
+        assert np.array_equal(fused[name], plain[name]), name
+        assert ref.relative_l2(fused[name], slow[name].astype(np.float64)) <= 1e-5, name
+
+
 def test_vgg16_batch_of_three(factory, rng):
     path, weights = factory.model("vgg16")
     x = images(rng, 3, 224, 224)

@@ -88,6 +88,10 @@ def test_floor_pooling_at_odd_sizes(tmp_path, rng):
     with vgg.Model(out) as m:
         got = m.forward(x)[0]
         assert m.output_shape(35, 37, "pool3") == (16, 4, 4)
+        # pool2 follows a Winograd layer (16 → 16 channels, 17 columns): fused or not, the same.
+        fused = m.features(x, ["pool2"])["pool2"]
+        plain = m.features(x, ["pool2", "conv2_2"])["pool2"]
+        assert fused.shape == (1, 16, 8, 9) and np.array_equal(fused, plain)
     assert got.shape == want.shape and ref.relative_l2(got, want) <= 1e-5
 
 
