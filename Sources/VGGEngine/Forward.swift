@@ -360,7 +360,7 @@ extension Session {
     /// against 36 FMAs per tile), within L3.
     static let winogradSplitBudget = 8 << 20
     /// Output-block pairs whose transformed weights a worker keeps when one channel chunk
-    /// covers the layer's inputs (≤ 64 channels: 288 KiB each).
+    /// covers the layer's inputs (≤ 128 channels: ≤ 576 KiB each).
     static let winogradCachedPairs = 4
 
     /// A 3×3 layer by Winograd F(4×4, 3×3) on `images` images (buffers `stride` floats apart),
@@ -395,8 +395,11 @@ extension Session {
         g.outBorder = outBorder
         g.relu = l.relu
         let tiles = g.tiles, blocks = g.outBlocks, pairs = (blocks + 1) / 2, threads = pool.threadCount
-        let cached = l.inChannels <= WinogradGeometry.channelChunk
-        let cachedPairs = cached ? min(pairs, Session.winogradCachedPairs) : 1
+        // Where every pair's transformed weights fit a worker's slots (≤ 128 channels, ≤ 4
+        // pairs), each worker makes them once per layer; otherwise per split, in 64-channel chunks.
+        let cached = l.inChannels <= 128 && pairs <= Session.winogradCachedPairs
+        if cached { g.channelChunk = (l.inChannels + 15) / 16 * 16 }
+        let cachedPairs = cached ? pairs : 1
         // Splits in whole 8-tile micro-tiles spread evenly; with cached weights many small ones,
         // a multiple of the thread count; otherwise as few as the budget allows (pair ranges then
         // share a split between workers: each transforms its inputs once, the weights once per
@@ -415,7 +418,7 @@ extension Session {
             && Session.cpuHasBF16
         // Per worker: V (f32), per weight slot U (f32) and, with bf16, its packed pairs; M; V in bf16.
         let vFloats = g.inputFloats(tiles: splitTiles)
-        let slotFloats = WinogradGeometry.pairWeightFloats * (bf16 ? 3 : 2) / 2
+        let slotFloats = g.pairWeightFloats * (bf16 ? 3 : 2) / 2
         let uFloats = cachedPairs * slotFloats
         let mFloats = WinogradGeometry.productFloats(tiles: splitTiles)
         let vHalfFloats = bf16 ? (vFloats + 1) / 2 : 0
@@ -446,7 +449,7 @@ extension Session {
                 let ready = cached && heldPair[worker * cachedPairs + slot] == pair
                 heldPair[worker * cachedPairs + slot] = pair
                 let slotU = u + slot * slotFloats
-                let packed = UnsafeMutableRawPointer(slotU + WinogradGeometry.pairWeightFloats).assumingMemoryBound(to: UInt32.self)
+                let packed = UnsafeMutableRawPointer(slotU + g.pairWeightFloats).assumingMemoryBound(to: UInt32.self)
                 products(UnsafePointer(v), weights, dtype, bias, output, g, pair * 2, first, splitTiles, 0, count,
                          slotU, ready, m, bf16 ? UnsafePointer(vBF16) : nil, bf16 ? packed : nil)
             }

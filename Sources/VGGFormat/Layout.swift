@@ -190,12 +190,13 @@ public struct WinogradGeometry: Sendable {
     public var tiles: Int { imageTiles * images }
     public var inBlocks: Int { (inChannels + 15) / 16 }
     public var outBlocks: Int { (outChannels + 15) / 16 }
-    /// Input channels whose transformed weights are made and used at a time: U[ξ][c][2][16] of
-    /// one output-block pair for 64 channels is 288 KiB and stays in L2 (a whole 512-channel
-    /// pair, 2.3 MiB, went out to L3 and back: 11% of a run, measured).
-    public static let channelChunk = 64
+    /// Input channels whose transformed weights are made and used at a time (a multiple of 16):
+    /// U[ξ][c][2][16] of one output-block pair for 64 channels is 288 KiB and stays in L2 (a
+    /// whole 512-channel pair, 2.3 MiB, went out to L3 and back: 11% of a run, measured). The
+    /// engine sets all channels (≤ 128) where a worker keeps every pair's U for the layer.
+    public var channelChunk = 64
     /// Floats of the transformed weights of one output-block pair and channel chunk.
-    public static let pairWeightFloats = 36 * channelChunk * 32
+    public var pairWeightFloats: Int { 36 * channelChunk * 32 }
     /// Floats between consecutive ξ in V[ξ][input block][tile][16] of a `tiles`-tile group. The
     /// extra 16 floats keep the 36 points of one tile out of the same L1 set (a multiple of
     /// 4 KiB between them made the transforms ~2× slower, measured).

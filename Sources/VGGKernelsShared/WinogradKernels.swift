@@ -154,7 +154,7 @@ extension Kernels {
 
     /// Tiles groupStart + t, t in tileStart..<tileEnd, of
     /// output blocks `block` and `block + 1`: per chunk of input channels, the chunk's
-    /// transformed weights U (into `u`, WinogradGeometry.pairWeightFloats floats) and
+    /// transformed weights U (into `u`, geometry.pairWeightFloats floats) and
     /// M[ξ] += Σ_c U[ξ][c] V[ξ][c] for the 36 points (into `m`,
     /// WinogradGeometry.productFloats(tiles: tileEnd − tileStart) floats); then Y = Aᵀ M A with bias and ReLU into the output buffer. `weightsReady`: `u`
     /// already holds this pair's U (only possible when one chunk covers every input channel).
@@ -174,7 +174,7 @@ extension Kernels {
         let mr = UnsafeMutableRawPointer(m)
         var first = 0
         while first < C {
-            let chunk = min(WinogradGeometry.channelChunk, C &- first)
+            let chunk = min(g.channelChunk, C &- first)
             if !(weightsReady && chunk == C) {
                 switch dtype {
                 case 2: transformPair(F16Weights.self, weights, C, g.outBlocks, block, first, chunk, u)
