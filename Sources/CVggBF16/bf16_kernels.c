@@ -79,8 +79,103 @@ BF16_TARGET void vggbf16_winograd_products(const uint16_t *v, size_t vStride, si
     }
 }
 
+static inline uint32_t bf16_bits(float f) {
+    uint32_t b;
+    __builtin_memcpy(&b, &f, 4);
+    return (b + 0x7fffu + ((b >> 16) & 1u)) >> 16;
+}
+
+void vggbf16_im2col(const float *input, const int64_t *offsets, size_t taps, const int64_t *pixelInput,
+                    size_t pixels, uint32_t *x) {
+    size_t pairs = (taps + 1) / 2;
+    for (size_t j = 0; j < pixels; j++) {
+        const float *origin = input + pixelInput[j];
+        uint32_t *row = x + j * pairs;
+        for (size_t q = 0; q < pairs; q++) {
+            uint32_t lo = bf16_bits(origin[offsets[2 * q]]);
+            uint32_t hi = 2 * q + 1 < taps ? bf16_bits(origin[offsets[2 * q + 1]]) : 0;
+            row[q] = lo | hi << 16;
+        }
+    }
+}
+
+BF16_TARGET static inline __m512bh pair_of_taps(const uint16_t *w, size_t taps, size_t q) {
+    __m512i lo = _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(w + 2 * q * 16)));
+    __m512i hi = 2 * q + 1 < taps ? _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(w + (2 * q + 1) * 16)))
+                                  : _mm512_setzero_si512();
+    return (__m512bh)_mm512_or_si512(lo, _mm512_slli_epi32(hi, 16));
+}
+
+BF16_TARGET void vggbf16_pack_taps(const uint16_t *w, size_t taps, size_t q0, size_t q1, uint32_t *p) {
+    for (size_t q = q0; q < q1; q++) _mm512_storeu_si512(p + (q - q0) * 16, (__m512i)pair_of_taps(w, taps, q));
+}
+
+BF16_TARGET void vggbf16_gather(const uint32_t *x, size_t pairs, size_t pixels, size_t q0, size_t q1, const uint32_t *p0,
+                                const uint32_t *p1, float *out0, float *out1, const int64_t *pixelOutput, const float *bias0,
+                                const float *bias1, int relu) {
+    float *store1 = out1 ? out1 : out0;
+    for (size_t j0 = 0; j0 < pixels; j0 += 8) {
+        size_t n = pixels - j0 < 8 ? pixels - j0 : 8;
+        const uint32_t *row[8];
+        for (size_t k = 0; k < 8; k++) row[k] = x + (j0 + (k < n ? k : n - 1)) * pairs;
+        __m512 a[8], b[8];
+        for (size_t k = 0; k < 8; k++) {
+            size_t at = (size_t)pixelOutput[j0 + (k < n ? k : n - 1)];
+            a[k] = q0 == 0 ? (bias0 ? _mm512_loadu_ps(bias0) : _mm512_setzero_ps()) : _mm512_loadu_ps(out0 + at);
+            b[k] = q0 == 0 ? (bias1 ? _mm512_loadu_ps(bias1) : _mm512_setzero_ps()) : _mm512_loadu_ps(store1 + at);
+        }
+        for (size_t q = q0; q < q1; q++) {
+            __m512bh w0 = (__m512bh)_mm512_loadu_si512(p0 + (q - q0) * 16);
+            __m512bh w1 = (__m512bh)_mm512_loadu_si512(p1 + (q - q0) * 16);
+            for (size_t k = 0; k < 8; k++) {
+                __m512bh v = (__m512bh)_mm512_set1_epi32((int)row[k][q]);
+                a[k] = _mm512_dpbf16_ps(a[k], w0, v);
+                b[k] = _mm512_dpbf16_ps(b[k], w1, v);
+            }
+        }
+        for (size_t k = 0; k < n; k++) {
+            size_t at = (size_t)pixelOutput[j0 + k];
+            __m512 y = a[k], z = b[k];
+            if (relu) { y = _mm512_max_ps(y, _mm512_setzero_ps()); z = _mm512_max_ps(z, _mm512_setzero_ps()); }
+            _mm512_storeu_ps(out0 + at, y);
+            if (out1) _mm512_storeu_ps(out1 + at, z);
+        }
+    }
+}
+
+BF16_TARGET void vggbf16_gather_one(const uint32_t *x, size_t taps, const uint16_t *w0, const uint16_t *w1, float *out0,
+                                    float *out1, const float *bias0, const float *bias1, int relu) {
+    size_t pairs = (taps + 1) / 2;
+    __m512 a = bias0 ? _mm512_loadu_ps(bias0) : _mm512_setzero_ps();
+    __m512 b = bias1 ? _mm512_loadu_ps(bias1) : _mm512_setzero_ps();
+    for (size_t q = 0; q < pairs; q++) {
+        /* The weight stream is read once: ask for it 4 KiB ahead. */
+        __builtin_prefetch(w0 + (2 * q + 128) * 16, 0, 3);
+        __builtin_prefetch(w1 + (2 * q + 128) * 16, 0, 3);
+        __m512bh v = (__m512bh)_mm512_set1_epi32((int)x[q]);
+        a = _mm512_dpbf16_ps(a, pair_of_taps(w0, taps, q), v);
+        b = _mm512_dpbf16_ps(b, pair_of_taps(w1, taps, q), v);
+    }
+    if (relu) { a = _mm512_max_ps(a, _mm512_setzero_ps()); b = _mm512_max_ps(b, _mm512_setzero_ps()); }
+    _mm512_storeu_ps(out0, a);
+    if (out1) _mm512_storeu_ps(out1, b);
+}
+
 #else
 int vggbf16_supported(void) { return 0; }
+void vggbf16_gather_one(const uint32_t *x, size_t taps, const uint16_t *w0, const uint16_t *w1, float *out0,
+                        float *out1, const float *bias0, const float *bias1, int relu) {
+    (void)x; (void)taps; (void)w0; (void)w1; (void)out0; (void)out1; (void)bias0; (void)bias1; (void)relu;
+}
+void vggbf16_im2col(const float *input, const int64_t *offsets, size_t taps, const int64_t *pixelInput,
+                    size_t pixels, uint32_t *x) { (void)input; (void)offsets; (void)taps; (void)pixelInput; (void)pixels; (void)x; }
+void vggbf16_pack_taps(const uint16_t *w, size_t taps, size_t q0, size_t q1, uint32_t *p) { (void)w; (void)taps; (void)q0; (void)q1; (void)p; }
+void vggbf16_gather(const uint32_t *x, size_t pairs, size_t pixels, size_t q0, size_t q1, const uint32_t *p0,
+                    const uint32_t *p1, float *out0, float *out1, const int64_t *pixelOutput, const float *bias0,
+                    const float *bias1, int relu) {
+    (void)x; (void)pairs; (void)pixels; (void)q0; (void)q1; (void)p0; (void)p1; (void)out0; (void)out1; (void)pixelOutput;
+    (void)bias0; (void)bias1; (void)relu;
+}
 void vggbf16_convert(const float *src, uint16_t *dst, size_t count) { (void)src; (void)dst; (void)count; }
 void vggbf16_pack_pairs(const float *u, uint32_t *p, size_t channels, size_t points) { (void)u; (void)p; (void)channels; (void)points; }
 void vggbf16_winograd_products(const uint16_t *v, size_t vStride, size_t blockStride, size_t c0, size_t pairs,

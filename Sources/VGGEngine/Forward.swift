@@ -329,6 +329,10 @@ extension Session {
         let bias = l.bias.map { $0.data.assumingMemoryBound(to: Float.self) }
         let input = UnsafePointer(src), pixels = n * perImage, taps = g.taps
         let outPlane = g.outBufferHeight * g.outBufferWidth * 16, chunk = Session.gatherTapChunk
+        if bf16Arithmetic && weight.dtype == .bf16 && kernels.path == .x86_64_v4 && Session.cpuHasBF16 {
+            try runBatchedBF16(g, pixels: pixels, input: input, weights: weights, bias: bias, output: dst, outPlane: outPlane)
+            return
+        }
         offsetTable.withUnsafeBufferPointer { offsets in
             pixelInputTable.withUnsafeBufferPointer { ins in
                 pixelOutputTable.withUnsafeBufferPointer { outs in
@@ -338,6 +342,55 @@ extension Session {
                         while t < taps {
                             gather(input, weights, dtype, bias, dst, g, o, pi, po, pixels, outPlane, pair * 2, t, min(taps, t + chunk))
                             t += chunk
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// runBatched with bf16 dot products (bf16-weight models, AVX512-BF16): the batch's input
+    /// windows in bf16 tap pairs (im2col, once per layer), each block pair's weights packed into
+    /// tap pairs chunk by chunk, then 8-pixel tiles of vdpbf16ps. Used at every batch size, so
+    /// an image's result still does not depend on its batch.
+    func runBatchedBF16(_ g: ConvGeometry, pixels: Int, input: UnsafePointer<Float>, weights: UnsafeRawPointer,
+                        bias: UnsafePointer<Float>?, output: UnsafeMutablePointer<Float>, outPlane: Int) throws {
+        let taps = g.taps, pairs = (taps + 1) / 2, chunkPairs = Session.gatherTapChunk / 2
+        let x = UnsafeMutableRawPointer(try tailPairs.reserve(pixels * pairs)).assumingMemoryBound(to: UInt32.self)
+        let threads = pool.threadCount
+        while winogradScratch.count < threads { winogradScratch.append(FloatBuffer()) }
+        var scratch = [UnsafeMutablePointer<UInt32>]()
+        for i in 0..<threads {
+            scratch.append(UnsafeMutableRawPointer(try winogradScratch[i].reserve(2 * chunkPairs * 16)).assumingMemoryBound(to: UInt32.self))
+        }
+        let blocks = g.outBlocks, relu = g.relu
+        offsetTable.withUnsafeBufferPointer { offsets in
+            pixelInputTable.withUnsafeBufferPointer { ins in
+                pixelOutputTable.withUnsafeBufferPointer { outs in
+                    guard let o = offsets.baseAddress, let pi = ins.baseAddress, let po = outs.baseAddress else { return }
+                    let o64 = UnsafeRawPointer(o).assumingMemoryBound(to: Int64.self)
+                    let pi64 = UnsafeRawPointer(pi).assumingMemoryBound(to: Int64.self)
+                    let po64 = UnsafeRawPointer(po).assumingMemoryBound(to: Int64.self)
+                    pool.parallelFor(pixels) { j in vggbf16_im2col(input, o64, taps, pi64 + j, 1, x + j * pairs) }
+                    pool.parallelFor((blocks + 1) / 2) { pair, worker in
+                        let b0 = pair * 2, b1 = min(b0 + 1, blocks - 1)
+                        let w0 = (weights + b0 * taps * 32).assumingMemoryBound(to: UInt16.self)
+                        let w1 = (weights + b1 * taps * 32).assumingMemoryBound(to: UInt16.self)
+                        let p0 = scratch[worker], p1 = p0 + chunkPairs * 16
+                        let out0 = output + b0 * outPlane, out1 = b1 == b0 ? nil : output + b1 * outPlane
+                        if pixels == 1 {
+                            vggbf16_gather_one(x, taps, w0, w1, out0 + Int(po64[0]), out1.map { $0 + Int(po64[0]) },
+                                               bias.map { $0 + b0 * 16 }, bias.map { $0 + b1 * 16 }, relu ? 1 : 0)
+                            return
+                        }
+                        var q = 0
+                        while q < pairs {
+                            let end = min(pairs, q + chunkPairs)
+                            vggbf16_pack_taps(w0, taps, q, end, p0)
+                            vggbf16_pack_taps(w1, taps, q, end, p1)
+                            vggbf16_gather(x, pairs, pixels, q, end, p0, p1, out0, out1, po64, bias.map { $0 + b0 * 16 },
+                                           bias.map { $0 + b1 * 16 }, relu && end == pairs ? 1 : 0)
+                            q = end
                         }
                     }
                 }

@@ -16,7 +16,7 @@ public final class Session {
     let bufferA = FloatBuffer(), bufferB = FloatBuffer(), scoreBuffer = FloatBuffer(), imageBuffer = FloatBuffer()
     var offsetTable: [Int] = []
     // The batched fc layers: each image's input to them, and per-pixel input/output offsets.
-    let tailStash = FloatBuffer()
+    let tailStash = FloatBuffer(), tailPairs = FloatBuffer()
     var pixelInputTable: [Int] = [], pixelOutputTable: [Int] = []
     // Winograd: per worker, transformed inputs of a split, pair weights and products.
     var winogradScratch: [FloatBuffer] = []

@@ -28,4 +28,25 @@ void vggbf16_pack_pairs(const float *u, uint32_t *p, size_t channels, size_t poi
 void vggbf16_winograd_products(const uint16_t *v, size_t vStride, size_t blockStride, size_t c0, size_t pairs,
                                const uint32_t *p, size_t tiles, float *m, size_t mStride, int accumulate);
 
+/* The fc layers on bf16-weight models. x[j·pairs + q] holds the bf16 of tap 2q (low half) and
+ * 2q + 1 (high half; 0 past the last tap) of output pixel j: input[pixelInput[j] + offsets[t]]. */
+void vggbf16_im2col(const float *input, const int64_t *offsets, size_t taps, const int64_t *pixelInput,
+                    size_t pixels, uint32_t *x);
+
+/* Taps [2·q0, 2·q1) of one output block's weights (bf16 [taps][16], the .vgg OBLOCK16 layout)
+ * as 32-bit pairs p[q − q0][16] (tap 2q low, 2q + 1 high; 0 past the last of `taps`). */
+void vggbf16_pack_taps(const uint16_t *w, size_t taps, size_t q0, size_t q1, uint32_t *p);
+
+/* Output blocks 0 and 1 (p0/p1: vggbf16_pack_taps of tap pairs q0 … q1) of every pixel j, 8 at
+ * a time: out·[pixelOutput[j] …] = (q0 == 0 ? bias· : out·[…]) + Σ_q dot(x pair q of j, p·[q]),
+ * then ReLU when `relu`. out1 NULL: block 1 is not stored. */
+void vggbf16_gather(const uint32_t *x, size_t pairs, size_t pixels, size_t q0, size_t q1, const uint32_t *p0,
+                    const uint32_t *p1, float *out0, float *out1, const int64_t *pixelOutput, const float *bias0,
+                    const float *bias1, int relu);
+
+/* vggbf16_gather for a single pixel over all taps, reading the weights (bf16 [taps][16] of
+ * blocks 0 and 1) directly: memory-bound, no packing pass. Same sums as vggbf16_gather. */
+void vggbf16_gather_one(const uint32_t *x, size_t taps, const uint16_t *w0, const uint16_t *w1, float *out0,
+                        float *out1, const float *bias0, const float *bias1, int relu);
+
 #endif
