@@ -222,8 +222,10 @@ int32_t vgg_session_get_option(vgg_session *session, int32_t option, int64_t *va
  * (baseline) or "reference". Static storage. NULL if `session` is NULL. */
 const char *vgg_session_kernel_path(vgg_session *session);
 
-/* Bytes of workspace a run at height x width allocates (kept by the session and reused by
- * later runs of the same or smaller size). Errors as vgg_model_output_shape. */
+/* Bytes of workspace a one-image run at height x width allocates with the session's current
+ * options and threads (activation buffers, per-thread Winograd scratch, the fc layers' input);
+ * kept by the session and reused by later runs of the same or smaller size. Batches hold up to
+ * 8 images' activation buffers at once (within 256 MB). Errors as vgg_model_output_shape. */
 int32_t vgg_session_workspace_bytes(vgg_session *session, int64_t height, int64_t width, size_t *bytes);
 
 /* Runs the network fully convolutionally on `n` preprocessed images (float32, NCHW,

@@ -192,6 +192,12 @@ extension Session {
         l.kind == .maxPool && l.kernelH == 2 && l.kernelW == 2 && l.strideH == 2 && l.strideW == 2 && l.padH == 0 && l.padW == 0
     }
 
+    /// Whether a Winograd layer computes its products with bf16 dot products: bf16 weights, the
+    /// option on, input channels a multiple of 16, x86-64-v4 kernels and AVX512-BF16.
+    func useBF16Winograd(_ l: Layer, weight: Tensor) -> Bool {
+        bf16Arithmetic && weight.dtype == .bf16 && l.inChannels % 16 == 0 && kernels.path == .x86_64_v4 && Session.cpuHasBF16
+    }
+
     /// Whether layer `l` runs as Winograd (kernels offer it, option on, shape and buffers fit).
     func useWinograd(_ l: Layer, inBorder: Int, outWidth: Int) -> Bool {
         kernels.winograd != nil && winogradEnabled && Session.winogradShape(l) && l.inChannels >= 16
@@ -405,16 +411,21 @@ extension Session {
 
     /// Narrower outputs run direct convolution (measured: see docs/PERFORMANCE.md).
     static let winogradMinimumWidth = 8
-    /// Tiles of one task when the layer's transformed weights stay cached (≤ 64 input
-    /// channels): its transformed inputs and products fit in L2.
-    static let winogradCachedSplitTiles = 64
-    /// Bytes of one worker's transformed inputs and products otherwise: fewer, larger splits
-    /// transform each pair's weights fewer times (~100 operations per channel and block,
-    /// against 36 FMAs per tile), within L3.
-    static let winogradSplitBudget = 8 << 20
-    /// Output-block pairs whose transformed weights a worker keeps when one channel chunk
-    /// covers the layer's inputs (≤ 128 channels: ≤ 576 KiB each).
-    static let winogradCachedPairs = 4
+
+    static func winogradGeometry(_ l: Layer, inShape: ActivationShape, inBorder: Int, outShape: ActivationShape,
+                                 outBorder: Int) -> WinogradGeometry {
+        var g = WinogradGeometry()
+        g.inChannels = l.inChannels
+        g.inBufferHeight = inShape.height + 2 * inBorder
+        g.inBufferWidth = inShape.width + 2 * inBorder
+        g.inBorder = inBorder
+        g.outChannels = l.outChannels
+        g.outHeight = outShape.height
+        g.outWidth = outShape.width
+        g.outBorder = outBorder
+        g.relu = l.relu
+        return g
+    }
 
     /// A 3×3 layer by Winograd F(4×4, 3×3) on `images` images (buffers `stride` floats apart),
     /// their tiles one after another; with `pooled` (shape and border of a following 2×2/2 max
@@ -428,7 +439,7 @@ extension Session {
     func winograd(_ l: Layer, _ w: WinogradKernels, images: Int, stride: Int, input: UnsafePointer<Float>, weight: Tensor,
                   bias: UnsafePointer<Float>?, inShape: ActivationShape, inBorder: Int, output: UnsafeMutablePointer<Float>,
                   outShape: ActivationShape, outBorder: Int, pooled: (ActivationShape, Int)? = nil) throws {
-        var g = WinogradGeometry()
+        var g = Session.winogradGeometry(l, inShape: inShape, inBorder: inBorder, outShape: outShape, outBorder: outBorder)
         if let (shape, border) = pooled {
             g.pool = true
             g.pooledHeight = shape.height
@@ -438,46 +449,16 @@ extension Session {
         g.images = images
         g.inImageFloats = stride
         g.outImageFloats = stride
-        g.inChannels = l.inChannels
-        g.inBufferHeight = inShape.height + 2 * inBorder
-        g.inBufferWidth = inShape.width + 2 * inBorder
-        g.inBorder = inBorder
-        g.outChannels = l.outChannels
-        g.outHeight = outShape.height
-        g.outWidth = outShape.width
-        g.outBorder = outBorder
-        g.relu = l.relu
-        let tiles = g.tiles, blocks = g.outBlocks, pairs = (blocks + 1) / 2, threads = pool.threadCount
-        // Where every pair's transformed weights fit a worker's slots (≤ 128 channels, ≤ 4
-        // pairs), each worker makes them once per layer; otherwise per split, in 64-channel chunks.
-        let cached = l.inChannels <= 128 && pairs <= Session.winogradCachedPairs
-        if cached { g.channelChunk = (l.inChannels + 15) / 16 * 16 }
-        let cachedPairs = cached ? pairs : 1
-        // Splits in whole 8-tile micro-tiles spread evenly; with cached weights many small ones,
-        // a multiple of the thread count; otherwise as few as the budget allows (pair ranges then
-        // share a split between workers: each transforms its inputs once, the weights once per
-        // split and pair).
-        let microTiles = (tiles + 7) / 8
-        let tileBytes = 4 * (g.inputFloats(tiles: 1) + WinogradGeometry.productFloats(tiles: 1))
-        let capTiles = cached ? Session.winogradCachedSplitTiles : max(8, Session.winogradSplitBudget / tileBytes)
-        var splits = (tiles + capTiles - 1) / capTiles
-        if cached && splits > 1 { splits = min(microTiles, (splits + threads - 1) / threads * threads) }
-        let splitTiles = (microTiles + splits - 1) / splits * 8  // the largest split
-        let wantedRanges = max(1, min(pairs, (2 * threads + splits - 1) / splits))
-        let pairsPerRange = (pairs + wantedRanges - 1) / wantedRanges
-        let ranges = (pairs + pairsPerRange - 1) / pairsPerRange
-        // bf16 dot products for bf16-weight models where the CPU has them (and the option allows).
-        let bf16 = bf16Arithmetic && weight.dtype == .bf16 && l.inChannels % 16 == 0 && kernels.path == .x86_64_v4
-            && Session.cpuHasBF16
-        // Per worker: V (f32), per weight slot U (f32) and, with bf16, its packed pairs; M; V in bf16.
-        let vFloats = g.inputFloats(tiles: splitTiles)
-        let slotFloats = g.pairWeightFloats * (bf16 ? 3 : 2) / 2
-        let uFloats = cachedPairs * slotFloats
-        let mFloats = WinogradGeometry.productFloats(tiles: splitTiles)
-        let vHalfFloats = bf16 ? (vFloats + 1) / 2 : 0
+        let threads = pool.threadCount
+        let bf16 = useBF16Winograd(l, weight: weight)
+        let plan = WinogradPlan(&g, threads: threads, bf16: bf16)
+        let tiles = g.tiles, pairs = plan.pairs, splits = plan.splits, ranges = plan.ranges, microTiles = plan.microTiles
+        let splitTiles = plan.splitTiles, pairsPerRange = plan.pairsPerRange, cached = plan.cached
+        let cachedPairs = plan.cachedPairs, slotFloats = plan.slotFloats
+        let vFloats = plan.inputFloats, uFloats = plan.weightFloats, mFloats = plan.productFloats
         while winogradScratch.count < threads { winogradScratch.append(FloatBuffer()) }
         var scratch = [UnsafeMutablePointer<Float>]()
-        for i in 0..<threads { scratch.append(try winogradScratch[i].reserve(vFloats + uFloats + mFloats + vHalfFloats)) }
+        for i in 0..<threads { scratch.append(try winogradScratch[i].reserve(plan.scratchFloats)) }
         // Per worker: the split whose inputs its buffer holds, and the pair in each weight slot (−1: none).
         let heldSplit = UnsafeMutablePointer<Int>.allocate(capacity: threads)
         let heldPair = UnsafeMutablePointer<Int>.allocate(capacity: threads * cachedPairs)

@@ -65,11 +65,37 @@ public final class Session {
         isaLevel = level
     }
 
-    /// Workspace bytes a run at this input size needs (the two activation buffers).
+    /// Workspace bytes a one-image run at this input size allocates with the current options:
+    /// the two activation buffers, each worker's Winograd scratch, the fc layers' input copy
+    /// (and its bf16 tap pairs). Batches take up to 8 images' activation buffers at once.
     public func workspaceBytes(height: Int, width: Int) throws -> Int {
         try checkInput(n: 1, height: height, width: width)
-        let plan = try ForwardPlan(model: model, height: height, width: width, through: model.layers.count - 1)
-        return plan.bufferFloats * 2 * MemoryLayout<Float>.size
+        let last = model.layers.count - 1
+        let plan = try ForwardPlan(model: model, height: height, width: width, through: last)
+        var floats = plan.bufferFloats * 2
+        if forceReference { return floats * MemoryLayout<Float>.size }
+        var scratch = 0
+        var inShape = plan.input, inBorder = plan.inputBorder
+        for (i, l) in model.layers.enumerated() {
+            if let weight = l.weight, useWinograd(l, inBorder: inBorder, outWidth: plan.shapes[i].width) {
+                var g = Session.winogradGeometry(l, inShape: inShape, inBorder: inBorder, outShape: plan.shapes[i],
+                                                 outBorder: plan.borders[i])
+                scratch = max(scratch, WinogradPlan(&g, threads: pool.threadCount, bf16: useBF16Winograd(l, weight: weight)).scratchFloats)
+            }
+            inShape = plan.shapes[i]
+            inBorder = plan.borders[i]
+        }
+        if let tail = Session.tailStart(model: model, through: last) {
+            floats += Session.blockedFloats(plan.shapes[tail - 1], plan.borders[tail - 1])
+            if model.layers[tail...].contains(where: { $0.weight?.dtype == .bf16 }) && bf16Arithmetic && Session.cpuHasBF16
+                && kernels.path == .x86_64_v4 {
+                let pixels = model.layers[tail...].indices.map { plan.shapes[$0].height * plan.shapes[$0].width }.max() ?? 1
+                let taps = model.layers[tail...].map { $0.inChannels * $0.kernelH * $0.kernelW }.max() ?? 0
+                floats += pixels * (taps + 1) / 2
+                scratch = max(scratch, Session.gatherTapChunk * 16)
+            }
+        }
+        return (floats + scratch * pool.threadCount) * MemoryLayout<Float>.size
     }
 
     func checkInput(n: Int, height: Int, width: Int) throws {

@@ -375,6 +375,10 @@ def test_model_api_surface(factory, rng):
     assert m.output_shape(64, 96) == (10, 5, 9)
     assert m.output_shape(64, 96, "pool1") == (8, 32, 48)
     assert m.workspace_bytes(64, 96) > 8 * 64 * 96 * 4
+    two = m.workspace_bytes(64, 96)
+    m.threads = 1
+    assert m.workspace_bytes(64, 96) < two  # per-thread Winograd scratch counted
+    m.threads = 2
     single = m.forward(images(rng, 1, 32, 32)[0])
     assert single.shape == (10, 1, 1)
     non_contiguous = images(rng, 1, 40, 80)[:, :, :, ::2]

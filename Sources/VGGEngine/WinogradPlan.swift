@@ -1,0 +1,55 @@
+// How a Winograd layer is cut into tasks and how much per-worker scratch that takes: shared by
+// the forward pass and the workspace size query.
+import VGGFormat
+
+struct WinogradPlan {
+    let pairs: Int
+    /// Every pair's transformed weights kept per worker for the whole layer (≤ 128 input
+    /// channels, ≤ 4 pairs); otherwise made per split in 64-channel chunks.
+    let cached: Bool
+    let cachedPairs: Int
+    let microTiles: Int, splits: Int, splitTiles: Int
+    let pairsPerRange: Int, ranges: Int
+    /// Per-worker floats: V (f32), weight slots (U f32 and, with bf16, its packed pairs), M, V in bf16.
+    let inputFloats: Int, slotFloats: Int, weightFloats: Int, productFloats: Int, inputHalfFloats: Int
+
+    var scratchFloats: Int { inputFloats + weightFloats + productFloats + inputHalfFloats }
+
+    /// Tiles of one task when the layer's transformed weights stay cached: its transformed
+    /// inputs and products fit in L2.
+    static let cachedSplitTiles = 64
+    /// Bytes of one worker's transformed inputs and products otherwise: fewer, larger splits
+    /// transform each pair's weights fewer times (~100 operations per channel and block,
+    /// against 36 FMAs per tile), within L3.
+    static let splitBudget = 8 << 20
+    /// Output-block pairs whose transformed weights a worker keeps (≤ 128 channels: ≤ 576 KiB each).
+    static let cachedPairLimit = 4
+
+    /// Sets g.channelChunk for the layer.
+    init(_ g: inout WinogradGeometry, threads: Int, bf16: Bool) {
+        let tiles = g.tiles
+        pairs = (g.outBlocks + 1) / 2
+        cached = g.inChannels <= 128 && pairs <= WinogradPlan.cachedPairLimit
+        if cached { g.channelChunk = (g.inChannels + 15) / 16 * 16 }
+        cachedPairs = cached ? pairs : 1
+        // Splits in whole 8-tile micro-tiles spread evenly; with cached weights many small ones,
+        // a multiple of the thread count; otherwise as few as the budget allows (pair ranges then
+        // share a split between workers: each transforms its inputs once, the weights once per
+        // split and pair).
+        microTiles = (tiles + 7) / 8
+        let tileBytes = 4 * (g.inputFloats(tiles: 1) + WinogradGeometry.productFloats(tiles: 1))
+        let capTiles = cached ? WinogradPlan.cachedSplitTiles : max(8, WinogradPlan.splitBudget / tileBytes)
+        var splits = (tiles + capTiles - 1) / capTiles
+        if cached && splits > 1 { splits = min(microTiles, (splits + threads - 1) / threads * threads) }
+        self.splits = splits
+        splitTiles = (microTiles + splits - 1) / splits * 8  // the largest split
+        let wantedRanges = max(1, min(pairs, (2 * threads + splits - 1) / splits))
+        pairsPerRange = (pairs + wantedRanges - 1) / wantedRanges
+        ranges = (pairs + pairsPerRange - 1) / pairsPerRange
+        inputFloats = g.inputFloats(tiles: splitTiles)
+        slotFloats = g.pairWeightFloats * (bf16 ? 3 : 2) / 2
+        weightFloats = cachedPairs * slotFloats
+        productFloats = WinogradGeometry.productFloats(tiles: splitTiles)
+        inputHalfFloats = bf16 ? (inputFloats + 1) / 2 : 0
+    }
+}
