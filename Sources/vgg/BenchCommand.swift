@@ -18,6 +18,8 @@ struct BenchCommand: ParsableCommand {
           vgg bench -m vgg16.vgg
           vgg bench -m vgg16.vgg --size 384 --threads 2 --runs 20 --layers
           vgg bench -m vgg16.vgg --batch 8 --json
+          vgg bench -m vgg16.vgg --no-winograd --layers     # direct convolution only
+          vgg bench -m vgg16-bf16.vgg --no-bf16-arithmetic  # bf16 weights, f32 arithmetic
 
         Exit status: 0 success, 1 failure, 64 usage error.
         """
@@ -44,6 +46,12 @@ struct BenchCommand: ParsableCommand {
     @Flag(help: "Also time every layer.")
     var layers = false
 
+    @Flag(inversion: .prefixedNo, help: "Run 3×3 layers as Winograd F(4×4,3×3) (VGG_OPTION_WINOGRAD).")
+    var winograd = true
+
+    @Flag(inversion: .prefixedNo, help: "bf16 dot products for bf16-weight models (VGG_OPTION_BF16_ARITHMETIC).")
+    var bf16Arithmetic = true
+
     @Flag(help: "Print JSON.")
     var json = false
 
@@ -55,6 +63,8 @@ struct BenchCommand: ParsableCommand {
         let m = try openModel(model, verify: false)
         let openSeconds = monotonicSeconds() - t0
         let session = try makeSession(m, threads: threads)
+        session.winogradEnabled = winograd
+        session.bf16Arithmetic = bf16Arithmetic
         do {
             let shapes = try Planner.shapes(model: m, height: size, width: size)
             var flops = [Double]()
