@@ -13,24 +13,28 @@ module() { # name, extra flags, sources...
     swiftc $SAN $extra -module-name "$name" -emit-module -emit-module-path "$B/modules/$name.swiftmodule" \
         -c "$@" -wmo -o "$B/obj/$name.o"
 }
-# C targets: CPU detection, the generated protobuf-c code; module maps for Swift.
+# C targets: CPU detection, the bf16 dot-product tier, the generated protobuf-c code; module maps for Swift.
 clang $CSAN -c Sources/CVggSupport/cpu_features.c -I Sources/CVggSupport/include -o "$B/obj/cpu_features.o"
+clang $CSAN -c Sources/CVggBF16/bf16_kernels.c -I Sources/CVggBF16/include -o "$B/obj/bf16_kernels.o"
 clang $CSAN -c Sources/CCaffeProto/caffe.pb-c.c -I Sources/CCaffeProto -o "$B/obj/caffe_pb.o"
-mkdir -p "$B/modules/CVggSupport" "$B/modules/CCaffeProto"
+mkdir -p "$B/modules/CVggSupport" "$B/modules/CVggBF16" "$B/modules/CCaffeProto"
 cp Sources/CVggSupport/include/vgg_support.h "$B/modules/CVggSupport/"
 printf 'module CVggSupport {\n header "vgg_support.h"\n export *\n}\n' > "$B/modules/CVggSupport/module.modulemap"
+cp Sources/CVggBF16/include/vgg_bf16.h "$B/modules/CVggBF16/"
+printf 'module CVggBF16 {\n header "vgg_bf16.h"\n export *\n}\n' > "$B/modules/CVggBF16/module.modulemap"
 cp Sources/CCaffeProto/include/caffe.pb-c.h "$B/modules/CCaffeProto/"
 printf 'module CCaffeProto {\n header "caffe.pb-c.h"\n export *\n}\n' > "$B/modules/CCaffeProto/module.modulemap"
-CINC="-I $B/modules/CVggSupport -I $B/modules/CCaffeProto -I Sources/CProtobufC -I Sources/CHDF5 -Xcc -I/usr/include/hdf5/serial"
+KINC="-I $B/modules/CVggSupport -I $B/modules/CVggBF16"
+CINC="$KINC -I $B/modules/CCaffeProto -I Sources/CProtobufC -I Sources/CHDF5 -Xcc -I/usr/include/hdf5/serial"
 
 module VGGFormat "" Sources/VGGFormat/*.swift
-module VGGKernelsBase "" Sources/VGGKernelsBase/*.swift
-module VGGKernelsV3 "-Xcc -march=x86-64-v3" Sources/VGGKernelsV3/*.swift
-module VGGKernelsV4 "-Xcc -march=x86-64-v4" Sources/VGGKernelsV4/*.swift
+module VGGKernelsBase "$KINC" Sources/VGGKernelsBase/*.swift
+module VGGKernelsV3 "$KINC -Xcc -march=x86-64-v3" Sources/VGGKernelsV3/*.swift
+module VGGKernelsV4 "$KINC -Xcc -march=x86-64-v4" Sources/VGGKernelsV4/*.swift
 module VGGEngine "$CINC" Sources/VGGEngine/*.swift
 module VGGConvert "$CINC" Sources/VGGConvert/*.swift
 
-ENGINE="$B/obj/VGGFormat.o $B/obj/VGGKernelsBase.o $B/obj/VGGKernelsV3.o $B/obj/VGGKernelsV4.o $B/obj/VGGEngine.o $B/obj/cpu_features.o"
+ENGINE="$B/obj/VGGFormat.o $B/obj/VGGKernelsBase.o $B/obj/VGGKernelsV3.o $B/obj/VGGKernelsV4.o $B/obj/VGGEngine.o $B/obj/cpu_features.o $B/obj/bf16_kernels.o"
 CONVERT="$ENGINE $B/obj/VGGConvert.o $B/obj/caffe_pb.o -lprotobuf-c -L/usr/lib/x86_64-linux-gnu/hdf5/serial -lhdf5"
 swiftc $SAN $CINC Tests/Fuzz/FuzzVGGReader.swift $ENGINE -o "$B/fuzz-vgg"
 swiftc $SAN $CINC Tests/Fuzz/FuzzCaffeImporter.swift Tests/Fuzz/ConverterHarness.swift $CONVERT -o "$B/fuzz-caffe"
