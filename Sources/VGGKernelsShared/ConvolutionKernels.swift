@@ -288,6 +288,24 @@ public enum Kernels {
         if n > 7 { out.storeBytes(of: a7, toByteOffset: 7 &* s, as: SIMD16<Float>.self) }
     }
 
+    /// Stores the first `n` of 8 pixel vectors, pixel k at p + at[k] floats.
+    @inline(__always)
+    static func scatter8(_ p: UnsafeMutableRawPointer, _ at: UnsafePointer<Int>, _ n: Int, _ a0: SIMD16<Float>,
+                         _ a1: SIMD16<Float>, _ a2: SIMD16<Float>, _ a3: SIMD16<Float>, _ a4: SIMD16<Float>,
+                         _ a5: SIMD16<Float>, _ a6: SIMD16<Float>, _ a7: SIMD16<Float>) {
+        @inline(__always) func put(_ k: Int, _ v: SIMD16<Float>) {
+            (p + at[k] &* 4).assumingMemoryBound(to: SIMD16<Float>.self).pointee = v
+        }
+        put(0, a0)
+        if n > 1 { put(1, a1) }
+        if n > 2 { put(2, a2) }
+        if n > 3 { put(3, a3) }
+        if n > 4 { put(4, a4) }
+        if n > 5 { put(5, a5) }
+        if n > 6 { put(6, a6) }
+        if n > 7 { put(7, a7) }
+    }
+
     @inline(__always)
     static func pixels<W: WeightLoad>(_: W.Type, _ input: UnsafePointer<Float>, _ weights: UnsafeRawPointer,
                                       _ bias: UnsafePointer<Float>?, _ output: UnsafeMutablePointer<Float>,
@@ -396,26 +414,8 @@ struct PairTile {
     /// Stores pixel k (k < n) of the first block at first + at[k] floats, of the second (unless nil) at second + at[k].
     @inline(__always)
     func scatter(_ first: UnsafeMutableRawPointer, _ second: UnsafeMutableRawPointer?, _ at: UnsafePointer<Int>, _ n: Int) {
-        @inline(__always) func put(_ p: UnsafeMutableRawPointer, _ k: Int, _ v: SIMD16<Float>) {
-            (p + at[k] &* 4).assumingMemoryBound(to: SIMD16<Float>.self).pointee = v
-        }
-        put(first, 0, a0)
-        if n > 1 { put(first, 1, a1) }
-        if n > 2 { put(first, 2, a2) }
-        if n > 3 { put(first, 3, a3) }
-        if n > 4 { put(first, 4, a4) }
-        if n > 5 { put(first, 5, a5) }
-        if n > 6 { put(first, 6, a6) }
-        if n > 7 { put(first, 7, a7) }
-        guard let second else { return }
-        put(second, 0, c0)
-        if n > 1 { put(second, 1, c1) }
-        if n > 2 { put(second, 2, c2) }
-        if n > 3 { put(second, 3, c3) }
-        if n > 4 { put(second, 4, c4) }
-        if n > 5 { put(second, 5, c5) }
-        if n > 6 { put(second, 6, c6) }
-        if n > 7 { put(second, 7, c7) }
+        Kernels.scatter8(first, at, n, a0, a1, a2, a3, a4, a5, a6, a7)
+        if let second { Kernels.scatter8(second, at, n, c0, c1, c2, c3, c4, c5, c6, c7) }
     }
 
     /// Adds p[o_k] · w to the first block's pixel k and p[o_k] · v to the second's.
