@@ -1,6 +1,6 @@
 // The forward pass: layer by layer over ping-pong blocked buffers (`[C/16][H+2b][W+2b][16]`,
 // zero border b = the next convolution's padding, 4 before 3×3 pad-1 layers for Winograd),
-// one image at a time.
+// images in groups of up to 8, the fc layers once for the whole batch.
 import CVggBF16
 import Glibc
 import VGGFormat
@@ -112,16 +112,8 @@ extension Session {
                 let end = fused ? i + 1 : i
                 let shape = plan.shapes[end], border = plan.borders[end]
                 let start = layerTimer == nil ? 0 : monotonicSeconds()
-                if fused, let w = kernels.winograd, let weight = model.layers[i].weight {
-                    let l = model.layers[i]
-                    try winograd(l, w, images: count, stride: stride, input: UnsafePointer(src), weight: weight,
-                                 bias: l.bias.map { $0.data.assumingMemoryBound(to: Float.self) }, inShape: srcShape,
-                                 inBorder: srcBorder, output: dst, outShape: plan.shapes[i], outBorder: 0,
-                                 pooled: (shape, border))
-                } else {
-                    try runLayer(model.layers[i], images: count, stride: stride, from: src, shape: srcShape, border: srcBorder,
-                                 to: dst, shape: shape, border: border)
-                }
+                try runLayer(model.layers[i], images: count, stride: stride, from: src, shape: srcShape, border: srcBorder,
+                             to: dst, shape: plan.shapes[i], border: plan.borders[i], pooled: fused ? (shape, border) : nil)
                 for k in 0..<count { zeroBorder(dst + k * stride, shape: shape, border: border) }
                 if let timer = layerTimer {
                     timer(i, monotonicSeconds() - start)
@@ -171,16 +163,19 @@ extension Session {
     }
 
     /// Layer `l` on `images` images whose buffers lie `stride` floats apart: Winograd layers
-    /// take them all at once, other layers image by image.
+    /// take them all at once (with `pooled`, the shape and border of a fused 2×2/2 max pooling
+    /// whose map `dst` receives), other layers image by image.
     func runLayer(_ l: Layer, images: Int, stride: Int, from src: UnsafeMutablePointer<Float>, shape inShape: ActivationShape,
                   border inBorder: Int, to dst: UnsafeMutablePointer<Float>, shape outShape: ActivationShape,
-                  border outBorder: Int) throws {
+                  border outBorder: Int, pooled: (ActivationShape, Int)? = nil) throws {
         if let w = kernels.winograd, useWinograd(l, inBorder: inBorder, outWidth: outShape.width), let weight = l.weight {
             let bias = l.bias.map { $0.data.assumingMemoryBound(to: Float.self) }
             try winograd(l, w, images: images, stride: stride, input: UnsafePointer(src), weight: weight, bias: bias,
-                         inShape: inShape, inBorder: inBorder, output: dst, outShape: outShape, outBorder: outBorder)
+                         inShape: inShape, inBorder: inBorder, output: dst, outShape: outShape, outBorder: outBorder,
+                         pooled: pooled)
             return
         }
+        if pooled != nil { throw VGGError(.internal, "layer '\(l.name)': pooling fused into a layer that is not Winograd") }
         for k in 0..<images {
             try runLayer(l, from: src + k * stride, shape: inShape, border: inBorder, to: dst + k * stride, shape: outShape,
                          border: outBorder)
@@ -249,6 +244,8 @@ extension Session {
         }
     }
 
+    /// Layer `l` on one image with the direct, per-pixel, pooling or LRN kernels (Winograd
+    /// layers go through runLayer(images:…)).
     func runLayer(_ l: Layer, from src: UnsafeMutablePointer<Float>, shape inShape: ActivationShape, border inBorder: Int,
                   to dst: UnsafeMutablePointer<Float>, shape outShape: ActivationShape, border outBorder: Int) throws {
         switch l.kind {
@@ -259,10 +256,7 @@ extension Session {
             let weights = weight.data, dtype = weight.dtype.rawValue
             let bias = l.bias.map { $0.data.assumingMemoryBound(to: Float.self) }
             let blocks = g.outBlocks
-            if let w = kernels.winograd, useWinograd(l, inBorder: inBorder, outWidth: g.outWidth) {
-                try winograd(l, w, images: 1, stride: 0, input: input, weight: weight, bias: bias, inShape: inShape,
-                             inBorder: inBorder, output: dst, outShape: outShape, outBorder: outBorder)
-            } else if g.outWidth >= 4 {
+            if g.outWidth >= 4 {
                 let rows = kernels.rows, step = kernels.blockStep
                 let height = g.outHeight
                 pool.parallelFor((blocks + step - 1) / step * height) { t in
