@@ -1,7 +1,7 @@
 // A persistent pool of worker threads for parallel loops: between calls workers spin briefly,
-// then sleep on a condition variable; the calling thread takes part in the work. The spin
-// matters: waking a sleeping thread costs 50–200 µs here, longer than many of the tasks, and
-// the caller then did most of a layer alone (Winograd conv1_2 ran slower on 2 threads than on 1).
+// then sleep on a condition variable; the calling thread takes part in the work. A spinning
+// worker joins a new loop at once; a sleeping one only after a futex wake-up, by which time the
+// caller may have done the short tasks of a small layer alone.
 import Glibc
 import Synchronization
 
@@ -22,7 +22,7 @@ final class ThreadPool {
     // Mirrors of `generation` and `busyWorkers` for spinning without the mutex.
     private let publishedGeneration = Atomic<Int>(0)
     private let publishedBusy = Atomic<Int>(0)
-    /// Polls before sleeping: ~50–100 µs.
+    /// Polls before sleeping (of the order of 100 µs).
     private static let spinLimit = 100_000
 
     /// A pool running loops on `threads` threads in total (the caller included). If worker
