@@ -27,11 +27,11 @@ BF16_TARGET static inline __m512i bf16_high(__m512 x) {
     return _mm512_and_si512(b, _mm512_set1_epi32((int)0xffff0000u));
 }
 
-BF16_TARGET void vggbf16_pack_pairs(const float *u, uint32_t *p, size_t channels, size_t points) {
+BF16_TARGET void vggbf16_pack_pairs(const float *u, size_t uStride, uint32_t *p, size_t pStride, size_t channels, size_t points) {
     size_t pairs = channels / 2;
     for (size_t xi = 0; xi < points; xi++) {
-        const float *ux = u + xi * channels * 32;
-        uint32_t *px = p + xi * pairs * 32;
+        const float *ux = u + xi * uStride;
+        uint32_t *px = p + xi * pStride;
         for (size_t q = 0; q < pairs; q++) {
             for (size_t k = 0; k < 2; k++) {
                 __m512i lo = _mm512_srli_epi32(bf16_high(_mm512_loadu_ps(ux + ((2 * q) * 2 + k) * 16)), 16);
@@ -43,10 +43,11 @@ BF16_TARGET void vggbf16_pack_pairs(const float *u, uint32_t *p, size_t channels
 }
 
 BF16_TARGET void vggbf16_winograd_products(const uint16_t *v, size_t vStride, size_t blockStride, size_t c0, size_t pairs,
-                                           const uint32_t *p, size_t tiles, float *m, size_t mStride, int accumulate) {
+                                           const uint32_t *p, size_t pStride, size_t tiles, float *m, size_t mStride,
+                                           int accumulate) {
     for (size_t xi = 0; xi < 36; xi++) {
         const uint16_t *vx = v + xi * vStride;
-        const uint32_t *px = p + xi * pairs * 32;
+        const uint32_t *px = p + xi * pStride;
         float *mx = m + xi * mStride;
         for (size_t j0 = 0; j0 < tiles; j0 += 8) {
             size_t n = tiles - j0 < 8 ? tiles - j0 : 8;
@@ -177,9 +178,12 @@ void vggbf16_gather(const uint32_t *x, size_t pairs, size_t pixels, size_t q0, s
     (void)bias0; (void)bias1; (void)relu;
 }
 void vggbf16_convert(const float *src, uint16_t *dst, size_t count) { (void)src; (void)dst; (void)count; }
-void vggbf16_pack_pairs(const float *u, uint32_t *p, size_t channels, size_t points) { (void)u; (void)p; (void)channels; (void)points; }
+void vggbf16_pack_pairs(const float *u, size_t uStride, uint32_t *p, size_t pStride, size_t channels, size_t points) {
+    (void)u; (void)uStride; (void)p; (void)pStride; (void)channels; (void)points;
+}
 void vggbf16_winograd_products(const uint16_t *v, size_t vStride, size_t blockStride, size_t c0, size_t pairs,
-                               const uint32_t *p, size_t tiles, float *m, size_t mStride, int accumulate) {
-    (void)v; (void)vStride; (void)blockStride; (void)c0; (void)pairs; (void)p; (void)tiles; (void)m; (void)mStride; (void)accumulate;
+                               const uint32_t *p, size_t pStride, size_t tiles, float *m, size_t mStride, int accumulate) {
+    (void)v; (void)vStride; (void)blockStride; (void)c0; (void)pairs; (void)p; (void)pStride; (void)tiles; (void)m; (void)mStride;
+    (void)accumulate;
 }
 #endif

@@ -48,7 +48,7 @@ struct WinogradPlan {
         pairsPerRange = (pairs + wantedRanges - 1) / wantedRanges
         ranges = (pairs + pairsPerRange - 1) / pairsPerRange
         inputFloats = g.inputFloats(tiles: splitTiles)
-        slotFloats = g.pairWeightFloats * (bf16 ? 3 : 2) / 2
+        slotFloats = g.pairWeightFloats + (bf16 ? 36 * g.packedStride : 0)
         weightFloats = cachedPairs * slotFloats
         productFloats = WinogradGeometry.productFloats(tiles: splitTiles)
         inputHalfFloats = bf16 ? (inputFloats + 1) / 2 : 0

@@ -195,8 +195,13 @@ public struct WinogradGeometry: Sendable {
     /// whole 512-channel pair, 2.3 MiB, went out to L3 and back: 11% of a run, measured). The
     /// engine sets all channels (≤ 128) where a worker keeps every pair's U for the layer.
     public var channelChunk = 64
+    /// Floats between consecutive ξ in U[ξ][c][2][16] of one chunk, padded by 16 like V and M:
+    /// unpadded, the 36 stores of one channel's transform (8 KiB apart) shared one L1 set.
+    public var weightStride: Int { channelChunk * 32 + 16 }
     /// Floats of the transformed weights of one output-block pair and channel chunk.
-    public var pairWeightFloats: Int { 36 * channelChunk * 32 }
+    public var pairWeightFloats: Int { 36 * weightStride }
+    /// 32-bit words between consecutive ξ of the same weights packed as bf16 pairs (padded likewise).
+    public var packedStride: Int { channelChunk * 16 + 16 }
     /// Floats between consecutive ξ in V[ξ][input block][tile][16] of a `tiles`-tile group. The
     /// extra 16 floats keep the 36 points of one tile out of the same L1 set (a multiple of
     /// 4 KiB between them made the transforms ~2× slower, measured).

@@ -74,15 +74,15 @@ func load6(_ p: UnsafeRawPointer, _ at: Int, _ stride: Int) -> (V16, V16, V16, V
 }
 
 extension Kernels {
-    /// U[ξ][c − first][k][16], c in first..<first + count, of output blocks `block` (k = 0) and
+    /// U[ξ][c − first][k][16] (ξ `xiStride` floats apart), c in first..<first + count, of output blocks `block` (k = 0) and
     /// `block + 1` (k = 1; `block` again when it is the last): G g Gᵀ of each input channel's
     /// 3×3 kernel, 16 output channels per vector.
     @inline(__always)
     static func transformPair<W: WeightLoad>(_: W.Type, _ weights: UnsafeRawPointer, _ C: Int, _ outBlocks: Int,
-                                             _ block: Int, _ first: Int, _ count: Int, _ u: UnsafeMutablePointer<Float>) {
+                                             _ block: Int, _ first: Int, _ count: Int, _ u: UnsafeMutablePointer<Float>,
+                                             _ xiStride: Int) {
         let vectorBytes = W.self == F32Weights.self ? 64 : 32
         let second = block &+ 1 < outBlocks ? block &+ 1 : block
-        let xiStride = count &* 32
         let out = UnsafeMutableRawPointer(u)
         for k in 0..<2 {
             let base = weights + (k == 0 ? block : second) &* C &* 9 &* vectorBytes
@@ -160,7 +160,7 @@ extension Kernels {
     /// already holds this pair's U (only possible when one chunk covers every input channel).
     /// With `bf16Inputs` (AVX512-BF16 CPUs only, input channels a multiple of 16) the products
     /// are bf16 dot products instead: `bf16Inputs` is V converted to bf16 and `bf16Pairs` room
-    /// for pairWeightFloats / 2 packed words (the pair's cached form when `weightsReady`).
+    /// for 36 · packedStride packed words (the pair's cached form when `weightsReady`).
     public static func winogradPairProducts(v: UnsafePointer<Float>, weights: UnsafeRawPointer, dtype: UInt32,
                                             bias: UnsafePointer<Float>?, output: UnsafeMutablePointer<Float>,
                                             geometry g: WinogradGeometry, block: Int, groupStart: Int, groupTiles: Int,
@@ -177,20 +177,22 @@ extension Kernels {
             let chunk = min(g.channelChunk, C &- first)
             if !(weightsReady && chunk == C) {
                 switch dtype {
-                case 2: transformPair(F16Weights.self, weights, C, g.outBlocks, block, first, chunk, u)
-                case 3: transformPair(BF16Weights.self, weights, C, g.outBlocks, block, first, chunk, u)
-                default: transformPair(F32Weights.self, weights, C, g.outBlocks, block, first, chunk, u)
+                case 2: transformPair(F16Weights.self, weights, C, g.outBlocks, block, first, chunk, u, g.weightStride)
+                case 3: transformPair(BF16Weights.self, weights, C, g.outBlocks, block, first, chunk, u, g.weightStride)
+                default: transformPair(F32Weights.self, weights, C, g.outBlocks, block, first, chunk, u, g.weightStride)
                 }
-                if bf16Inputs != nil, let pairs = bf16Pairs { vggbf16_pack_pairs(u, pairs, chunk, 36) }
+                if bf16Inputs != nil, let pairs = bf16Pairs {
+                    vggbf16_pack_pairs(u, g.weightStride, pairs, g.packedStride, chunk, 36)
+                }
             }
             if let inputs = bf16Inputs, let pairs = bf16Pairs {
                 vggbf16_winograd_products(inputs + tileStart &* 16, vStride, groupTiles &* 16, first, chunk / 2,
-                                          pairs, count, m, mStride, first == 0 ? 0 : 1)
+                                          pairs, g.packedStride, count, m, mStride, first == 0 ? 0 : 1)
                 first &+= chunk
                 continue
             }
             for xi in 0..<36 {
-                let ux = UnsafeRawPointer(u + xi &* chunk &* 32)
+                let ux = UnsafeRawPointer(u + xi &* g.weightStride)
                 let vx = v + xi &* vStride + (first &>> 4) &* groupTiles &* 16
                 var j0 = tileStart
                 while j0 < tileEnd {
