@@ -51,6 +51,24 @@ BF16_TARGET void vggbf16_winograd_products(const uint16_t *v, size_t vStride, si
         float *mx = m + xi * mStride;
         for (size_t j0 = 0; j0 < tiles; j0 += 8) {
             size_t n = tiles - j0 < 8 ? tiles - j0 : 8;
+            if (n <= 2) {
+                /* A ragged end of one or two tiles: one chain per tile and block, same sums. */
+                for (size_t t = j0; t < tiles; t++) {
+                    __m512 a = accumulate ? _mm512_loadu_ps(mx + t * 32) : _mm512_setzero_ps();
+                    __m512 b = accumulate ? _mm512_loadu_ps(mx + t * 32 + 16) : _mm512_setzero_ps();
+                    for (size_t q = 0; q < pairs; q++) {
+                        size_t c = c0 + 2 * q;
+                        uint32_t pair;
+                        __builtin_memcpy(&pair, vx + (c / 16) * blockStride + t * 16 + c % 16, 4);
+                        __m512bh x = (__m512bh)_mm512_set1_epi32((int)pair);
+                        a = _mm512_dpbf16_ps(a, (__m512bh)_mm512_loadu_si512(px + q * 32), x);
+                        b = _mm512_dpbf16_ps(b, (__m512bh)_mm512_loadu_si512(px + q * 32 + 16), x);
+                    }
+                    _mm512_storeu_ps(mx + t * 32, a);
+                    _mm512_storeu_ps(mx + t * 32 + 16, b);
+                }
+                break;
+            }
             /* Tile k reads at o[k] (clamped to the last real tile, computed again, not stored). */
             size_t o[8];
             for (size_t k = 0; k < 8; k++) o[k] = (k < n ? k : n - 1) * 16;

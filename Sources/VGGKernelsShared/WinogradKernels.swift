@@ -197,6 +197,15 @@ extension Kernels {
                 var j0 = tileStart
                 while j0 < tileEnd {
                     let n = min(8, tileEnd &- j0)
+                    if n <= 2 {
+                        // A ragged end of one or two tiles (49 tiles = 6 × 8 + 1 at 28×28): one
+                        // accumulator chain per tile and block instead of a full tile of 8, same sums.
+                        for t in j0..<tileEnd {
+                            singleTileProducts(vx + t &* 16, ux, chunk, groupTiles,
+                                               mr + (xi &* mStride &+ (t &- tileStart) &* 32) &* 4, first == 0)
+                        }
+                        break
+                    }
                     let offsets = Offsets8(pixels: n, step: 16)
                     let at = mr + (xi &* mStride &+ (j0 &- tileStart) &* 32) &* 4
                     var tile = first == 0 ? PairTile(.zero, .zero) : PairTile(loading: at, second: at + 64, pixels: n, pixelBytes: 128)
@@ -290,6 +299,31 @@ extension Kernels {
             storeV(plane, at &+ rowFloats, bottomLeft)
             if hasRight { storeV(plane, at &+ rowFloats &+ 16, bottomRight) }
         }
+    }
+
+    /// M[ξ] of one tile and both blocks at `at` (+)= Σ_c U[ξ][c] V[ξ][c] over a chunk: the
+    /// products of PairTile for a single tile, in the same order.
+    @inline(__always)
+    static func singleTileProducts(_ p0: UnsafePointer<Float>, _ ux: UnsafeRawPointer, _ chunk: Int, _ groupTiles: Int,
+                                   _ at: UnsafeMutableRawPointer, _ fresh: Bool) {
+        var a = fresh ? V16.zero : vload(UnsafeRawPointer(at), 0)
+        var b = fresh ? V16.zero : vload(UnsafeRawPointer(at), 64)
+        var c = 0
+        var p = p0
+        var w = ux
+        while c < chunk {
+            let lanes = min(16, chunk &- c)
+            for lane in 0..<lanes {
+                let x = V16(repeating: p[lane])
+                a = multiplyAdd(a, x, vload(w, 0))
+                b = multiplyAdd(b, x, vload(w, 64))
+                w += 128
+            }
+            c &+= 16
+            p += groupTiles &* 16
+        }
+        storeV(at, 0, a)
+        storeV(at, 16, b)
     }
 
     /// Aᵀ applied to 6 M vectors `stride` floats apart.
