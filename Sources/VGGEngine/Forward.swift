@@ -154,7 +154,7 @@ extension Session {
         }
     }
 
-    /// Bytes of the two activation buffers of a group of images (beyond one image).
+    /// Bytes the two activation buffers of a whole group of images may take.
     static let groupBudget = 256 << 20
 
     /// Images per group: up to 8 (enough to amortise the weight transforms), within the budget.
@@ -187,10 +187,15 @@ extension Session {
         l.kind == .maxPool && l.kernelH == 2 && l.kernelW == 2 && l.strideH == 2 && l.strideW == 2 && l.padH == 0 && l.padW == 0
     }
 
-    /// Whether a Winograd layer computes its products with bf16 dot products: bf16 weights, the
-    /// option on, input channels a multiple of 16, x86-64-v4 kernels and AVX512-BF16.
+    /// Whether `weight` is computed with bf16 dot products: bf16 weights, the option on,
+    /// x86-64-v4 kernels and AVX512-BF16.
+    func useBF16(_ weight: Tensor) -> Bool {
+        bf16Arithmetic && weight.dtype == .bf16 && kernels.path == .x86_64_v4 && Session.cpuHasBF16
+    }
+
+    /// useBF16 for a Winograd layer, whose bf16 products also need input channels in whole blocks.
     func useBF16Winograd(_ l: Layer, weight: Tensor) -> Bool {
-        bf16Arithmetic && weight.dtype == .bf16 && l.inChannels % 16 == 0 && kernels.path == .x86_64_v4 && Session.cpuHasBF16
+        useBF16(weight) && l.inChannels % 16 == 0
     }
 
     /// Whether layer `l` runs as Winograd (kernels offer it, option on, shape and buffers fit).
@@ -329,7 +334,7 @@ extension Session {
         let bias = l.bias.map { $0.data.assumingMemoryBound(to: Float.self) }
         let input = UnsafePointer(src), pixels = n * perImage, taps = g.taps
         let outPlane = g.outBufferHeight * g.outBufferWidth * 16, chunk = Session.gatherTapChunk
-        if bf16Arithmetic && weight.dtype == .bf16 && kernels.path == .x86_64_v4 && Session.cpuHasBF16 {
+        if useBF16(weight) {
             try runBatchedBF16(g, pixels: pixels, input: input, weights: weights, bias: bias, output: dst, outPlane: outPlane)
             return
         }

@@ -87,8 +87,7 @@ public final class Session {
         }
         if let tail = Session.tailStart(model: model, through: last) {
             floats += Session.blockedFloats(plan.shapes[tail - 1], plan.borders[tail - 1])
-            if model.layers[tail...].contains(where: { $0.weight?.dtype == .bf16 }) && bf16Arithmetic && Session.cpuHasBF16
-                && kernels.path == .x86_64_v4 {
+            if model.layers[tail...].contains(where: { $0.weight.map(useBF16) ?? false }) {
                 let pixels = model.layers[tail...].indices.map { plan.shapes[$0].height * plan.shapes[$0].width }.max() ?? 1
                 let taps = model.layers[tail...].map { $0.inChannels * $0.kernelH * $0.kernelW }.max() ?? 0
                 floats += pixels * (taps + 1) / 2
