@@ -178,9 +178,7 @@ public enum Kernels {
             while ox < g.outWidth {
                 let n = min(8, g.outWidth &- ox)
                 // Pixel j reads at j·step; past the row's end the last pixel is recomputed, not stored.
-                let o1 = min(1, n &- 1) &* step, o2 = min(2, n &- 1) &* step, o3 = min(3, n &- 1) &* step
-                let o4 = min(4, n &- 1) &* step, o5 = min(5, n &- 1) &* step, o6 = min(6, n &- 1) &* step
-                let o7 = min(7, n &- 1) &* step
+                let o = Offsets8(pixels: n, step: step)
                 var a0 = biasVector, a1 = biasVector, a2 = biasVector, a3 = biasVector
                 var a4 = biasVector, a5 = biasVector, a6 = biasVector, a7 = biasVector
                 let ix0 = ox &* g.strideW &+ g.originX
@@ -192,13 +190,13 @@ public enum Kernels {
                         for _ in 0..<kw {
                             let w = W.load(weightBase, t)
                             a0 = multiplyAdd(a0, SIMD16(repeating: p[0]), w)
-                            a1 = multiplyAdd(a1, SIMD16(repeating: p[o1]), w)
-                            a2 = multiplyAdd(a2, SIMD16(repeating: p[o2]), w)
-                            a3 = multiplyAdd(a3, SIMD16(repeating: p[o3]), w)
-                            a4 = multiplyAdd(a4, SIMD16(repeating: p[o4]), w)
-                            a5 = multiplyAdd(a5, SIMD16(repeating: p[o5]), w)
-                            a6 = multiplyAdd(a6, SIMD16(repeating: p[o6]), w)
-                            a7 = multiplyAdd(a7, SIMD16(repeating: p[o7]), w)
+                            a1 = multiplyAdd(a1, SIMD16(repeating: p[o.o1]), w)
+                            a2 = multiplyAdd(a2, SIMD16(repeating: p[o.o2]), w)
+                            a3 = multiplyAdd(a3, SIMD16(repeating: p[o.o3]), w)
+                            a4 = multiplyAdd(a4, SIMD16(repeating: p[o.o4]), w)
+                            a5 = multiplyAdd(a5, SIMD16(repeating: p[o.o5]), w)
+                            a6 = multiplyAdd(a6, SIMD16(repeating: p[o.o6]), w)
+                            a7 = multiplyAdd(a7, SIMD16(repeating: p[o.o7]), w)
                             p += 16
                             t &+= 1
                         }
@@ -208,15 +206,7 @@ public enum Kernels {
                     a0 = relu(a0); a1 = relu(a1); a2 = relu(a2); a3 = relu(a3)
                     a4 = relu(a4); a5 = relu(a5); a6 = relu(a6); a7 = relu(a7)
                 }
-                let out = UnsafeMutableRawPointer(outRow + ox &* 16)
-                out.storeBytes(of: a0, as: SIMD16<Float>.self)
-                if n > 1 { out.storeBytes(of: a1, toByteOffset: 64, as: SIMD16<Float>.self) }
-                if n > 2 { out.storeBytes(of: a2, toByteOffset: 128, as: SIMD16<Float>.self) }
-                if n > 3 { out.storeBytes(of: a3, toByteOffset: 192, as: SIMD16<Float>.self) }
-                if n > 4 { out.storeBytes(of: a4, toByteOffset: 256, as: SIMD16<Float>.self) }
-                if n > 5 { out.storeBytes(of: a5, toByteOffset: 320, as: SIMD16<Float>.self) }
-                if n > 6 { out.storeBytes(of: a6, toByteOffset: 384, as: SIMD16<Float>.self) }
-                if n > 7 { out.storeBytes(of: a7, toByteOffset: 448, as: SIMD16<Float>.self) }
+                store8(UnsafeMutableRawPointer(outRow + ox &* 16), n, 64, a0, a1, a2, a3, a4, a5, a6, a7)
                 ox &+= 8
             }
             oy &+= 1
