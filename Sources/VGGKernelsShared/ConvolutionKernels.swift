@@ -49,7 +49,7 @@ func vload(_ p: UnsafeRawPointer, _ byteOffset: Int) -> SIMD16<Float> {
 
 @inline(__always)
 func relu(_ v: SIMD16<Float>) -> SIMD16<Float> {
-    v.replacing(with: 0, where: v .< 0)
+    vggsupport_relu16(v)
 }
 
 public enum Kernels {

@@ -1,6 +1,7 @@
 // Max and average pooling on blocked activations (`[C/16][H][W][16]`), one output row of one
 // channel block per call, with Caffe's window rules (see docs/FORMAT.md). Shared by the
 // per-ISA modules like ConvolutionKernels.swift; the same rules for generic code apply.
+import CVggSupport
 import VGGFormat
 
 extension Kernels {
@@ -24,7 +25,7 @@ extension Kernels {
                 for y in h0..<h1 {
                     for x in w0..<w1 {
                         let v = vload(inPlane, ((y &+ g.inBorder) &* wbi &+ x &+ g.inBorder) &* 64)
-                        acc = acc.replacing(with: v, where: v .> acc)
+                        acc = vggsupport_larger16(acc, v)
                     }
                 }
             } else {

@@ -278,7 +278,7 @@ extension Kernels {
                          _ c0: (V16, V16, V16, V16), _ c1: (V16, V16, V16, V16), _ c2: (V16, V16, V16, V16),
                          _ c3: (V16, V16, V16, V16)) {
         @inline(__always) func finish(_ y: V16) -> V16 { applyReLU ? relu(y + bias) : y + bias }
-        @inline(__always) func larger(_ a: V16, _ b: V16) -> V16 { a.replacing(with: b, where: b .> a) }
+        @inline(__always) func larger(_ a: V16, _ b: V16) -> V16 { vggsupport_larger16(a, b) }
         // Rows 0…3 of the 4 columns, max over each column pair.
         let left0 = larger(c0.0, columns > 1 ? c1.0 : c0.0), left1 = larger(c0.1, columns > 1 ? c1.1 : c0.1)
         let left2 = larger(c0.2, columns > 1 ? c1.2 : c0.2), left3 = larger(c0.3, columns > 1 ? c1.3 : c0.3)

@@ -13,4 +13,34 @@ int vggsupport_cpu_is_x86_64_v4(void);
  * run, in short bursts between stores). Inline: compiled into each kernel module with its flags. */
 static inline void vggsupport_prefetch(const void *p) { __builtin_prefetch(p, 0, 3); }
 
+/* 16 floats: imported into Swift as SIMD16<Float>. */
+typedef float vggsupport_float16 __attribute__((ext_vector_type(16)));
+
+/* a + b·c in one vector FMA (llvm.fma.v16f32: one zmm vfmadd with AVX-512, two ymm with AVX2).
+ * Swift's SIMD16<Float>.addingProduct is a per-lane loop that LLVM's SLP vectoriser puts back
+ * together at the tuning's preferred width (256 bits for x86-64-v4): ymm halves, inserts and
+ * spills in every transform. Only for modules compiled with FMA (a libm call per lane without). */
+static inline __attribute__((always_inline)) vggsupport_float16
+vggsupport_fma16(vggsupport_float16 a, vggsupport_float16 b, vggsupport_float16 c) {
+    return __builtin_elementwise_fma(b, c, a);
+}
+
+/* 16 lane masks (−1 where true), for the selects below. */
+typedef int vggsupport_int16 __attribute__((ext_vector_type(16)));
+
+/* v where v ≥ 0 or NaN, else 0 (Caffe's ReLU; NaN passes through). Written as a mask in C for
+ * the same reason as vggsupport_fma16: Swift's `replacing(with:where:)` is a per-lane loop that
+ * comes back as ymm halves. */
+static inline __attribute__((always_inline)) vggsupport_float16 vggsupport_relu16(vggsupport_float16 v) {
+    vggsupport_int16 negative = v < 0;
+    return (vggsupport_float16)((vggsupport_int16)v & ~negative);
+}
+
+/* b where b > a, else a (a NaN in a stays; a NaN in b is ignored): max pooling's comparison. */
+static inline __attribute__((always_inline)) vggsupport_float16
+vggsupport_larger16(vggsupport_float16 a, vggsupport_float16 b) {
+    vggsupport_int16 take = b > a;
+    return (vggsupport_float16)(((vggsupport_int16)b & take) | ((vggsupport_int16)a & ~take));
+}
+
 #endif
