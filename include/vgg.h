@@ -201,7 +201,12 @@ void vgg_session_free(vgg_session *session);
                                          3 = x86-64-v4 (AVX-512); a level the CPU lacks gives
                                          VGG_ERROR_UNSUPPORTED. For testing and comparing paths. */
 #define VGG_OPTION_WINOGRAD 4         /* 1 (default) = run 3x3 stride-1 pad-1 layers of 8 or
-                                         more output columns with Winograd F(4x4,3x3);
+                                         more output columns with Winograd, F(6x6,3x3) or
+                                         F(4x4,3x3) per layer, whichever costs less (F(6x6):
+                                         ~2x the rounding error, still ~1e-5 relative);
+                                         4 or 6 = that tile on every such layer (with bf16
+                                         arithmetic the per-layer choice is always 4: 6 there
+                                         about doubles its error);
                                          0 = direct convolution only */
 #define VGG_OPTION_BF16_ARITHMETIC 5  /* 1 (default) = for models with bf16 weights, compute the
                                          Winograd products with bf16 dot products (AVX512-BF16)

@@ -44,8 +44,8 @@ BF16_TARGET void vggbf16_pack_pairs(const float *u, size_t uStride, uint32_t *p,
 
 BF16_TARGET void vggbf16_winograd_products(const uint16_t *v, size_t vStride, size_t blockStride, size_t c0, size_t pairs,
                                            const uint32_t *p, size_t pStride, size_t tiles, float *m, size_t mStride,
-                                           int accumulate) {
-    for (size_t xi = 0; xi < 36; xi++) {
+                                           int accumulate, size_t points) {
+    for (size_t xi = 0; xi < points; xi++) {
         const uint16_t *vx = v + xi * vStride;
         const uint32_t *px = p + xi * pStride;
         float *mx = m + xi * mStride;
@@ -200,8 +200,9 @@ void vggbf16_pack_pairs(const float *u, size_t uStride, uint32_t *p, size_t pStr
     (void)u; (void)uStride; (void)p; (void)pStride; (void)channels; (void)points;
 }
 void vggbf16_winograd_products(const uint16_t *v, size_t vStride, size_t blockStride, size_t c0, size_t pairs,
-                               const uint32_t *p, size_t pStride, size_t tiles, float *m, size_t mStride, int accumulate) {
+                               const uint32_t *p, size_t pStride, size_t tiles, float *m, size_t mStride, int accumulate,
+                               size_t points) {
     (void)v; (void)vStride; (void)blockStride; (void)c0; (void)pairs; (void)p; (void)pStride; (void)tiles; (void)m; (void)mStride;
-    (void)accumulate;
+    (void)accumulate; (void)points;
 }
 #endif

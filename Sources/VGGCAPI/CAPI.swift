@@ -251,8 +251,11 @@ public func vgg_session_set_option(_ session: OpaquePointer?, _ option: Int32, _
             guard value >= 0 && value <= 3 else { throw VGGError(.invalidArgument, "VGG_OPTION_ISA: expected 0…3, found \(value)") }
             try s.setISALevel(Int(value))
         case .winograd:
-            guard value == 0 || value == 1 else { throw VGGError(.invalidArgument, "VGG_OPTION_WINOGRAD: expected 0 or 1, found \(value)") }
-            s.winogradEnabled = value == 1
+            guard [0, 1, 4, 6].contains(value) else {
+                throw VGGError(.invalidArgument, "VGG_OPTION_WINOGRAD: expected 0, 1, 4 or 6, found \(value)")
+            }
+            s.winogradEnabled = value != 0
+            s.winogradTileSize = value >= 4 ? Int(value) : 0
         case .bf16Arithmetic:
             guard value == 0 || value == 1 else { throw VGGError(.invalidArgument, "VGG_OPTION_BF16_ARITHMETIC: expected 0 or 1, found \(value)") }
             s.bf16Arithmetic = value == 1
@@ -272,7 +275,7 @@ public func vgg_session_get_option(_ session: OpaquePointer?, _ option: Int32, _
     case .threads: value.pointee = Int64(s.threads)
     case .forceReference: value.pointee = s.forceReference ? 1 : 0
     case .isa: value.pointee = Int64(s.isaLevel)
-    case .winograd: value.pointee = s.winogradEnabled ? 1 : 0
+    case .winograd: value.pointee = s.winogradEnabled ? (s.winogradTileSize == 0 ? 1 : Int64(s.winogradTileSize)) : 0
     case .bf16Arithmetic: value.pointee = s.bf16Arithmetic ? 1 : 0
     }
     return VGGStatus.ok.rawValue

@@ -1,5 +1,5 @@
 // The forward pass: layer by layer over ping-pong blocked buffers (`[C/16][H+2b][W+2b][16]`,
-// zero border b = the next convolution's padding, 4 before 3×3 pad-1 layers for Winograd),
+// zero border b = the next convolution's padding, 6 before 3×3 pad-1 layers for Winograd),
 // images in groups of up to 8, the fc layers once for the whole batch.
 import CVggBF16
 import Glibc
@@ -21,7 +21,7 @@ struct ForwardPlan {
         func border(before i: Int) -> Int {
             guard i <= last, i < model.layers.count else { return 0 }
             let l = model.layers[i]
-            // Winograd tiles read up to 3 rows/columns past the image: 3×3 pad-1 inputs get 4.
+            // Winograd tiles read up to 6 rows/columns past the image: 3×3 pad-1 inputs get 6.
             if Session.winogradShape(l) { return WinogradGeometry.minimumBorder }
             return l.kind == .convolution ? max(l.padH, l.padW) : 0
         }
@@ -403,7 +403,7 @@ extension Session {
         }
     }
 
-    /// 3×3, stride 1, pad 1: the layers Winograd F(4×4, 3×3) can run.
+    /// 3×3, stride 1, pad 1: the layers Winograd F(m×m, 3×3) can run.
     static func winogradShape(_ l: Layer) -> Bool {
         l.kind == .convolution && l.kernelH == 3 && l.kernelW == 3 && l.strideH == 1 && l.strideW == 1 && l.padH == 1 && l.padW == 1
     }
@@ -411,9 +411,32 @@ extension Session {
     /// Narrower outputs run direct convolution (measured: see docs/PERFORMANCE.md).
     static let winogradMinimumWidth = 8
 
+    /// The tile of a Winograd layer: forced by winogradTileSize, else the cheaper one.
+    func winogradTile(_ l: Layer, outShape: ActivationShape, bf16: Bool) -> Int {
+        if winogradTileSize != 0 { return winogradTileSize }
+        return Session.cheaperWinogradTile(inChannels: l.inChannels, outChannels: l.outChannels, height: outShape.height,
+                                           width: outShape.width, bf16: bf16)
+    }
+
+    /// F(6×6) where its products (64 points per 6×6 tile against 36 per 4×4) are at least 10%
+    /// fewer and the layer's transformed weights are made once per worker (≤ 128 input channels,
+    /// ≤ 4 block pairs). Measured (VGG16, 2 threads, per worker): at 224 conv1_2 −0.3 ms, conv2_2
+    /// −0.4 ms, conv2_1 even; at 384 −8 to −13% on those three. Not conv3_x at 224: its weights
+    /// are transformed per run (1.8× F(4×4)'s work) and it ran 2–10% slower; the input and output
+    /// transforms cost more per output than F(4×4)'s, which eats much of the 21%.
+    /// Per image, so that a batch computes exactly what single images do. Always F(4×4) with
+    /// bf16 products: F(6×6)'s larger coefficients took their error from 1.9e-2 to 3.3e-2.
+    static func cheaperWinogradTile(inChannels: Int, outChannels: Int, height: Int, width: Int, bf16: Bool) -> Int {
+        if bf16 { return 4 }
+        func tiles(_ m: Int) -> Int { ((height + m - 1) / m) * ((width + m - 1) / m) }
+        let kept = inChannels <= 128 && ((outChannels + 15) / 16 + 1) / 2 <= WinogradPlan.cachedPairLimit
+        return kept && 64 * tiles(6) * 10 <= 36 * tiles(4) * 9 ? 6 : 4
+    }
+
     static func winogradGeometry(_ l: Layer, inShape: ActivationShape, inBorder: Int, outShape: ActivationShape,
-                                 outBorder: Int) -> WinogradGeometry {
+                                 outBorder: Int, tileSize: Int) -> WinogradGeometry {
         var g = WinogradGeometry()
+        g.tileSize = tileSize
         g.inChannels = l.inChannels
         g.inBufferHeight = inShape.height + 2 * inBorder
         g.inBufferWidth = inShape.width + 2 * inBorder
@@ -426,7 +449,7 @@ extension Session {
         return g
     }
 
-    /// A 3×3 layer by Winograd F(4×4, 3×3) on `images` images (buffers `stride` floats apart),
+    /// A 3×3 layer by Winograd F(4×4, 3×3) or F(6×6, 3×3) on `images` images (buffers `stride` floats apart),
     /// their tiles one after another; with `pooled` (shape and border of a following 2×2/2 max
     /// pooling) the output buffer receives the pooled map instead. Tasks are (split of tiles) × (range of output-block
     /// pairs); each worker transforms the inputs of its split into its own buffer (again only
@@ -438,7 +461,9 @@ extension Session {
     func winograd(_ l: Layer, _ w: WinogradKernels, images: Int, stride: Int, input: UnsafePointer<Float>, weight: Tensor,
                   bias: UnsafePointer<Float>?, inShape: ActivationShape, inBorder: Int, output: UnsafeMutablePointer<Float>,
                   outShape: ActivationShape, outBorder: Int, pooled: (ActivationShape, Int)? = nil) throws {
-        var g = Session.winogradGeometry(l, inShape: inShape, inBorder: inBorder, outShape: outShape, outBorder: outBorder)
+        let bf16 = useBF16Winograd(l, weight: weight)
+        var g = Session.winogradGeometry(l, inShape: inShape, inBorder: inBorder, outShape: outShape, outBorder: outBorder,
+                                         tileSize: winogradTile(l, outShape: outShape, bf16: bf16))
         if let (shape, border) = pooled {
             g.pool = true
             g.pooledHeight = shape.height
@@ -449,7 +474,6 @@ extension Session {
         g.inImageFloats = stride
         g.outImageFloats = stride
         let threads = pool.threadCount
-        let bf16 = useBF16Winograd(l, weight: weight)
         let plan = WinogradPlan(&g, threads: threads, bf16: bf16)
         let tiles = g.tiles, pairs = plan.pairs, splits = plan.splits, ranges = plan.ranges, microTiles = plan.microTiles
         let splitTiles = plan.splitTiles, pairsPerRange = plan.pairsPerRange, cached = plan.cached

@@ -20,8 +20,11 @@ public final class Session {
     var pixelInputTable: [Int] = [], pixelOutputTable: [Int] = []
     // Winograd: per worker, transformed inputs of a split, pair weights and products.
     var winogradScratch: [FloatBuffer] = []
-    /// Use Winograd F(4×4, 3×3) for eligible layers where the kernels offer it.
+    /// Use Winograd for eligible layers where the kernels offer it.
     public var winogradEnabled = true
+    /// Winograd tile side: 0 picks F(4×4) or F(6×6) per layer (Session.cheaperWinogradTile);
+    /// 4 or 6 runs every Winograd layer with that tile (tests and measurements).
+    public var winogradTileSize = 0
     /// Compute the Winograd products of bf16-weight models with bf16 dot products (AVX512-BF16)
     /// where the CPU has them; false computes them in f32 like f32 models.
     public var bf16Arithmetic = true
@@ -78,9 +81,10 @@ public final class Session {
         var inShape = plan.input, inBorder = plan.inputBorder
         for (i, l) in model.layers.enumerated() {
             if let weight = l.weight, useWinograd(l, inBorder: inBorder, outWidth: plan.shapes[i].width) {
+                let bf16 = useBF16Winograd(l, weight: weight)
                 var g = Session.winogradGeometry(l, inShape: inShape, inBorder: inBorder, outShape: plan.shapes[i],
-                                                 outBorder: plan.borders[i])
-                scratch = max(scratch, WinogradPlan(&g, threads: pool.threadCount, bf16: useBF16Winograd(l, weight: weight)).scratchFloats)
+                                                 outBorder: plan.borders[i], tileSize: winogradTile(l, outShape: plan.shapes[i], bf16: bf16))
+                scratch = max(scratch, WinogradPlan(&g, threads: pool.threadCount, bf16: bf16).scratchFloats)
             }
             inShape = plan.shapes[i]
             inBorder = plan.borders[i]

@@ -38,7 +38,7 @@ struct WinogradPlan {
         // once, the weights once per split and pair). 3 splits on 2 threads ran conv3_x at 384
         // 1.7× faster than on 1 thread; 4 splits ~1.9×.
         microTiles = (tiles + 7) / 8
-        let tileBytes = 4 * (g.inputFloats(tiles: 1) + WinogradGeometry.productFloats(tiles: 1))
+        let tileBytes = 4 * (g.inputFloats(tiles: 1) + g.productFloats(tiles: 1))
         let capTiles = cached ? WinogradPlan.cachedSplitTiles : max(8, WinogradPlan.splitBudget / tileBytes)
         var splits = (tiles + capTiles - 1) / capTiles
         if splits > 1 { splits = min(microTiles, (splits + threads - 1) / threads * threads) }
@@ -48,9 +48,9 @@ struct WinogradPlan {
         pairsPerRange = (pairs + wantedRanges - 1) / wantedRanges
         ranges = (pairs + pairsPerRange - 1) / pairsPerRange
         inputFloats = g.inputFloats(tiles: splitTiles)
-        slotFloats = g.pairWeightFloats + (bf16 ? 36 * g.packedStride : 0)
+        slotFloats = g.pairWeightFloats + (bf16 ? g.points * g.packedStride : 0)
         weightFloats = cachedPairs * slotFloats
-        productFloats = WinogradGeometry.productFloats(tiles: splitTiles)
+        productFloats = g.productFloats(tiles: splitTiles)
         inputHalfFloats = bf16 ? (inputFloats + 1) / 2 : 0
     }
 }

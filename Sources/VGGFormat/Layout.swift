@@ -163,16 +163,19 @@ public struct PoolGeometry: Sendable {
     public init() {}
 }
 
-/// Geometry of a Winograd F(4×4, 3×3) convolution (3×3, stride 1, pad 1) on blocked activations:
-/// 4×4 output tiles computed from 6×6 input patches, 36 transform points ξ.
+/// Geometry of a Winograd F(m×m, 3×3) convolution (3×3, stride 1, pad 1) on blocked activations,
+/// m = `tileSize` (4 or 6): m×m output tiles computed from (m+2)×(m+2) input patches, (m+2)²
+/// transform points ξ.
 public struct WinogradGeometry: Sendable {
     public var inChannels = 0
-    /// Input buffer size (border included) and border; the border must be ≥ 4: the last tile's
-    /// patch reads up to 3 rows and columns past the image (zeros there, like the padding).
+    /// Input buffer size (border included) and border; the border must be ≥ tileSize: the last
+    /// tile's patch reads up to tileSize rows and columns past the image (zeros there, like the padding).
     public var inBufferHeight = 0, inBufferWidth = 0, inBorder = 0
     public var outChannels = 0
     public var outHeight = 0, outWidth = 0, outBorder = 0
     public var relu = false
+    /// Output tile side: 4 for F(4×4, 3×3) (36 points), 6 for F(6×6, 3×3) (64 points).
+    public var tileSize = 4
     /// Images run together (tiles of image k follow those of image k − 1) and the floats
     /// between consecutive images' input and output buffers.
     public var images = 1, inImageFloats = 0, outImageFloats = 0
@@ -182,16 +185,18 @@ public struct WinogradGeometry: Sendable {
     public var pool = false
     public var pooledHeight = 0, pooledWidth = 0, pooledBorder = 0
     public init() {}
-    /// The smallest input border a Winograd layer accepts.
-    public static let minimumBorder = 4
-    public var tilesH: Int { (outHeight + 3) / 4 }
-    public var tilesW: Int { (outWidth + 3) / 4 }
+    /// The input border Winograd layers need: the larger tile reads up to 6 rows past the image.
+    public static let minimumBorder = 6
+    /// Transform points: (tileSize + 2)².
+    public var points: Int { (tileSize + 2) * (tileSize + 2) }
+    public var tilesH: Int { (outHeight + tileSize - 1) / tileSize }
+    public var tilesW: Int { (outWidth + tileSize - 1) / tileSize }
     public var imageTiles: Int { tilesH * tilesW }
     public var tiles: Int { imageTiles * images }
     public var inBlocks: Int { (inChannels + 15) / 16 }
     public var outBlocks: Int { (outChannels + 15) / 16 }
     /// Input channels whose transformed weights are made and used at a time (a multiple of 16):
-    /// U[ξ][c][2][16] of one output-block pair for 64 channels is 288 KiB and stays in L2 (a
+    /// U[ξ][c][2][16] of one output-block pair for 64 channels is 288 KiB (F(4×4)) and stays in L2 (a
     /// whole 512-channel pair, 2.3 MiB, went out to L3 and back: 11% of a run, measured). The
     /// engine sets all channels (≤ 128) where a worker keeps every pair's U for the layer.
     public var channelChunk = 64
@@ -199,17 +204,17 @@ public struct WinogradGeometry: Sendable {
     /// unpadded, the 36 stores of one channel's transform (8 KiB apart) shared one L1 set.
     public var weightStride: Int { channelChunk * 32 + 16 }
     /// Floats of the transformed weights of one output-block pair and channel chunk.
-    public var pairWeightFloats: Int { 36 * weightStride }
+    public var pairWeightFloats: Int { points * weightStride }
     /// 32-bit words between consecutive ξ of the same weights packed as bf16 pairs (padded likewise).
     public var packedStride: Int { channelChunk * 16 + 16 }
     /// Floats between consecutive ξ in V[ξ][input block][tile][16] of a `tiles`-tile group. The
-    /// extra 16 floats keep the 36 points of one tile out of the same L1 set (a multiple of
+    /// extra 16 floats keep the points of one tile out of the same L1 set (a multiple of
     /// 4 KiB between them made the transforms ~2× slower, measured).
     public func inputStride(tiles: Int) -> Int { inBlocks * tiles * 16 + 16 }
     /// Floats of the transformed inputs of a `tiles`-tile group.
-    public func inputFloats(tiles: Int) -> Int { 36 * inputStride(tiles: tiles) }
+    public func inputFloats(tiles: Int) -> Int { points * inputStride(tiles: tiles) }
     /// Floats between consecutive ξ in a product task's M[ξ][tile][2][16] (padded likewise).
     public static func productStride(tiles: Int) -> Int { tiles * 32 + 16 }
     /// Floats of the products of a `tiles`-tile task.
-    public static func productFloats(tiles: Int) -> Int { 36 * productStride(tiles: tiles) }
+    public func productFloats(tiles: Int) -> Int { points * WinogradGeometry.productStride(tiles: tiles) }
 }

@@ -115,6 +115,11 @@ extension Kernels {
     public static func winogradInput(input: UnsafePointer<Float>, geometry g: WinogradGeometry, inputBlock: Int,
                                      groupStart: Int, groupTiles: Int, tileStart: Int, tileEnd: Int,
                                      into v: UnsafeMutablePointer<Float>) {
+        if g.tileSize == 6 {
+            winogradInput6(input: input, geometry: g, inputBlock: inputBlock, groupStart: groupStart, groupTiles: groupTiles,
+                           tileStart: tileStart, tileEnd: tileEnd, into: v)
+            return
+        }
         let rowIn = g.inBufferWidth &* 16
         let blockPlane = UnsafeRawPointer(input + inputBlock &* g.inBufferHeight &* rowIn)
         let vStride = g.inputStride(tiles: groupTiles)
@@ -176,22 +181,25 @@ extension Kernels {
         while first < C {
             let chunk = min(g.channelChunk, C &- first)
             if !(weightsReady && chunk == C) {
-                switch dtype {
-                case 2: transformPair(F16Weights.self, weights, C, g.outBlocks, block, first, chunk, u, g.weightStride)
-                case 3: transformPair(BF16Weights.self, weights, C, g.outBlocks, block, first, chunk, u, g.weightStride)
+                switch (dtype, g.tileSize) {
+                case (2, 6): transformPair6(F16Weights.self, weights, C, g.outBlocks, block, first, chunk, u, g.weightStride)
+                case (3, 6): transformPair6(BF16Weights.self, weights, C, g.outBlocks, block, first, chunk, u, g.weightStride)
+                case (_, 6): transformPair6(F32Weights.self, weights, C, g.outBlocks, block, first, chunk, u, g.weightStride)
+                case (2, _): transformPair(F16Weights.self, weights, C, g.outBlocks, block, first, chunk, u, g.weightStride)
+                case (3, _): transformPair(BF16Weights.self, weights, C, g.outBlocks, block, first, chunk, u, g.weightStride)
                 default: transformPair(F32Weights.self, weights, C, g.outBlocks, block, first, chunk, u, g.weightStride)
                 }
                 if bf16Inputs != nil, let pairs = bf16Pairs {
-                    vggbf16_pack_pairs(u, g.weightStride, pairs, g.packedStride, chunk, 36)
+                    vggbf16_pack_pairs(u, g.weightStride, pairs, g.packedStride, chunk, g.points)
                 }
             }
             if let inputs = bf16Inputs, let pairs = bf16Pairs {
                 vggbf16_winograd_products(inputs + tileStart &* 16, vStride, groupTiles &* 16, first, chunk / 2,
-                                          pairs, g.packedStride, count, m, mStride, first == 0 ? 0 : 1)
+                                          pairs, g.packedStride, count, m, mStride, first == 0 ? 0 : 1, g.points)
                 first &+= chunk
                 continue
             }
-            for xi in 0..<36 {
+            for xi in 0..<g.points {
                 let ux = UnsafeRawPointer(u + xi &* g.weightStride)
                 let vx = v + xi &* vStride + (first &>> 4) &* groupTiles &* 16
                 var j0 = tileStart
@@ -228,6 +236,11 @@ extension Kernels {
             first &+= chunk
         }
 
+        if g.tileSize == 6 {
+            winogradOutput6(bias: bias, output: output, geometry: g, block: block, groupStart: groupStart, tileStart: tileStart,
+                            tileEnd: tileEnd, products: m)
+            return
+        }
         let rowFloats = g.pool ? (g.pooledWidth &+ 2 &* g.pooledBorder) &* 16 : (g.outWidth &+ 2 &* g.outBorder) &* 16
         let outPlane = (g.pool ? g.pooledHeight &+ 2 &* g.pooledBorder : g.outHeight &+ 2 &* g.outBorder) &* rowFloats
         let tilesW = g.tilesW, imageTiles = g.imageTiles

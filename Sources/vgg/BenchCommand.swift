@@ -46,8 +46,11 @@ struct BenchCommand: ParsableCommand {
     @Flag(help: "Also time every layer.")
     var layers = false
 
-    @Flag(inversion: .prefixedNo, help: "Run 3×3 layers as Winograd F(4×4,3×3) (VGG_OPTION_WINOGRAD).")
+    @Flag(inversion: .prefixedNo, help: "Run 3×3 layers as Winograd (VGG_OPTION_WINOGRAD).")
     var winograd = true
+
+    @Option(help: "Winograd tile on every layer: 4 for F(4×4,3×3), 6 for F(6×6,3×3); 0 picks per layer.")
+    var winogradTile = 0
 
     @Flag(inversion: .prefixedNo, help: "bf16 dot products for bf16-weight models (VGG_OPTION_BF16_ARITHMETIC).")
     var bf16Arithmetic = true
@@ -59,11 +62,13 @@ struct BenchCommand: ParsableCommand {
         guard size >= 1, batch >= 1, batch <= 1024, runs >= 1, runs <= 100_000, warmup >= 0 else {
             throw ValidationError("--size, --batch (≤ 1024) and --runs must be positive, --warmup not negative")
         }
+        guard [0, 4, 6].contains(winogradTile) else { throw ValidationError("--winograd-tile: expected 0, 4 or 6, found \(winogradTile)") }
         let t0 = monotonicSeconds()
         let m = try openModel(model, verify: false)
         let openSeconds = monotonicSeconds() - t0
         let session = try makeSession(m, threads: threads)
         session.winogradEnabled = winograd
+        session.winogradTileSize = winogradTile
         session.bf16Arithmetic = bf16Arithmetic
         do {
             let shapes = try Planner.shapes(model: m, height: size, width: size)

@@ -196,8 +196,17 @@ static void test_runs(vgg_model *model) {
     CHECK_STATUS(vgg_session_get_option(s, VGG_OPTION_WINOGRAD, &v), VGG_OK);
     CHECK(v == 1, "winograd on by default");
     CHECK_STATUS(vgg_session_set_option(s, VGG_OPTION_WINOGRAD, 2), VGG_ERROR_INVALID_ARGUMENT);
+    CHECK_STATUS(vgg_session_set_option(s, VGG_OPTION_WINOGRAD, 5), VGG_ERROR_INVALID_ARGUMENT);
+    CHECK_STATUS(vgg_session_set_option(s, VGG_OPTION_WINOGRAD, 6), VGG_OK);
+    CHECK_STATUS(vgg_session_get_option(s, VGG_OPTION_WINOGRAD, &v), VGG_OK);
+    CHECK(v == 6, "winograd tile 6 forced: %lld", (long long)v);
+    CHECK_STATUS(vgg_session_set_option(s, VGG_OPTION_WINOGRAD, 4), VGG_OK);
     CHECK_STATUS(vgg_session_set_option(s, VGG_OPTION_WINOGRAD, 0), VGG_OK);
+    CHECK_STATUS(vgg_session_get_option(s, VGG_OPTION_WINOGRAD, &v), VGG_OK);
+    CHECK(v == 0, "winograd off: %lld", (long long)v);
     CHECK_STATUS(vgg_session_set_option(s, VGG_OPTION_WINOGRAD, 1), VGG_OK);
+    CHECK_STATUS(vgg_session_get_option(s, VGG_OPTION_WINOGRAD, &v), VGG_OK);
+    CHECK(v == 1, "winograd per layer: %lld", (long long)v);
     CHECK_STATUS(vgg_session_get_option(s, VGG_OPTION_BF16_ARITHMETIC, &v), VGG_OK);
     CHECK(v == 1, "bf16 arithmetic on by default");
     CHECK_STATUS(vgg_session_set_option(s, VGG_OPTION_BF16_ARITHMETIC, -1), VGG_ERROR_INVALID_ARGUMENT);

@@ -153,19 +153,23 @@ def test_full_models_match_float64_reference(factory, rng, arch, h, w):
         factory.discard(arch)
 
 
-@pytest.mark.parametrize("h,w,level", [(64, 64, 0), (63, 75, 0), (50, 97, 0), (63, 75, 2), (50, 49, 1)])
-def test_winograd_equals_direct_and_reference_kernels(factory, rng, h, w, level):
-    """Winograd F(4×4, 3×3) (even and odd sizes, partial tiles) against direct convolution and the naive
-    reference, on every VGG16 layer up to pool4; error bound stated: relative L2 ≤ 1e-5."""
+@pytest.mark.parametrize("tile", [4, 6])
+@pytest.mark.parametrize("h,w,level", [(64, 64, 0), (63, 75, 0), (50, 97, 0), (61, 71, 0), (63, 75, 2), (50, 49, 1)])
+def test_winograd_equals_direct_and_reference_kernels(factory, rng, h, w, level, tile):
+    """Winograd F(4×4, 3×3) and F(6×6, 3×3) (even and odd sizes, partial tiles of every width) against
+    direct convolution and the naive reference, on every VGG16 layer up to pool4; error bound stated:
+    relative L2 ≤ 1e-5."""
     path, _ = factory.model("vgg16")
     x = images(rng, 1, h, w)
     names = ["conv1_2", "conv2_1", "conv2_2", "conv3_3", "conv4_3", "pool4"]
     with vgg.Model(path, threads=2) as m:
-        assert m.winograd
+        assert m.winograd and m.winograd_tile == 0
         try:
             m.isa = level
         except vgg.Error:
             pytest.skip("this CPU lacks the ISA level")
+        m.winograd_tile = tile
+        assert m.winograd_tile == tile
         fast = m.features(x, names)
         m.winograd = False
         direct = m.features(x, names)
@@ -176,14 +180,16 @@ def test_winograd_equals_direct_and_reference_kernels(factory, rng, h, w, level)
         assert ref.relative_l2(direct[name], slow[name].astype(np.float64)) <= 1e-5, name
 
 
+@pytest.mark.parametrize("tile", [0, 4, 6])
 @pytest.mark.parametrize("h,w", [(63, 75), (225, 225)])
-def test_pooling_fused_into_winograd_is_exact(factory, rng, h, w):
+def test_pooling_fused_into_winograd_is_exact(factory, rng, h, w, tile):
     """A Winograd layer followed by 2×2/2 max pooling writes the pooled map directly unless its
     own output is asked for: both ways must agree bit for bit (odd sizes: Caffe's ceil windows)."""
     path, _ = factory.model("vgg16")
     x = images(rng, 2, h, w)
     pools = ["pool1", "pool2", "pool3", "pool4", "pool5"]
     with vgg.Model(path, threads=2) as m:
+        m.winograd_tile = tile
         fused = m.features(x, pools)
         plain = m.features(x, pools + ["conv1_2", "conv2_2", "conv3_3", "conv4_3", "conv5_3"])
         m.force_reference = True

@@ -121,7 +121,11 @@ class Model:
                    doc="Kernel ISA level: 0 best available, 1 baseline x86-64, 2 x86-64-v3, 3 x86-64-v4.")
     winograd = property(lambda self: bool(self._get_option(_lib.OPTION_WINOGRAD)),
                         lambda self, on: self._set_option(_lib.OPTION_WINOGRAD, bool(on)),
-                        doc="Whether 3×3 layers may run as Winograd F(4×4, 3×3) (default True).")
+                        doc="Whether 3×3 layers may run as Winograd F(4×4, 3×3) or F(6×6, 3×3) (default True).")
+    winograd_tile = property(lambda self: {4: 4, 6: 6}.get(self._get_option(_lib.OPTION_WINOGRAD), 0),
+                             lambda self, tile: self._set_option(_lib.OPTION_WINOGRAD, tile or 1),
+                             doc="Winograd tile on every Winograd layer: 4 for F(4×4, 3×3), 6 for F(6×6, 3×3), "
+                                 "0 (default) to pick per layer by cost. Setting it turns Winograd on.")
     bf16_arithmetic = property(lambda self: bool(self._get_option(_lib.OPTION_BF16_ARITHMETIC)),
                                lambda self, on: self._set_option(_lib.OPTION_BF16_ARITHMETIC, bool(on)),
                                doc="For bf16-weight models: Winograd products as bf16 dot products on "

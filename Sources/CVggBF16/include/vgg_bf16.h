@@ -20,7 +20,7 @@ void vggbf16_convert(const float *src, uint16_t *dst, size_t count);
  * for `points` points. */
 void vggbf16_pack_pairs(const float *u, size_t uStride, uint32_t *p, size_t pStride, size_t channels, size_t points);
 
-/* For the 36 points xi and tiles t < tiles (tile indices 0 …), output blocks k = 0, 1:
+/* For the points xi < points (36 for F(4×4), 64 for F(6×6)) and tiles t < tiles (tile indices 0 …), output blocks k = 0, 1:
  *   m[xi·mStride + t·32 + k·16 + lane] (+)= Σ_p dot(P[xi][p][k][lane], V pair p of tile t)
  * where V pair p of tile t is the two bf16 at v + xi·vStride + ((c0 + 2p)/16)·blockStride +
  * t·16 + (c0 + 2p) % 16 (the f32 V layout [xi][input block][tile][16], converted); channel
@@ -28,7 +28,8 @@ void vggbf16_pack_pairs(const float *u, size_t uStride, uint32_t *p, size_t pStr
  * words apart. accumulate = 0
  * starts from zero. 8 tiles × 2 blocks of accumulators, one vdpbf16ps per 2 channels. */
 void vggbf16_winograd_products(const uint16_t *v, size_t vStride, size_t blockStride, size_t c0, size_t pairs,
-                               const uint32_t *p, size_t pStride, size_t tiles, float *m, size_t mStride, int accumulate);
+                               const uint32_t *p, size_t pStride, size_t tiles, float *m, size_t mStride, int accumulate,
+                               size_t points);
 
 /* The fc layers on bf16-weight models. x[j·pairs + q] holds the bf16 of tap 2q (low half) and
  * 2q + 1 (high half; 0 past the last tap) of output pixel j: input[pixelInput[j] + offsets[t]]. */
