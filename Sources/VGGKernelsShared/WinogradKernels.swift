@@ -199,7 +199,16 @@ extension Kernels {
                 first &+= chunk
                 continue
             }
+            // The next chunk's raw weights (this pair's, or the next pair's first), a slice per
+            // point, to L2 while the products run: fetched in the transform itself, from DRAM
+            // (weights are read once per run), they made up most of its cost. Only for tasks of
+            // ≤ 64 tiles (conv4/conv5 at 224), where the transforms are a large share: A/B at 224,
+            // 2 threads, conv4_x and conv5_x −0.15…0.3 ms each; with larger tasks (conv3) it did
+            // not help and sometimes hurt (the prefetched lines pushed out V).
+            let ahead = WeightsAhead(weights: weights, dtype: dtype, geometry: g, block: block, first: first &+ chunk,
+                                     weightsKept: weightsReady || count > 64)
             for xi in 0..<g.points {
+                ahead.fetch(slice: xi, of: g.points)
                 let ux = UnsafeRawPointer(u + xi &* g.weightStride)
                 let vx = v + xi &* vStride + (first &>> 4) &* groupTiles &* 16
                 var j0 = tileStart
@@ -355,5 +364,38 @@ extension Kernels {
         if columns > 1 { storeV(plane, at &+ 16, finish(y1)) }
         if columns > 2 { storeV(plane, at &+ 32, finish(y2)) }
         if columns > 3 { storeV(plane, at &+ 48, finish(y3)) }
+    }
+}
+
+/// The raw weights of the chunk after the current one, fetched to L2 in slices (see
+/// winogradPairProducts): channels first ..< first + chunk of output blocks `block` and
+/// `block + 1`, or, past the last channel, the first chunk of the next pair. Nothing when the
+/// pair's weights stay transformed for the whole layer.
+struct WeightsAhead {
+    let start0: UnsafeRawPointer, start1: UnsafeRawPointer, bytes: Int
+
+    @inline(__always)
+    init(weights: UnsafeRawPointer, dtype: UInt32, geometry g: WinogradGeometry, block: Int, first: Int, weightsKept: Bool) {
+        let vectorBytes = dtype == 1 ? 64 : 32
+        var b = block, c = first
+        if c >= g.inChannels { b &+= 2; c = 0 }
+        let channels = weightsKept || b >= g.outBlocks ? 0 : min(g.channelChunk, g.inChannels &- c)
+        let second = b &+ 1 < g.outBlocks ? b &+ 1 : b
+        start0 = weights + (b &* g.inChannels &+ c) &* 9 &* vectorBytes
+        start1 = weights + (second &* g.inChannels &+ c) &* 9 &* vectorBytes
+        bytes = channels &* 9 &* vectorBytes
+    }
+
+    /// Lines of slice `slice` of `slices` of both blocks' runs.
+    @inline(__always)
+    func fetch(slice: Int, of slices: Int) {
+        let lines = (bytes &+ 63) &>> 6
+        var line = slice &* lines / slices
+        let end = (slice &+ 1) &* lines / slices
+        while line < end {
+            vggsupport_prefetch_l2(start0 + line &* 64)
+            vggsupport_prefetch_l2(start1 + line &* 64)
+            line &+= 1
+        }
     }
 }

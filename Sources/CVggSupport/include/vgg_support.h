@@ -13,6 +13,10 @@ int vggsupport_cpu_is_x86_64_v4(void);
  * run, in short bursts between stores). Inline: compiled into each kernel module with its flags. */
 static inline void vggsupport_prefetch(const void *p) { __builtin_prefetch(p, 0, 3); }
 
+/* The same into L2 only (prefetcht1): for data wanted in a while, which should not push the
+ * current working set out of L1. */
+static inline void vggsupport_prefetch_l2(const void *p) { __builtin_prefetch(p, 0, 2); }
+
 /* 16 floats: imported into Swift as SIMD16<Float>. */
 typedef float vggsupport_float16 __attribute__((ext_vector_type(16)));
 
