@@ -418,19 +418,26 @@ extension Session {
                                            width: outShape.width, bf16: bf16)
     }
 
-    /// F(6×6) where its products (64 points per 6×6 tile against 36 per 4×4) are at least 10%
-    /// fewer and the layer's transformed weights are made once per worker (≤ 128 input channels,
-    /// ≤ 4 block pairs). Measured (VGG16, 2 threads, per worker): at 224 conv1_2 −0.3 ms, conv2_2
-    /// −0.4 ms, conv2_1 even; at 384 −8 to −13% on those three. Not conv3_x at 224: its weights
-    /// are transformed per run (1.8× F(4×4)'s work) and it ran 2–10% slower; the input and output
-    /// transforms cost more per output than F(4×4)'s, which eats much of the 21%.
-    /// Per image, so that a batch computes exactly what single images do. Always F(4×4) with
-    /// bf16 products: F(6×6)'s larger coefficients took their error from 1.9e-2 to 3.3e-2.
+    /// F(6×6) where it does ≥ 10% less work than F(4×4) by points × (tiles + τ): per image
+    /// (so that a batch computes exactly what single images do), tiles counted as the
+    /// microkernel runs them (8 at a time; a ragged end of 1–2 tiles at half speed, 3–7 as a
+    /// full 8), τ = 6 tiles' worth of products per point for transforming the weights when they
+    /// are transformed per run (more than 128 input channels or 4 block pairs), else 0.
+    /// Measured A/B (VGG16, 2 threads): at 384 F(6×6) everywhere ran conv3_x 20–26%, conv4_x
+    /// 12–19%, conv5_x 13–22% faster (whole run −10%); at 224 conv1_2/conv2_x 3–13% faster, but
+    /// conv3_2/3_3 +10%, conv4_x +6%, conv5_x +27% slower (25 and 9 tiles of 6 against 49 and
+    /// 16 of 4). The rule picks F(6×6) for conv1_2 … conv2_2 at 224 and every 3×3 layer but
+    /// conv1_1 at 384. Always F(4×4) with bf16 products: F(6×6)'s larger coefficients took their
+    /// error from 1.9e-2 to 3.3e-2.
     static func cheaperWinogradTile(inChannels: Int, outChannels: Int, height: Int, width: Int, bf16: Bool) -> Int {
         if bf16 { return 4 }
-        func tiles(_ m: Int) -> Int { ((height + m - 1) / m) * ((width + m - 1) / m) }
+        func tiles(_ m: Int) -> Int {
+            let n = ((height + m - 1) / m) * ((width + m - 1) / m), rest = n % 8
+            return n - rest + (rest == 0 ? 0 : rest <= 2 ? 2 * rest : 8)
+        }
         let kept = inChannels <= 128 && ((outChannels + 15) / 16 + 1) / 2 <= WinogradPlan.cachedPairLimit
-        return kept && 64 * tiles(6) * 10 <= 36 * tiles(4) * 9 ? 6 : 4
+        let tau = kept ? 0 : 6
+        return 64 * (tiles(6) + tau) * 10 <= 36 * (tiles(4) + tau) * 9 ? 6 : 4
     }
 
     static func winogradGeometry(_ l: Layer, inShape: ActivationShape, inBorder: Int, outShape: ActivationShape,
