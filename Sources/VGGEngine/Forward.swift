@@ -497,11 +497,28 @@ extension Session {
         heldPair.initialize(repeating: -1, count: threads * cachedPairs)
         let inputKernel = w.input, products = w.products
         let weights = weight.data, dtype = weight.dtype.rawValue, inBlocks = g.inBlocks
+        // One split run by several workers (conv3_1, conv4_x, conv5_x at 224): its inputs are
+        // transformed once, block by block on all workers, into worker 0's buffer, which every
+        // worker then reads (each would otherwise transform the whole split itself).
+        let sharedInputs = splits == 1 && ranges > 1 && threads > 1
+        if sharedInputs {
+            let v = scratch[0], vBF16 = UnsafeMutableRawPointer(v + vFloats + uFloats + mFloats).assumingMemoryBound(to: UInt16.self)
+            pool.parallelFor(inBlocks) { cb in inputKernel(input, g, cb, 0, splitTiles, 0, tiles, v) }
+            if bf16 {
+                let parts = threads
+                pool.parallelFor(parts) { k in
+                    let start = k * vFloats / parts, end = (k + 1) * vFloats / parts
+                    vggbf16_convert(v + start, vBF16 + start, end - start)
+                }
+            }
+            for worker in 0..<threads { heldSplit[worker] = 0 }
+        }
         pool.parallelFor(splits * ranges) { t, worker in
             let split = t / ranges, range = t % ranges
             let first = min(tiles, split * microTiles / splits * 8)
             let count = min(tiles, (split + 1) * microTiles / splits * 8) - first
-            let v = scratch[worker], u = v + vFloats, m = u + uFloats, vHalf = m + mFloats
+            let own = scratch[worker], inputs = sharedInputs ? scratch[0] : own
+            let v = inputs, u = own + vFloats, m = u + uFloats, vHalf = inputs + vFloats + uFloats + mFloats
             let vBF16 = UnsafeMutableRawPointer(vHalf).assumingMemoryBound(to: UInt16.self)
             if heldSplit[worker] != split {
                 for cb in 0..<inBlocks { inputKernel(input, g, cb, first, splitTiles, 0, count, v) }
