@@ -68,36 +68,25 @@ func storePoints8(_ p: UnsafeMutableRawPointer, _ at: Int, _ stride: Int, _ v: V
 }
 
 extension Kernels {
-    /// F(6×6) U[ξ][c − first][k][16] of one output-block pair (see transformPair): G g Gᵀ, 64 points.
+    /// F(6×6) U[ξ][c − first][k][16] of one output-block pair (see forEachPairKernel): G g Gᵀ, 64 points.
     @inline(__always)
     static func transformPair6<W: WeightLoad>(_: W.Type, _ weights: UnsafeRawPointer, _ C: Int, _ outBlocks: Int,
                                               _ block: Int, _ first: Int, _ count: Int, _ u: UnsafeMutablePointer<Float>,
                                               _ xiStride: Int) {
-        let vectorBytes = W.self == F32Weights.self ? 64 : 32
-        let second = block &+ 1 < outBlocks ? block &+ 1 : block
         let out = UnsafeMutableRawPointer(u)
-        for k in 0..<2 {
-            let base = weights + (k == 0 ? block : second) &* C &* 9 &* vectorBytes
-            let channelBytes = 9 &* vectorBytes
-            for c in 0..<count {
-                let t = (first &+ c) &* 9
-                let ahead = base + (t &+ 72) &* vectorBytes
-                var line = 0
-                while line < channelBytes { vggsupport_prefetch(ahead + line); line &+= 64 }
-                // G g column by column, then each of its 8 rows to the points ξ = 8i … 8i + 7.
-                let col0 = kernelTransform8(W.load(base, t), W.load(base, t &+ 3), W.load(base, t &+ 6))
-                let col1 = kernelTransform8(W.load(base, t &+ 1), W.load(base, t &+ 4), W.load(base, t &+ 7))
-                let col2 = kernelTransform8(W.load(base, t &+ 2), W.load(base, t &+ 5), W.load(base, t &+ 8))
-                let at = (c &* 2 &+ k) &* 16
-                storePoints8(out, at, xiStride, kernelTransform8(col0.0, col1.0, col2.0))
-                storePoints8(out, at &+ 8 &* xiStride, xiStride, kernelTransform8(col0.1, col1.1, col2.1))
-                storePoints8(out, at &+ 16 &* xiStride, xiStride, kernelTransform8(col0.2, col1.2, col2.2))
-                storePoints8(out, at &+ 24 &* xiStride, xiStride, kernelTransform8(col0.3, col1.3, col2.3))
-                storePoints8(out, at &+ 32 &* xiStride, xiStride, kernelTransform8(col0.4, col1.4, col2.4))
-                storePoints8(out, at &+ 40 &* xiStride, xiStride, kernelTransform8(col0.5, col1.5, col2.5))
-                storePoints8(out, at &+ 48 &* xiStride, xiStride, kernelTransform8(col0.6, col1.6, col2.6))
-                storePoints8(out, at &+ 56 &* xiStride, xiStride, kernelTransform8(col0.7, col1.7, col2.7))
-            }
+        forEachPairKernel(W.self, weights, C, outBlocks, block, first, count) { base, t, at in
+            // G g column by column, then each of its 8 rows to the points ξ = 8i … 8i + 7.
+            let col0 = kernelTransform8(W.load(base, t), W.load(base, t &+ 3), W.load(base, t &+ 6))
+            let col1 = kernelTransform8(W.load(base, t &+ 1), W.load(base, t &+ 4), W.load(base, t &+ 7))
+            let col2 = kernelTransform8(W.load(base, t &+ 2), W.load(base, t &+ 5), W.load(base, t &+ 8))
+            storePoints8(out, at, xiStride, kernelTransform8(col0.0, col1.0, col2.0))
+            storePoints8(out, at &+ 8 &* xiStride, xiStride, kernelTransform8(col0.1, col1.1, col2.1))
+            storePoints8(out, at &+ 16 &* xiStride, xiStride, kernelTransform8(col0.2, col1.2, col2.2))
+            storePoints8(out, at &+ 24 &* xiStride, xiStride, kernelTransform8(col0.3, col1.3, col2.3))
+            storePoints8(out, at &+ 32 &* xiStride, xiStride, kernelTransform8(col0.4, col1.4, col2.4))
+            storePoints8(out, at &+ 40 &* xiStride, xiStride, kernelTransform8(col0.5, col1.5, col2.5))
+            storePoints8(out, at &+ 48 &* xiStride, xiStride, kernelTransform8(col0.6, col1.6, col2.6))
+            storePoints8(out, at &+ 56 &* xiStride, xiStride, kernelTransform8(col0.7, col1.7, col2.7))
         }
     }
 

@@ -74,38 +74,49 @@ func load6(_ p: UnsafeRawPointer, _ at: Int, _ stride: Int) -> (V16, V16, V16, V
 }
 
 extension Kernels {
-    /// U[ξ][c − first][k][16] (ξ `xiStride` floats apart), c in first..<first + count, of output blocks `block` (k = 0) and
-    /// `block + 1` (k = 1; `block` again when it is the last): G g Gᵀ of each input channel's
-    /// 3×3 kernel, 16 output channels per vector.
+    /// Calls `transform(base, t, at)` for each input channel c in first..<first + count of output
+    /// blocks `block` (k = 0) and `block + 1` (k = 1; `block` again when it is the last): the
+    /// channel's 3×3 kernel is the 9 weight vectors from index t of `base`, and its transformed
+    /// points go to U[ξ][c − first][k][16] at float offset at + ξ · xiStride. The kernel 8 channels
+    /// ahead is prefetched (its 9 vectors: 576 bytes in f32).
     @inline(__always)
-    static func transformPair<W: WeightLoad>(_: W.Type, _ weights: UnsafeRawPointer, _ C: Int, _ outBlocks: Int,
-                                             _ block: Int, _ first: Int, _ count: Int, _ u: UnsafeMutablePointer<Float>,
-                                             _ xiStride: Int) {
+    static func forEachPairKernel<W: WeightLoad>(_: W.Type, _ weights: UnsafeRawPointer, _ C: Int, _ outBlocks: Int,
+                                                 _ block: Int, _ first: Int, _ count: Int,
+                                                 _ transform: (UnsafeRawPointer, Int, Int) -> Void) {
         let vectorBytes = W.self == F32Weights.self ? 64 : 32
         let second = block &+ 1 < outBlocks ? block &+ 1 : block
-        let out = UnsafeMutableRawPointer(u)
         for k in 0..<2 {
             let base = weights + (k == 0 ? block : second) &* C &* 9 &* vectorBytes
             let channelBytes = 9 &* vectorBytes
             for c in 0..<count {
                 let t = (first &+ c) &* 9
-                // The kernel 8 channels ahead (its 9 vectors: 576 bytes in f32).
                 let ahead = base + (t &+ 72) &* vectorBytes
                 var line = 0
                 while line < channelBytes { vggsupport_prefetch(ahead + line); line &+= 64 }
-                // G g: combine the kernel's rows, column by column.
-                let col0 = kernelTransform(W.load(base, t), W.load(base, t &+ 3), W.load(base, t &+ 6))
-                let col1 = kernelTransform(W.load(base, t &+ 1), W.load(base, t &+ 4), W.load(base, t &+ 7))
-                let col2 = kernelTransform(W.load(base, t &+ 2), W.load(base, t &+ 5), W.load(base, t &+ 8))
-                // (G g) Gᵀ: row i of G g to the 6 points ξ = 6i … 6i + 5.
-                let at = (c &* 2 &+ k) &* 16
-                store6(out, at, xiStride, kernelTransform(col0.0, col1.0, col2.0))
-                store6(out, at &+ 6 &* xiStride, xiStride, kernelTransform(col0.1, col1.1, col2.1))
-                store6(out, at &+ 12 &* xiStride, xiStride, kernelTransform(col0.2, col1.2, col2.2))
-                store6(out, at &+ 18 &* xiStride, xiStride, kernelTransform(col0.3, col1.3, col2.3))
-                store6(out, at &+ 24 &* xiStride, xiStride, kernelTransform(col0.4, col1.4, col2.4))
-                store6(out, at &+ 30 &* xiStride, xiStride, kernelTransform(col0.5, col1.5, col2.5))
+                transform(base, t, (c &* 2 &+ k) &* 16)
             }
+        }
+    }
+
+    /// F(4×4) U[ξ][c − first][k][16] (ξ `xiStride` floats apart) of one output-block pair (see
+    /// forEachPairKernel): G g Gᵀ of each input channel's 3×3 kernel, 16 output channels per vector.
+    @inline(__always)
+    static func transformPair<W: WeightLoad>(_: W.Type, _ weights: UnsafeRawPointer, _ C: Int, _ outBlocks: Int,
+                                             _ block: Int, _ first: Int, _ count: Int, _ u: UnsafeMutablePointer<Float>,
+                                             _ xiStride: Int) {
+        let out = UnsafeMutableRawPointer(u)
+        forEachPairKernel(W.self, weights, C, outBlocks, block, first, count) { base, t, at in
+            // G g: combine the kernel's rows, column by column.
+            let col0 = kernelTransform(W.load(base, t), W.load(base, t &+ 3), W.load(base, t &+ 6))
+            let col1 = kernelTransform(W.load(base, t &+ 1), W.load(base, t &+ 4), W.load(base, t &+ 7))
+            let col2 = kernelTransform(W.load(base, t &+ 2), W.load(base, t &+ 5), W.load(base, t &+ 8))
+            // (G g) Gᵀ: row i of G g to the 6 points ξ = 6i … 6i + 5.
+            store6(out, at, xiStride, kernelTransform(col0.0, col1.0, col2.0))
+            store6(out, at &+ 6 &* xiStride, xiStride, kernelTransform(col0.1, col1.1, col2.1))
+            store6(out, at &+ 12 &* xiStride, xiStride, kernelTransform(col0.2, col1.2, col2.2))
+            store6(out, at &+ 18 &* xiStride, xiStride, kernelTransform(col0.3, col1.3, col2.3))
+            store6(out, at &+ 24 &* xiStride, xiStride, kernelTransform(col0.4, col1.4, col2.4))
+            store6(out, at &+ 30 &* xiStride, xiStride, kernelTransform(col0.5, col1.5, col2.5))
         }
     }
 
