@@ -501,13 +501,16 @@ extension Session {
         // transformed once, block by block on all workers, into worker 0's buffer, which every
         // worker then reads (each would otherwise transform the whole split itself).
         let sharedInputs = splits == 1 && ranges > 1 && threads > 1
+        // A worker's scratch: V (f32), the weight slots, M, then V in bf16.
+        func halfInputs(_ v: UnsafeMutablePointer<Float>) -> UnsafeMutablePointer<UInt16> {
+            UnsafeMutableRawPointer(v + vFloats + uFloats + mFloats).assumingMemoryBound(to: UInt16.self)
+        }
         if sharedInputs {
-            let v = scratch[0], vBF16 = UnsafeMutableRawPointer(v + vFloats + uFloats + mFloats).assumingMemoryBound(to: UInt16.self)
+            let v = scratch[0], vBF16 = halfInputs(v)
             pool.parallelFor(inBlocks) { cb in inputKernel(input, g, cb, 0, splitTiles, 0, tiles, v) }
             if bf16 {
-                let parts = threads
-                pool.parallelFor(parts) { k in
-                    let start = k * vFloats / parts, end = (k + 1) * vFloats / parts
+                pool.parallelFor(threads) { k in
+                    let start = k * vFloats / threads, end = (k + 1) * vFloats / threads
                     vggbf16_convert(v + start, vBF16 + start, end - start)
                 }
             }
@@ -517,9 +520,8 @@ extension Session {
             let split = t / ranges, range = t % ranges
             let first = min(tiles, split * microTiles / splits * 8)
             let count = min(tiles, (split + 1) * microTiles / splits * 8) - first
-            let own = scratch[worker], inputs = sharedInputs ? scratch[0] : own
-            let v = inputs, u = own + vFloats, m = u + uFloats, vHalf = inputs + vFloats + uFloats + mFloats
-            let vBF16 = UnsafeMutableRawPointer(vHalf).assumingMemoryBound(to: UInt16.self)
+            let own = scratch[worker], v = sharedInputs ? scratch[0] : own
+            let u = own + vFloats, m = u + uFloats, vBF16 = halfInputs(v)
             if heldSplit[worker] != split {
                 for cb in 0..<inBlocks { inputKernel(input, g, cb, first, splitTiles, 0, count, v) }
                 if bf16 { vggbf16_convert(v, vBF16, vFloats) }
