@@ -192,13 +192,17 @@ extension Kernels {
         while first < C {
             let chunk = min(g.channelChunk, C &- first)
             if !(weightsReady && chunk == C) {
-                switch (dtype, g.tileSize) {
-                case (2, 6): transformPair6(F16Weights.self, weights, C, g.outBlocks, block, first, chunk, u, g.weightStride)
-                case (3, 6): transformPair6(BF16Weights.self, weights, C, g.outBlocks, block, first, chunk, u, g.weightStride)
-                case (_, 6): transformPair6(F32Weights.self, weights, C, g.outBlocks, block, first, chunk, u, g.weightStride)
-                case (2, _): transformPair(F16Weights.self, weights, C, g.outBlocks, block, first, chunk, u, g.weightStride)
-                case (3, _): transformPair(BF16Weights.self, weights, C, g.outBlocks, block, first, chunk, u, g.weightStride)
-                default: transformPair(F32Weights.self, weights, C, g.outBlocks, block, first, chunk, u, g.weightStride)
+                @inline(__always) func transform<W: WeightLoad>(_: W.Type) {
+                    if g.tileSize == 6 {
+                        transformPair6(W.self, weights, C, g.outBlocks, block, first, chunk, u, g.weightStride)
+                    } else {
+                        transformPair(W.self, weights, C, g.outBlocks, block, first, chunk, u, g.weightStride)
+                    }
+                }
+                switch dtype {
+                case 2: transform(F16Weights.self)
+                case 3: transform(BF16Weights.self)
+                default: transform(F32Weights.self)
                 }
                 if bf16Inputs != nil, let pairs = bf16Pairs {
                     vggbf16_pack_pairs(u, g.weightStride, pairs, g.packedStride, chunk, g.points)
