@@ -5,9 +5,10 @@ The same seeded weights go to every engine (ONNX for ONNX Runtime, OpenVINO and 
 ncnn's own .param/.bin; a caffemodel converted by vgg-convert for libvgg). Every engine's
 class score map is first checked against libvgg's, then all are timed interleaved (round
 robin, so machine noise hits all alike) at 224 and 384, 1 and 2 threads, f32 and reduced
-precision. Prints one table with each median and its ratio to libvgg's.
+precision. Prints one table with each median and its ratio to libvgg's, then libvgg's own
+2-thread and batch-8 speed-ups, each pair timed in the same rounds.
 
-Run: python3 tools/bench_peers.py [--rounds N] [--sizes 224,384] [--threads 1,2]
+Run: python3 tools/bench_peers.py [--rounds N] [--sizes 224,384] [--threads 1,2] [--no-scaling]
 The peers are installed into build/peers-venv by the script itself (pip).
 """
 from __future__ import annotations
@@ -163,6 +164,35 @@ def engines(tmp, threads, out_name):
     return made
 
 
+def timed(run, x):
+    """One untimed run (wakes the engine's threads), then one timed: seconds."""
+    run(x)
+    t = time.perf_counter()
+    run(x)
+    return time.perf_counter() - t
+
+
+def scaling(tmp, rounds):
+    """libvgg's own ratios for issue targets 5a and 5b, each side measured in the same rounds:
+    384×384 on 2 threads against 1, and batch 8 against batch 1 at 224×224 (2 threads, per image)."""
+    import vgg
+    one, two = vgg.Model(f"{tmp}/vgg16.vgg", threads=1), vgg.Model(f"{tmp}/vgg16.vgg", threads=2)
+    x384 = (np.random.default_rng(384).standard_normal((1, 3, 384, 384)) * 50).astype(np.float32)
+    x224 = (np.random.default_rng(224).standard_normal((8, 3, 224, 224)) * 50).astype(np.float32)
+    t1, t2, b1, b8 = [], [], [], []
+    for _ in range(rounds):
+        t1.append(timed(one.forward, x384))
+        t2.append(timed(two.forward, x384))
+        b1.append(timed(two.forward, x224[:1]))
+        b8.append(timed(two.forward, x224) / 8)
+    med = lambda v: float(np.median(v)) * 1000  # noqa: E731
+    rows = [("384×384, 1 → 2 threads", med(t1), med(t2)), ("224×224, 2 threads, batch 1 → 8 (per image)", med(b1), med(b8))]
+    print("\n| libvgg f32 | before ms | after ms | speed-up |")
+    print("|---|---:|---:|---:|")
+    for name, before, after in rows:
+        print(f"| {name} | {before:.1f} | {after:.1f} | {before / after:.2f} |")
+
+
 def rel_l2(a, b):
     a = np.asarray(a, np.float64).reshape(-1)
     b = np.asarray(b, np.float64).reshape(-1)
@@ -174,6 +204,7 @@ def main():
     ap.add_argument("--rounds", type=int, default=7)
     ap.add_argument("--sizes", default="224,384")
     ap.add_argument("--threads", default="2,1")
+    ap.add_argument("--no-scaling", action="store_true", help="skip libvgg's 1→2 thread and batch 1→8 ratios")
     a = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         weights = cf.write_caffemodel(f"{tmp}/vgg16.caffemodel", "vgg16", seed=1)
@@ -204,10 +235,7 @@ def main():
                         # for a while after a run and would steal the cores), then one untimed run
                         # wakes this engine's own threads: the timed run is warm, back to back.
                         time.sleep(0.3)
-                        e.run(x)
-                        t = time.perf_counter()
-                        e.run(x)
-                        times[id(e)].append(time.perf_counter() - t)
+                        times[id(e)].append(timed(e.run, x))
                 base = float(np.median(times[id(es[0])]))
                 for e in es:
                     med = float(np.median(times[id(e)]))
@@ -220,6 +248,8 @@ def main():
         print("|---|---:|---|---|---:|---:|---:|---|")
         for r in rows:
             print(f"| {r[0]}×{r[0]} | {r[1]} | {r[2]} | {r[3]} | {r[4]:.1f} | {r[5]:.2f} | {r[6]:.1e} | {'same' if r[7] else 'differs'} |")
+        if not a.no_scaling:
+            scaling(tmp, a.rounds)
 
 
 if __name__ == "__main__":
