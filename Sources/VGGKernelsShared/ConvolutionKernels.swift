@@ -143,17 +143,36 @@ public enum Kernels {
             if second != block { (out1 + at0).assumingMemoryBound(to: SIMD16<Float>.self).pointee = c }
             return
         }
-        while j0 < pixels {
-            let n = min(8, pixels &- j0)
+        // The next chunk's weights (the taps after tapEnd, as many as this chunk's) to L2, a few
+        // lines per 16 taps spread over all pixel tiles: otherwise the first tile of every chunk
+        // waits on DRAM while the others compute (fc6 at 384×384: 36 pixels in 5 tiles).
+        let chunkTaps = tapEnd &- tapStart, nextTaps = min(chunkTaps, taps &- tapEnd)
+        let ahead = WeightsAhead(first: base0 + tapEnd &* vectorBytes, second: base1 + tapEnd &* vectorBytes,
+                                 bytes: nextTaps &* vectorBytes)
+        let steps = (pixels &+ 7) / 8 &* ((chunkTaps &+ 15) &>> 4)
+        var step = 0
+        // Tiles of 8 pixels; a tail of ≤ 4 (fc6 at 384×384: 36 = 4 × 8 + 4) in a half tile,
+        // which a full one would compute twice over (same sums per pixel either way).
+        @inline(__always) func run<T: PixelTile>(_: T.Type, _ j0: Int, _ n: Int) {
             let o = Offsets8(gathering: pixelInput + j0, pixels: n)
             let at = pixelOutput + j0
-            var tile = tapStart == 0 ? PairTile(b0, b1) : PairTile(gathering: UnsafeRawPointer(out0), UnsafeRawPointer(out1), at, n)
+            var tile = tapStart == 0 ? T(b0, b1) : T(gathering: UnsafeRawPointer(out0), UnsafeRawPointer(out1), at, n)
             let origin = input + pixelInput[j0]
-            for t in tapStart..<tapEnd {
-                tile.step(origin + offsets[t], o, W.load(base0, t), W.load(base1, t))
+            var t0 = tapStart
+            while t0 < tapEnd {
+                ahead.fetch(slice: step, of: steps)
+                step &+= 1
+                for t in t0..<min(tapEnd, t0 &+ 16) {
+                    tile.step(origin + offsets[t], o, W.load(base0, t), W.load(base1, t))
+                }
+                t0 &+= 16
             }
             if tapEnd == taps && g.relu { tile.applyReLU() }
             tile.scatter(out0, second == block ? nil : out1, at, n)
+        }
+        while j0 < pixels {
+            let n = min(8, pixels &- j0)
+            if n <= 4 { run(QuadTile.self, j0, n) } else { run(PairTile.self, j0, n) }
             j0 &+= 8
         }
     }
@@ -356,10 +375,67 @@ struct Offsets8 {
     }
 }
 
+/// What the fc layers' gather kernel needs of a tile of pixels × 2 output blocks.
+protocol PixelTile {
+    /// Every pixel of the first block starts at `first`, of the second at `second` (the biases).
+    init(_ first: SIMD16<Float>, _ second: SIMD16<Float>)
+    /// Pixel k of each block from first/second + at[k] floats (k < n; the rest zero).
+    init(gathering first: UnsafeRawPointer, _ second: UnsafeRawPointer, _ at: UnsafePointer<Int>, _ n: Int)
+    /// Adds p[o_k] · w to the first block's pixel k and p[o_k] · v to the second's.
+    mutating func step(_ p: UnsafePointer<Float>, _ o: Offsets8, _ w: SIMD16<Float>, _ v: SIMD16<Float>)
+    mutating func applyReLU()
+    /// Stores pixel k (k < n) of the first block at first + at[k] floats, of the second (unless nil) at second + at[k].
+    func scatter(_ first: UnsafeMutableRawPointer, _ second: UnsafeMutableRawPointer?, _ at: UnsafePointer<Int>, _ n: Int)
+}
+
+/// 4 pixels × 2 output blocks: half a PairTile, the same sums in the same order per pixel.
+struct QuadTile: PixelTile {
+    var a0: SIMD16<Float>, a1: SIMD16<Float>, a2: SIMD16<Float>, a3: SIMD16<Float>
+    var c0: SIMD16<Float>, c1: SIMD16<Float>, c2: SIMD16<Float>, c3: SIMD16<Float>
+
+    @inline(__always)
+    init(_ first: SIMD16<Float>, _ second: SIMD16<Float>) {
+        a0 = first; a1 = first; a2 = first; a3 = first
+        c0 = second; c1 = second; c2 = second; c3 = second
+    }
+
+    @inline(__always)
+    init(gathering first: UnsafeRawPointer, _ second: UnsafeRawPointer, _ at: UnsafePointer<Int>, _ n: Int) {
+        self.init(.zero, .zero)
+        @inline(__always) func f(_ k: Int) -> SIMD16<Float> { vload(first, at[k] &* 4) }
+        @inline(__always) func s(_ k: Int) -> SIMD16<Float> { vload(second, at[k] &* 4) }
+        a0 = f(0); c0 = s(0)
+        if n > 1 { a1 = f(1); c1 = s(1) }
+        if n > 2 { a2 = f(2); c2 = s(2) }
+        if n > 3 { a3 = f(3); c3 = s(3) }
+    }
+
+    @inline(__always)
+    mutating func step(_ p: UnsafePointer<Float>, _ o: Offsets8, _ w: SIMD16<Float>, _ v: SIMD16<Float>) {
+        var x = SIMD16<Float>(repeating: p[0])
+        a0 = multiplyAdd(a0, x, w); c0 = multiplyAdd(c0, x, v)
+        x = SIMD16(repeating: p[o.o1]); a1 = multiplyAdd(a1, x, w); c1 = multiplyAdd(c1, x, v)
+        x = SIMD16(repeating: p[o.o2]); a2 = multiplyAdd(a2, x, w); c2 = multiplyAdd(c2, x, v)
+        x = SIMD16(repeating: p[o.o3]); a3 = multiplyAdd(a3, x, w); c3 = multiplyAdd(c3, x, v)
+    }
+
+    @inline(__always)
+    mutating func applyReLU() {
+        a0 = relu(a0); a1 = relu(a1); a2 = relu(a2); a3 = relu(a3)
+        c0 = relu(c0); c1 = relu(c1); c2 = relu(c2); c3 = relu(c3)
+    }
+
+    @inline(__always)
+    func scatter(_ first: UnsafeMutableRawPointer, _ second: UnsafeMutableRawPointer?, _ at: UnsafePointer<Int>, _ n: Int) {
+        Kernels.scatter8(first, at, min(n, 4), a0, a1, a2, a3, a3, a3, a3, a3)
+        if let second { Kernels.scatter8(second, at, min(n, 4), c0, c1, c2, c3, c3, c3, c3, c3) }
+    }
+}
+
 /// 8 pixels × 2 output blocks of accumulators: the paired-block microkernel of direct
 /// convolution and of the Winograd products (16 vector registers; each step is 2 weight
 /// vectors and 8 broadcasts for 16 FMAs).
-struct PairTile {
+struct PairTile: PixelTile {
     var a0: SIMD16<Float>, a1: SIMD16<Float>, a2: SIMD16<Float>, a3: SIMD16<Float>
     var a4: SIMD16<Float>, a5: SIMD16<Float>, a6: SIMD16<Float>, a7: SIMD16<Float>
     var c0: SIMD16<Float>, c1: SIMD16<Float>, c2: SIMD16<Float>, c3: SIMD16<Float>

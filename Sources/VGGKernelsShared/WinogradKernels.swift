@@ -389,6 +389,14 @@ extension Kernels {
 struct WeightsAhead {
     let start0: UnsafeRawPointer, start1: UnsafeRawPointer, bytes: Int
 
+    /// `bytes` from `first` and from `second` (the two blocks' runs).
+    @inline(__always)
+    init(first: UnsafeRawPointer, second: UnsafeRawPointer, bytes: Int) {
+        start0 = first
+        start1 = second
+        self.bytes = bytes
+    }
+
     @inline(__always)
     init(weights: UnsafeRawPointer, dtype: UInt32, geometry g: WinogradGeometry, block: Int, first: Int, weightsKept: Bool) {
         let vectorBytes = dtype == 1 ? 64 : 32
