@@ -499,6 +499,8 @@ extension Session {
         heldSplit.initialize(repeating: -1, count: threads)
         heldPair.initialize(repeating: -1, count: threads * cachedPairs)
         let inputKernel = w.input, products = w.products
+        let kept = bf16 ? nil : try keptWinogradWeights(w, weight: weight, geometry: g, pairs: pairs)
+        let keptPairFloats = Session.keptWeightFloats(g, pairs: 1)
         let weights = weight.data, dtype = weight.dtype.rawValue, inBlocks = g.inBlocks
         // One split run by several workers (conv3_1, conv4_x, conv5_x at 224): its inputs are
         // transformed once, block by block on all workers, into worker 0's buffer, which every
@@ -531,6 +533,11 @@ extension Session {
                 heldSplit[worker] = split
             }
             for pair in range * pairsPerRange..<min(pairs, (range + 1) * pairsPerRange) {
+                if let kept {
+                    products(UnsafePointer(v), weights, dtype, bias, output, g, pair * 2, first, splitTiles, 0, count,
+                             kept + pair * keptPairFloats, true, m, nil, nil)
+                    continue
+                }
                 let slot = pair % cachedPairs
                 let ready = cached && heldPair[worker * cachedPairs + slot] == pair
                 heldPair[worker * cachedPairs + slot] = pair

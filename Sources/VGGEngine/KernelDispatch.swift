@@ -24,6 +24,7 @@ typealias GatherKernel = (UnsafePointer<Float>, UnsafeRawPointer, UInt32, Unsafe
                           ConvGeometry, UnsafePointer<Int>, UnsafePointer<Int>, UnsafePointer<Int>, Int, Int, Int, Int, Int) -> Void
 typealias PoolKernel = (UnsafePointer<Float>, UnsafeMutablePointer<Float>, PoolGeometry, Int, Int) -> Void
 typealias WinogradInputKernel = (UnsafePointer<Float>, WinogradGeometry, Int, Int, Int, Int, Int, UnsafeMutablePointer<Float>) -> Void
+typealias WinogradWeightsKernel = (UnsafeRawPointer, UInt32, WinogradGeometry, Int, Int, Int, UnsafeMutablePointer<Float>) -> Void
 typealias WinogradProductsKernel = (UnsafePointer<Float>, UnsafeRawPointer, UInt32, UnsafePointer<Float>?, UnsafeMutablePointer<Float>,
                                     WinogradGeometry, Int, Int, Int, Int, Int, UnsafeMutablePointer<Float>, Bool,
                                     UnsafeMutablePointer<Float>, UnsafePointer<UInt16>?, UnsafeMutablePointer<UInt32>?) -> Void
@@ -32,6 +33,7 @@ typealias WinogradProductsKernel = (UnsafePointer<Float>, UnsafeRawPointer, UInt
 /// convolution on every level (VGG16 224, 2 threads: v4 171 → 76 ms, v3 338 → 96, baseline 669 → 211).
 struct WinogradKernels {
     let input: WinogradInputKernel
+    let weights: WinogradWeightsKernel
     let products: WinogradProductsKernel
 }
 
@@ -53,6 +55,7 @@ struct KernelTable {
         pool: { VGGKernelsV4.Kernels.poolRow(input: $0, output: $1, geometry: $2, block: $3, row: $4) },
         winograd: WinogradKernels(
             input: { VGGKernelsV4.Kernels.winogradInput(input: $0, geometry: $1, inputBlock: $2, groupStart: $3, groupTiles: $4, tileStart: $5, tileEnd: $6, into: $7) },
+            weights: { VGGKernelsV4.Kernels.winogradPairWeights(weights: $0, dtype: $1, geometry: $2, block: $3, first: $4, count: $5, into: $6) },
             products: { VGGKernelsV4.Kernels.winogradPairProducts(v: $0, weights: $1, dtype: $2, bias: $3, output: $4, geometry: $5, block: $6, groupStart: $7, groupTiles: $8, tileStart: $9, tileEnd: $10, transformedWeights: $11, weightsReady: $12, products: $13, bf16Inputs: $14, bf16Pairs: $15) }))
     static let v3 = KernelTable(path: .x86_64_v3, blockStep: VGGKernelsV3.pairBlocks ? 2 : 1,
         rows: { VGGKernelsV3.Kernels.convolutionRows(input: $0, weights: $1, dtype: $2, bias: $3, output: $4, geometry: $5, block: $6, rowStart: $7, rowEnd: $8) },
@@ -61,6 +64,7 @@ struct KernelTable {
         pool: { VGGKernelsV3.Kernels.poolRow(input: $0, output: $1, geometry: $2, block: $3, row: $4) },
         winograd: WinogradKernels(
             input: { VGGKernelsV3.Kernels.winogradInput(input: $0, geometry: $1, inputBlock: $2, groupStart: $3, groupTiles: $4, tileStart: $5, tileEnd: $6, into: $7) },
+            weights: { VGGKernelsV3.Kernels.winogradPairWeights(weights: $0, dtype: $1, geometry: $2, block: $3, first: $4, count: $5, into: $6) },
             products: { VGGKernelsV3.Kernels.winogradPairProducts(v: $0, weights: $1, dtype: $2, bias: $3, output: $4, geometry: $5, block: $6, groupStart: $7, groupTiles: $8, tileStart: $9, tileEnd: $10, transformedWeights: $11, weightsReady: $12, products: $13, bf16Inputs: $14, bf16Pairs: $15) }))
     static let baseline = KernelTable(path: .baseline, blockStep: VGGKernelsBase.pairBlocks ? 2 : 1,
         rows: { VGGKernelsBase.Kernels.convolutionRows(input: $0, weights: $1, dtype: $2, bias: $3, output: $4, geometry: $5, block: $6, rowStart: $7, rowEnd: $8) },
@@ -69,6 +73,7 @@ struct KernelTable {
         pool: { VGGKernelsBase.Kernels.poolRow(input: $0, output: $1, geometry: $2, block: $3, row: $4) },
         winograd: WinogradKernels(
             input: { VGGKernelsBase.Kernels.winogradInput(input: $0, geometry: $1, inputBlock: $2, groupStart: $3, groupTiles: $4, tileStart: $5, tileEnd: $6, into: $7) },
+            weights: { VGGKernelsBase.Kernels.winogradPairWeights(weights: $0, dtype: $1, geometry: $2, block: $3, first: $4, count: $5, into: $6) },
             products: { VGGKernelsBase.Kernels.winogradPairProducts(v: $0, weights: $1, dtype: $2, bias: $3, output: $4, geometry: $5, block: $6, groupStart: $7, groupTiles: $8, tileStart: $9, tileEnd: $10, transformedWeights: $11, weightsReady: $12, products: $13, bf16Inputs: $14, bf16Pairs: $15) }))
 
     /// The ISA levels this CPU runs, best first.

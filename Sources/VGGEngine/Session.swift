@@ -20,6 +20,9 @@ public final class Session {
     var pixelInputTable: [Int] = [], pixelOutputTable: [Int] = []
     // Winograd: per worker, transformed inputs of a split, pair weights and products.
     var winogradScratch: [FloatBuffer] = []
+    // Winograd weights transformed once and kept across runs (KeptWeights.swift).
+    var keptWeights: [KeptWeightsKey: FloatBuffer] = [:]
+    var keptWeightFloatsUsed = 0
     /// Use Winograd for eligible layers where the kernels offer it.
     public var winogradEnabled = true
     /// Winograd tile side: 0 picks F(4×4) or F(6×6) per layer (Session.cheaperWinogradTile);
@@ -69,22 +72,34 @@ public final class Session {
     }
 
     /// Workspace bytes a one-image run at this input size allocates with the current options:
-    /// the two activation buffers, each worker's Winograd scratch, the fc layers' input copy
-    /// (and its bf16 tap pairs). Batches take up to 8 images' activation buffers at once.
+    /// the two activation buffers, each worker's Winograd scratch, the Winograd weights the
+    /// session keeps (those kept already and those this size would add, within the budget), the
+    /// fc layers' input copy (and its bf16 tap pairs). Batches take up to 8 images' activation
+    /// buffers at once.
     public func workspaceBytes(height: Int, width: Int) throws -> Int {
         try checkInput(n: 1, height: height, width: width)
         let last = model.layers.count - 1
         let plan = try ForwardPlan(model: model, height: height, width: width, through: last)
         var floats = plan.bufferFloats * 2
         if forceReference { return floats * MemoryLayout<Float>.size }
-        var scratch = 0
+        var scratch = 0, keptUsed = keptWeightFloatsUsed
         var inShape = plan.input, inBorder = plan.inputBorder
         for (i, l) in model.layers.enumerated() {
             if let weight = l.weight, useWinograd(l, inBorder: inBorder, outWidth: plan.shapes[i].width) {
                 let bf16 = useBF16Winograd(l, weight: weight)
                 var g = Session.winogradGeometry(l, inShape: inShape, inBorder: inBorder, outShape: plan.shapes[i],
                                                  outBorder: plan.borders[i], tileSize: winogradTile(l, outShape: plan.shapes[i], bf16: bf16))
-                scratch = max(scratch, WinogradPlan(&g, threads: pool.threadCount, bf16: bf16).scratchFloats)
+                let split = WinogradPlan(&g, threads: pool.threadCount, bf16: bf16)
+                scratch = max(scratch, split.scratchFloats)
+                if !bf16 {
+                    let keptFloats = Session.keptWeightFloats(g, pairs: split.pairs)
+                    if keptWeights[keptWeightsKey(weight, g)] != nil {
+                        floats += keptFloats
+                    } else if keptUsed + keptFloats <= Session.keptWeightBudget / MemoryLayout<Float>.size {
+                        floats += keptFloats
+                        keptUsed += keptFloats
+                    }
+                }
             }
             inShape = plan.shapes[i]
             inBorder = plan.borders[i]

@@ -3,7 +3,8 @@
 // Transforms (Lavin & Gray 2015, points 0, ±1, ±2, ∞): V = Bᵀ d B, U = G g Gᵀ, Y = Aᵀ (U ⊙ V) A.
 // The work is split in three kernels so that nothing is transformed twice:
 //   - winogradInput: V[ξ][input block][tile][16] of a group of tiles, once per layer group;
-//   - winogradPairWeights: U[ξ][c][2][16] of one output-block pair, once per worker and pair;
+//   - winogradPairWeights: U[ξ][c][2][16] of one output-block pair and channel chunk, for the
+//     transformed weights a session keeps across runs (otherwise made inside the products);
 //   - winogradPairProducts: for each ξ a GEMM over the input channels in the paired-block
 //     microkernel (8 tiles × 2 output blocks), then the output transform with bias and ReLU.
 // Shared by the per-ISA modules like ConvolutionKernels.swift (no arrays or other generic
@@ -120,6 +121,25 @@ extension Kernels {
         }
     }
 
+    /// U[ξ][c − first][k][16] (ξ geometry.weightStride floats apart) of output blocks `block`
+    /// and `block + 1`, input channels first ..< first + count: what winogradPairProducts makes
+    /// per chunk, for a caller that keeps it (the same code, so the same values).
+    public static func winogradPairWeights(weights: UnsafeRawPointer, dtype: UInt32, geometry g: WinogradGeometry,
+                                           block: Int, first: Int, count: Int, into u: UnsafeMutablePointer<Float>) {
+        @inline(__always) func transform<W: WeightLoad>(_: W.Type) {
+            if g.tileSize == 6 {
+                transformPair6(W.self, weights, g.inChannels, g.outBlocks, block, first, count, u, g.weightStride)
+            } else {
+                transformPair(W.self, weights, g.inChannels, g.outBlocks, block, first, count, u, g.weightStride)
+            }
+        }
+        switch dtype {
+        case 2: transform(F16Weights.self)
+        case 3: transform(BF16Weights.self)
+        default: transform(F32Weights.self)
+        }
+    }
+
     /// V[ξ][inputBlock][t][16] for the tiles groupStart + t, t in tileStart..<tileEnd (row-major
     /// tile order, image after image): Bᵀ d B of each tile's 6×6 input patch. `v` has room for
     /// `groupTiles` tiles.
@@ -173,7 +193,8 @@ extension Kernels {
     /// transformed weights U (into `u`, geometry.pairWeightFloats floats) and
     /// M[ξ] += Σ_c U[ξ][c] V[ξ][c] for the 36 points (into `m`,
     /// WinogradGeometry.productFloats(tiles: tileEnd − tileStart) floats); then Y = Aᵀ M A with bias and ReLU into the output buffer. `weightsReady`: `u`
-    /// already holds this pair's U (only possible when one chunk covers every input channel).
+    /// already holds this pair's U, chunk after chunk (pairWeightFloats apart; one chunk when it
+    /// covers every input channel); otherwise `u` is room for one chunk, made here.
     /// With `bf16Inputs` (AVX512-BF16 CPUs only, input channels a multiple of 16) the products
     /// are bf16 dot products instead: `bf16Inputs` is V converted to bf16 and `bf16Pairs` room
     /// for 36 · packedStride packed words (the pair's cached form when `weightsReady`).
@@ -191,19 +212,9 @@ extension Kernels {
         var first = 0
         while first < C {
             let chunk = min(g.channelChunk, C &- first)
-            if !(weightsReady && chunk == C) {
-                @inline(__always) func transform<W: WeightLoad>(_: W.Type) {
-                    if g.tileSize == 6 {
-                        transformPair6(W.self, weights, C, g.outBlocks, block, first, chunk, u, g.weightStride)
-                    } else {
-                        transformPair(W.self, weights, C, g.outBlocks, block, first, chunk, u, g.weightStride)
-                    }
-                }
-                switch dtype {
-                case 2: transform(F16Weights.self)
-                case 3: transform(BF16Weights.self)
-                default: transform(F32Weights.self)
-                }
+            let uChunk = weightsReady ? u + first / g.channelChunk &* g.pairWeightFloats : u
+            if !weightsReady {
+                winogradPairWeights(weights: weights, dtype: dtype, geometry: g, block: block, first: first, count: chunk, into: u)
                 if bf16Inputs != nil, let pairs = bf16Pairs {
                     vggbf16_pack_pairs(u, g.weightStride, pairs, g.packedStride, chunk, g.points)
                 }
@@ -224,7 +235,7 @@ extension Kernels {
                                      weightsKept: weightsReady || count > 64)
             for xi in 0..<g.points {
                 ahead.fetch(slice: xi, of: g.points)
-                let ux = UnsafeRawPointer(u + xi &* g.weightStride)
+                let ux = UnsafeRawPointer(uChunk + xi &* g.weightStride)
                 let vx = v + xi &* vStride + (first &>> 4) &* groupTiles &* 16
                 var j0 = tileStart
                 while j0 < tileEnd {

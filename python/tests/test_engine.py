@@ -371,6 +371,22 @@ def test_features_only_model(tmp_path, rng):
             assert "classifier" in str(e.value) or "top_k" in str(e.value)
 
 
+def test_kept_winograd_weights_change_nothing(factory, rng):
+    """A session transforms the Winograd weights of its first 3×3 layers once and keeps them
+    (≤ 32 MiB): counted in the workspace before the first run and the same after it, and the
+    scores are bit for bit those of transforming them in the run. A session whose budget went
+    to 384×384 (F(6×6) weights) transforms conv3_x per run at 224×224 (F(4×4))."""
+    path, _ = factory.model("vgg16")
+    x = images(rng, 1, 224, 224)
+    fresh = vgg.Model(path, threads=2)
+    before = fresh.workspace_bytes(224, 224)
+    want = fresh.forward(x)
+    assert fresh.workspace_bytes(224, 224) == before
+    used = vgg.Model(path, threads=2)
+    used.forward(images(rng, 1, 384, 384))
+    assert np.array_equal(used.forward(x), want)
+
+
 # ---- the Python API's contract ---------------------------------------------------------
 
 def test_model_api_surface(factory, rng):

@@ -1,0 +1,57 @@
+// Winograd weights transformed once per session and kept across runs. Transforming them is
+// ~10% of a 3×3 layer at 224×224 (more with several tile splits, which each transform every
+// pair again) and has to be redone every run otherwise; kept, the products read them from
+// memory, which those compute-bound layers leave idle (VGG16, 2 threads: conv2_2, conv3_2 and
+// conv3_3 0.1–0.5 ms faster each at 224 and 384). A budget bounds what a session keeps: the
+// first layers a run meets (the smaller ones), conv1_2 … conv3_3 at 224×224 (31 MB) and
+// conv1_2 … conv3_2 at 384×384 for VGG16. Only for f32 products: the bf16 products keep their
+// packed weights per worker (WinogradPlan).
+import VGGFormat
+
+/// A kept transform: which weights, transformed for which tile, chunking and kernels (the ISA
+/// levels round differently, so each keeps its own).
+struct KeptWeightsKey: Hashable {
+    let weights: Int
+    let tileSize: Int
+    let channelChunk: Int
+    let path: KernelPath
+}
+
+extension Session {
+    /// Bytes of transformed weights one session keeps at most.
+    static let keptWeightBudget = 32 << 20
+
+    /// Floats of a layer's kept weights: pair after pair, each chunk of channelChunk input
+    /// channels after the other (geometry.pairWeightFloats each).
+    static func keptWeightFloats(_ g: WinogradGeometry, pairs: Int) -> Int {
+        pairs * ((g.inChannels + g.channelChunk - 1) / g.channelChunk) * g.pairWeightFloats
+    }
+
+    func keptWeightsKey(_ weight: Tensor, _ g: WinogradGeometry) -> KeptWeightsKey {
+        KeptWeightsKey(weights: Int(bitPattern: weight.data), tileSize: g.tileSize, channelChunk: g.channelChunk,
+                       path: kernels.path)
+    }
+
+    /// The layer's transformed weights (layout of keptWeightFloats), made on first use while the
+    /// budget allows, on all workers; nil when they do not fit (the products then transform
+    /// them chunk by chunk in every run).
+    func keptWinogradWeights(_ w: WinogradKernels, weight: Tensor, geometry g: WinogradGeometry,
+                             pairs: Int) throws -> UnsafeMutablePointer<Float>? {
+        let key = keptWeightsKey(weight, g)
+        if let kept = keptWeights[key] { return kept.pointer }
+        let floats = Session.keptWeightFloats(g, pairs: pairs)
+        guard keptWeightFloatsUsed + floats <= Session.keptWeightBudget / MemoryLayout<Float>.size else { return nil }
+        let buffer = FloatBuffer()
+        let u = try buffer.reserve(floats)
+        let chunks = (g.inChannels + g.channelChunk - 1) / g.channelChunk
+        let data = weight.data, dtype = weight.dtype.rawValue, transform = w.weights
+        pool.parallelFor(pairs * chunks) { task in
+            let first = task % chunks * g.channelChunk
+            transform(data, dtype, g, task / chunks * 2, first, min(g.channelChunk, g.inChannels - first),
+                      u + task * g.pairWeightFloats)
+        }
+        keptWeights[key] = buffer
+        keptWeightFloatsUsed += floats
+        return u
+    }
+}
