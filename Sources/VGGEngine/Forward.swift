@@ -88,6 +88,7 @@ extension Session {
         let a = try bufferA.reserve(group * stride)
         let b = try bufferB.reserve(group * stride)
         let tail = Session.tailStart(model: model, through: last)
+        let tiles = winogradTiles(plan)
         let perImageLast = (tail ?? (last + 1)) - 1
         var stash: UnsafeMutablePointer<Float>?
         var stashFloats = 0
@@ -113,7 +114,8 @@ extension Session {
                 let shape = plan.shapes[end], border = plan.borders[end]
                 let start = layerTimer == nil ? 0 : monotonicSeconds()
                 try runLayer(model.layers[i], images: count, stride: stride, from: src, shape: srcShape, border: srcBorder,
-                             to: dst, shape: plan.shapes[i], border: plan.borders[i], pooled: fused ? (shape, border) : nil)
+                             to: dst, shape: plan.shapes[i], border: plan.borders[i], tileSize: tiles[i],
+                             pooled: fused ? (shape, border) : nil)
                 zeroBorders(dst, images: count, stride: stride, shape: shape, border: border)
                 if let timer = layerTimer {
                     timer(i, monotonicSeconds() - start)
@@ -167,12 +169,12 @@ extension Session {
     /// whose map `dst` receives), other layers image by image.
     func runLayer(_ l: Layer, images: Int, stride: Int, from src: UnsafeMutablePointer<Float>, shape inShape: ActivationShape,
                   border inBorder: Int, to dst: UnsafeMutablePointer<Float>, shape outShape: ActivationShape,
-                  border outBorder: Int, pooled: (ActivationShape, Int)? = nil) throws {
+                  border outBorder: Int, tileSize: Int, pooled: (ActivationShape, Int)? = nil) throws {
         if let w = kernels.winograd, useWinograd(l, inBorder: inBorder, outWidth: outShape.width), let weight = l.weight {
             let bias = l.bias.map { $0.data.assumingMemoryBound(to: Float.self) }
             try winograd(l, w, images: images, stride: stride, input: UnsafePointer(src), weight: weight, bias: bias,
                          inShape: inShape, inBorder: inBorder, output: dst, outShape: outShape, outBorder: outBorder,
-                         pooled: pooled)
+                         tileSize: tileSize, pooled: pooled)
             return
         }
         if pooled != nil { throw VGGError(.internal, "layer '\(l.name)': pooling fused into a layer that is not Winograd") }
@@ -414,33 +416,31 @@ extension Session {
     /// Narrower outputs run direct convolution (measured: see docs/PERFORMANCE.md).
     static let winogradMinimumWidth = 8
 
-    /// The tile of a Winograd layer: forced by winogradTileSize, else the cheaper one.
-    func winogradTile(_ l: Layer, outShape: ActivationShape, bf16: Bool) -> Int {
-        if winogradTileSize != 0 { return winogradTileSize }
-        return Session.cheaperWinogradTile(inChannels: l.inChannels, outChannels: l.outChannels, height: outShape.height,
-                                           width: outShape.width, bf16: bf16)
-    }
-
-    /// F(6×6) where it does ≥ 10% less work than F(4×4) by points × (tiles + τ): per image
-    /// (so that a batch computes exactly what single images do), tiles counted as the
-    /// microkernel runs them (8 at a time; a ragged end of 1–2 tiles at half speed, 3–7 as a
-    /// full 8), τ = 6 tiles' worth of products per point for transforming the weights when they
-    /// are transformed per run (more than 128 input channels or 4 block pairs), else 0.
-    /// Measured A/B (VGG16, 2 threads): at 384 F(6×6) everywhere ran conv3_x 20–26%, conv4_x
-    /// 12–19%, conv5_x 13–22% faster (whole run −10%); at 224 conv1_2/conv2_x 3–13% faster, but
-    /// conv3_2/3_3 +10%, conv4_x +6%, conv5_x +27% slower (25 and 9 tiles of 6 against 49 and
-    /// 16 of 4). The rule picks F(6×6) for conv1_2 … conv2_2 at 224 and every 3×3 layer but
-    /// conv1_1 at 384. Always F(4×4) with bf16 products: F(6×6)'s larger coefficients took their
-    /// error from 1.9e-2 to 3.3e-2.
-    static func cheaperWinogradTile(inChannels: Int, outChannels: Int, height: Int, width: Int, bf16: Bool) -> Int {
+    /// F(6×6) where it does less work than F(4×4) by points × (tiles + τ) — ≥ 5% less when the
+    /// session keeps its F(6×6) weights (`kept6`), ≥ 10% otherwise: per image (so that a batch
+    /// computes exactly what single images do), tiles counted as the microkernel runs them (8
+    /// at a time; a ragged end of 1–2 tiles at half speed, 3–7 as a full 8), τ = 6 tiles' worth
+    /// of products per point for transforming the weights when they are transformed per run
+    /// (not kept by the session for that tile, more than 128 input channels or 4 block
+    /// pairs), else 0. With kept weights (VGG16 224, 2 threads) conv3_2/3_3 ran 9% faster with
+    /// F(6×6) (7.6% less work); the larger margin otherwise stands for F(6×6)'s costlier
+    /// transforms per output.
+    /// Measured A/B before weights were kept (VGG16, 2 threads): at 384 F(6×6) everywhere ran
+    /// conv3_x 20–26%, conv4_x 12–19%, conv5_x 13–22% faster (whole run −10%); at 224
+    /// conv1_2/conv2_x 3–13% faster, but conv3_2/3_3 +10%, conv4_x +6%, conv5_x +27% slower (25
+    /// and 9 tiles of 6 against 49 and 16 of 4). The rule picks F(6×6) for conv1_2 … conv3_3 at
+    /// 224 and every 3×3 layer but conv1_1 at 384. Always F(4×4) with bf16 products: F(6×6)'s
+    /// larger coefficients took their error from 1.9e-2 to 3.3e-2.
+    static func cheaperWinogradTile(inChannels: Int, outChannels: Int, height: Int, width: Int, bf16: Bool,
+                                    kept4: Bool = false, kept6: Bool = false) -> Int {
         if bf16 { return 4 }
         func tiles(_ m: Int) -> Int {
             let n = ((height + m - 1) / m) * ((width + m - 1) / m), rest = n % 8
             return n - rest + (rest == 0 ? 0 : rest <= 2 ? 2 * rest : 8)
         }
-        let kept = inChannels <= 128 && ((outChannels + 15) / 16 + 1) / 2 <= WinogradPlan.cachedPairLimit
-        let tau = kept ? 0 : 6
-        return 64 * (tiles(6) + tau) * 10 <= 36 * (tiles(4) + tau) * 9 ? 6 : 4
+        let perWorker = inChannels <= 128 && ((outChannels + 15) / 16 + 1) / 2 <= WinogradPlan.cachedPairLimit
+        let work4 = 36 * (tiles(4) + (perWorker || kept4 ? 0 : 6)), work6 = 64 * (tiles(6) + (perWorker || kept6 ? 0 : 6))
+        return work6 * 20 <= work4 * (kept6 ? 19 : 18) ? 6 : 4
     }
 
     static func winogradGeometry(_ l: Layer, inShape: ActivationShape, inBorder: Int, outShape: ActivationShape,
@@ -470,10 +470,10 @@ extension Session {
     /// input transform is then repeated per range, a few % of the products there.
     func winograd(_ l: Layer, _ w: WinogradKernels, images: Int, stride: Int, input: UnsafePointer<Float>, weight: Tensor,
                   bias: UnsafePointer<Float>?, inShape: ActivationShape, inBorder: Int, output: UnsafeMutablePointer<Float>,
-                  outShape: ActivationShape, outBorder: Int, pooled: (ActivationShape, Int)? = nil) throws {
+                  outShape: ActivationShape, outBorder: Int, tileSize: Int, pooled: (ActivationShape, Int)? = nil) throws {
         let bf16 = useBF16Winograd(l, weight: weight)
         var g = Session.winogradGeometry(l, inShape: inShape, inBorder: inBorder, outShape: outShape, outBorder: outBorder,
-                                         tileSize: winogradTile(l, outShape: outShape, bf16: bf16))
+                                         tileSize: tileSize)
         if let (shape, border) = pooled {
             g.pool = true
             g.pooledHeight = shape.height

@@ -2,10 +2,11 @@
 // ~10% of a 3×3 layer at 224×224 (more with several tile splits, which each transform every
 // pair again) and has to be redone every run otherwise; kept, the products read them from
 // memory, which those compute-bound layers leave idle (VGG16, 2 threads: conv2_2, conv3_2 and
-// conv3_3 0.1–0.5 ms faster each at 224 and 384). A budget bounds what a session keeps: the
-// first layers a run meets (the smaller ones), conv1_2 … conv3_3 at 224×224 (31 MB) and
-// conv1_2 … conv3_2 at 384×384 for VGG16. Only for f32 products: the bf16 products keep their
-// packed weights per worker (WinogradPlan).
+// conv3_3 0.1–0.5 ms faster each at 224 and 384), and the tile rule can then prefer F(6×6)
+// where it saves less work (conv3_x at 224, another ~0.9 ms). A budget bounds what a session
+// keeps: the first layers a run meets (the smaller ones), conv1_2 … conv3_3 for VGG16 at 224×224
+// and at 384×384 (F(6×6): 50 MB). Only for f32 products: the bf16 products keep their packed
+// weights per worker (WinogradPlan).
 import VGGFormat
 
 /// A kept transform: which weights, transformed for which tile, chunking and kernels (the ISA
@@ -19,7 +20,7 @@ struct KeptWeightsKey: Hashable {
 
 extension Session {
     /// Bytes of transformed weights one session keeps at most.
-    static let keptWeightBudget = 32 << 20
+    static let keptWeightBudget = 48 << 20
 
     /// Floats of a layer's kept weights: pair after pair, each chunk of channelChunk input
     /// channels after the other (geometry.pairWeightFloats each).
@@ -53,5 +54,38 @@ extension Session {
         keptWeights[key] = buffer
         keptWeightFloatsUsed += floats
         return u
+    }
+}
+
+extension Session {
+    /// The tile of every Winograd layer of a run at this size (0 for the other layers): forced
+    /// by winogradTileSize, else Session.cheaperWinogradTile told which layers the session
+    /// keeps the weights of when it starts empty (layers in order, each while the budget
+    /// allows, as keptWinogradWeights does). Derived from the size alone, never from what the
+    /// session keeps already, so a run's arithmetic does not depend on the sizes run before it.
+    func winogradTiles(_ plan: ForwardPlan) -> [Int] {
+        var tiles = [Int](repeating: 0, count: plan.last + 1)
+        let budget = Session.keptWeightBudget / MemoryLayout<Float>.size
+        var used = 0
+        var inShape = plan.input, inBorder = plan.inputBorder
+        for i in 0...plan.last {
+            let l = model.layers[i], outShape = plan.shapes[i]
+            defer { inShape = outShape; inBorder = plan.borders[i] }
+            guard let weight = l.weight, useWinograd(l, inBorder: inBorder, outWidth: outShape.width) else { continue }
+            let bf16 = useBF16Winograd(l, weight: weight)
+            func keptFloats(_ tile: Int) -> Int {
+                var g = Session.winogradGeometry(l, inShape: inShape, inBorder: inBorder, outShape: outShape,
+                                                 outBorder: plan.borders[i], tileSize: tile)
+                let split = WinogradPlan(&g, threads: 1, bf16: bf16)
+                return Session.keptWeightFloats(g, pairs: split.pairs)
+            }
+            let tile = winogradTileSize != 0 ? winogradTileSize
+                : Session.cheaperWinogradTile(inChannels: l.inChannels, outChannels: l.outChannels, height: outShape.height,
+                                              width: outShape.width, bf16: bf16, kept4: used + keptFloats(4) <= budget,
+                                              kept6: used + keptFloats(6) <= budget)
+            tiles[i] = tile
+            if !bf16 && used + keptFloats(tile) <= budget { used += keptFloats(tile) }
+        }
+        return tiles
     }
 }

@@ -25,7 +25,7 @@ public final class Session {
     var keptWeightFloatsUsed = 0
     /// Use Winograd for eligible layers where the kernels offer it.
     public var winogradEnabled = true
-    /// Winograd tile side: 0 picks F(4×4) or F(6×6) per layer (Session.cheaperWinogradTile);
+    /// Winograd tile side: 0 picks F(4×4) or F(6×6) per layer (Session.winogradTiles);
     /// 4 or 6 runs every Winograd layer with that tile (tests and measurements).
     public var winogradTileSize = 0
     /// Compute the Winograd products of bf16-weight models with bf16 dot products (AVX512-BF16)
@@ -72,8 +72,8 @@ public final class Session {
     }
 
     /// Workspace bytes a one-image run at this input size allocates with the current options:
-    /// the two activation buffers, each worker's Winograd scratch, the Winograd weights the
-    /// session keeps (those kept already and those this size would add, within the budget), the
+    /// the two activation buffers, each worker's Winograd scratch, the kept Winograd weights of
+    /// this size's layers (kept already, or to be made within what is left of the budget), the
     /// fc layers' input copy (and its bf16 tap pairs). Batches take up to 8 images' activation
     /// buffers at once.
     public func workspaceBytes(height: Int, width: Int) throws -> Int {
@@ -84,11 +84,12 @@ public final class Session {
         if forceReference { return floats * MemoryLayout<Float>.size }
         var scratch = 0, keptUsed = keptWeightFloatsUsed
         var inShape = plan.input, inBorder = plan.inputBorder
+        let tiles = winogradTiles(plan)
         for (i, l) in model.layers.enumerated() {
             if let weight = l.weight, useWinograd(l, inBorder: inBorder, outWidth: plan.shapes[i].width) {
                 let bf16 = useBF16Winograd(l, weight: weight)
                 var g = Session.winogradGeometry(l, inShape: inShape, inBorder: inBorder, outShape: plan.shapes[i],
-                                                 outBorder: plan.borders[i], tileSize: winogradTile(l, outShape: plan.shapes[i], bf16: bf16))
+                                                 outBorder: plan.borders[i], tileSize: tiles[i])
                 let split = WinogradPlan(&g, threads: pool.threadCount, bf16: bf16)
                 scratch = max(scratch, split.scratchFloats)
                 if !bf16 {
