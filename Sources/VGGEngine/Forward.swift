@@ -432,7 +432,7 @@ extension Session {
     /// 224 and every 3×3 layer but conv1_1 at 384. Always F(4×4) with bf16 products: F(6×6)'s
     /// larger coefficients took their error from 1.9e-2 to 3.3e-2.
     static func cheaperWinogradTile(inChannels: Int, outChannels: Int, height: Int, width: Int, bf16: Bool,
-                                    kept4: Bool = false, kept6: Bool = false) -> Int {
+                                    kept4: Bool, kept6: Bool) -> Int {
         if bf16 { return 4 }
         func tiles(_ m: Int) -> Int {
             let n = ((height + m - 1) / m) * ((width + m - 1) / m), rest = n % 8
