@@ -19,13 +19,18 @@ struct KeptWeightsKey: Hashable {
 }
 
 extension Session {
-    /// Bytes of transformed weights one session keeps at most.
-    static let keptWeightBudget = 48 << 20
+    /// Floats of transformed weights one session keeps at most (48 MiB).
+    static let keptWeightBudgetFloats = (48 << 20) / MemoryLayout<Float>.size
+
+    /// Chunks of channelChunk input channels of a layer's weights.
+    static func weightChunks(_ g: WinogradGeometry) -> Int {
+        (g.inChannels + g.channelChunk - 1) / g.channelChunk
+    }
 
     /// Floats of a layer's kept weights: pair after pair, each chunk of channelChunk input
     /// channels after the other (geometry.pairWeightFloats each).
     static func keptWeightFloats(_ g: WinogradGeometry, pairs: Int) -> Int {
-        pairs * ((g.inChannels + g.channelChunk - 1) / g.channelChunk) * g.pairWeightFloats
+        pairs * weightChunks(g) * g.pairWeightFloats
     }
 
     func keptWeightsKey(_ weight: Tensor, _ g: WinogradGeometry) -> KeptWeightsKey {
@@ -41,10 +46,10 @@ extension Session {
         let key = keptWeightsKey(weight, g)
         if let kept = keptWeights[key] { return kept.pointer }
         let floats = Session.keptWeightFloats(g, pairs: pairs)
-        guard keptWeightFloatsUsed + floats <= Session.keptWeightBudget / MemoryLayout<Float>.size else { return nil }
+        guard keptWeightFloatsUsed + floats <= Session.keptWeightBudgetFloats else { return nil }
         let buffer = FloatBuffer()
         let u = try buffer.reserve(floats)
-        let chunks = (g.inChannels + g.channelChunk - 1) / g.channelChunk
+        let chunks = Session.weightChunks(g)
         let data = weight.data, dtype = weight.dtype.rawValue, transform = w.weights
         pool.parallelFor(pairs * chunks) { task in
             let first = task % chunks * g.channelChunk
@@ -65,7 +70,7 @@ extension Session {
     /// session keeps already, so a run's arithmetic does not depend on the sizes run before it.
     func winogradTiles(_ plan: ForwardPlan) -> [Int] {
         var tiles = [Int](repeating: 0, count: plan.last + 1)
-        let budget = Session.keptWeightBudget / MemoryLayout<Float>.size
+        let budget = Session.keptWeightBudgetFloats
         var used = 0
         var inShape = plan.input, inBorder = plan.inputBorder
         for i in 0...plan.last {

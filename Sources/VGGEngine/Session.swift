@@ -96,7 +96,7 @@ public final class Session {
                     let keptFloats = Session.keptWeightFloats(g, pairs: split.pairs)
                     if keptWeights[keptWeightsKey(weight, g)] != nil {
                         floats += keptFloats
-                    } else if keptUsed + keptFloats <= Session.keptWeightBudget / MemoryLayout<Float>.size {
+                    } else if keptUsed + keptFloats <= Session.keptWeightBudgetFloats {
                         floats += keptFloats
                         keptUsed += keptFloats
                     }

@@ -393,10 +393,9 @@ extension Kernels {
     }
 }
 
-/// The raw weights of the chunk after the current one, fetched to L2 in slices (see
-/// winogradPairProducts): channels first ..< first + chunk of output blocks `block` and
-/// `block + 1`, or, past the last channel, the first chunk of the next pair. Nothing when the
-/// pair's weights stay transformed for the whole layer.
+/// Raw weights wanted after the current chunk, fetched to L2 in slices while it computes: two
+/// runs of `bytes`, one per output block of a pair (the fc gather kernel's next tap chunk, or
+/// the Winograd products' next channel chunk).
 struct WeightsAhead {
     let start0: UnsafeRawPointer, start1: UnsafeRawPointer, bytes: Int
 
@@ -408,6 +407,9 @@ struct WeightsAhead {
         self.bytes = bytes
     }
 
+    /// For winogradPairProducts: channels first ..< first + chunk of output blocks `block` and
+    /// `block + 1`, or, past the last channel, the first chunk of the next pair. Nothing when the
+    /// pair's weights stay transformed for the whole layer.
     @inline(__always)
     init(weights: UnsafeRawPointer, dtype: UInt32, geometry g: WinogradGeometry, block: Int, first: Int, weightsKept: Bool) {
         let vectorBytes = dtype == 1 ? 64 : 32
@@ -415,9 +417,8 @@ struct WeightsAhead {
         if c >= g.inChannels { b &+= 2; c = 0 }
         let channels = weightsKept || b >= g.outBlocks ? 0 : min(g.channelChunk, g.inChannels &- c)
         let second = b &+ 1 < g.outBlocks ? b &+ 1 : b
-        start0 = weights + (b &* g.inChannels &+ c) &* 9 &* vectorBytes
-        start1 = weights + (second &* g.inChannels &+ c) &* 9 &* vectorBytes
-        bytes = channels &* 9 &* vectorBytes
+        self.init(first: weights + (b &* g.inChannels &+ c) &* 9 &* vectorBytes,
+                  second: weights + (second &* g.inChannels &+ c) &* 9 &* vectorBytes, bytes: channels &* 9 &* vectorBytes)
     }
 
     /// Lines of slice `slice` of `slices` of both blocks' runs.
