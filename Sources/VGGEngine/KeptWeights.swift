@@ -72,24 +72,19 @@ extension Session {
         var tiles = [Int](repeating: 0, count: plan.last + 1)
         let budget = Session.keptWeightBudgetFloats
         var used = 0
-        var inShape = plan.input, inBorder = plan.inputBorder
-        for i in 0...plan.last {
-            let l = model.layers[i], outShape = plan.shapes[i]
-            defer { inShape = outShape; inBorder = plan.borders[i] }
-            guard let weight = l.weight, useWinograd(l, inBorder: inBorder, outWidth: outShape.width) else { continue }
-            let bf16 = useBF16Winograd(l, weight: weight)
+        for site in winogradSites(plan) {
             func keptFloats(_ tile: Int) -> Int {
-                var g = Session.winogradGeometry(l, inShape: inShape, inBorder: inBorder, outShape: outShape,
-                                                 outBorder: plan.borders[i], tileSize: tile)
-                let split = WinogradPlan(&g, threads: 1, bf16: bf16)
+                var g = site.geometry(tileSize: tile)
+                let split = WinogradPlan(&g, threads: 1, bf16: site.bf16)
                 return Session.keptWeightFloats(g, pairs: split.pairs)
             }
+            let l = site.layer
             let tile = winogradTileSize != 0 ? winogradTileSize
-                : Session.cheaperWinogradTile(inChannels: l.inChannels, outChannels: l.outChannels, height: outShape.height,
-                                              width: outShape.width, bf16: bf16, kept4: used + keptFloats(4) <= budget,
-                                              kept6: used + keptFloats(6) <= budget)
-            tiles[i] = tile
-            if !bf16 && used + keptFloats(tile) <= budget { used += keptFloats(tile) }
+                : Session.cheaperWinogradTile(inChannels: l.inChannels, outChannels: l.outChannels,
+                                              height: site.outShape.height, width: site.outShape.width, bf16: site.bf16,
+                                              kept4: used + keptFloats(4) <= budget, kept6: used + keptFloats(6) <= budget)
+            tiles[site.index] = tile
+            if !site.bf16 && used + keptFloats(tile) <= budget { used += keptFloats(tile) }
         }
         return tiles
     }

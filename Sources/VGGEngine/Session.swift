@@ -83,27 +83,19 @@ public final class Session {
         var floats = plan.bufferFloats * 2
         if forceReference { return floats * MemoryLayout<Float>.size }
         var scratch = 0, keptUsed = keptWeightFloatsUsed
-        var inShape = plan.input, inBorder = plan.inputBorder
         let tiles = winogradTiles(plan)
-        for (i, l) in model.layers.enumerated() {
-            if let weight = l.weight, useWinograd(l, inBorder: inBorder, outWidth: plan.shapes[i].width) {
-                let bf16 = useBF16Winograd(l, weight: weight)
-                var g = Session.winogradGeometry(l, inShape: inShape, inBorder: inBorder, outShape: plan.shapes[i],
-                                                 outBorder: plan.borders[i], tileSize: tiles[i])
-                let split = WinogradPlan(&g, threads: pool.threadCount, bf16: bf16)
-                scratch = max(scratch, split.scratchFloats)
-                if !bf16 {
-                    let keptFloats = Session.keptWeightFloats(g, pairs: split.pairs)
-                    if keptWeights[keptWeightsKey(weight, g)] != nil {
-                        floats += keptFloats
-                    } else if keptUsed + keptFloats <= Session.keptWeightBudgetFloats {
-                        floats += keptFloats
-                        keptUsed += keptFloats
-                    }
-                }
+        for site in winogradSites(plan) {
+            var g = site.geometry(tileSize: tiles[site.index])
+            let split = WinogradPlan(&g, threads: pool.threadCount, bf16: site.bf16)
+            scratch = max(scratch, split.scratchFloats)
+            guard !site.bf16 else { continue }
+            let keptFloats = Session.keptWeightFloats(g, pairs: split.pairs)
+            if keptWeights[keptWeightsKey(site.weight, g)] != nil {
+                floats += keptFloats
+            } else if keptUsed + keptFloats <= Session.keptWeightBudgetFloats {
+                floats += keptFloats
+                keptUsed += keptFloats
             }
-            inShape = plan.shapes[i]
-            inBorder = plan.borders[i]
         }
         if let tail = Session.tailStart(model: model, through: last) {
             floats += Session.blockedFloats(plan.shapes[tail - 1], plan.borders[tail - 1])

@@ -57,3 +57,42 @@ struct WinogradPlan {
         inputHalfFloats = bf16 ? (inputFloats + 1) / 2 : 0
     }
 }
+
+/// One Winograd layer of a run at some size: what the tile rule, the keep plan and the
+/// workspace size need to know of it.
+struct WinogradSite {
+    let index: Int
+    let layer: Layer
+    let weight: Tensor
+    let inShape: ActivationShape
+    let inBorder: Int
+    let outShape: ActivationShape
+    let outBorder: Int
+    /// Products in bf16 (useBF16Winograd).
+    let bf16: Bool
+
+    /// The layer's geometry with `tileSize`.
+    func geometry(tileSize: Int) -> WinogradGeometry {
+        Session.winogradGeometry(layer, inShape: inShape, inBorder: inBorder, outShape: outShape, outBorder: outBorder,
+                                 tileSize: tileSize)
+    }
+}
+
+extension Session {
+    /// The layers of `plan` that run as Winograd, in order.
+    func winogradSites(_ plan: ForwardPlan) -> [WinogradSite] {
+        var sites = [WinogradSite]()
+        var inShape = plan.input, inBorder = plan.inputBorder
+        for i in 0...plan.last {
+            let l = model.layers[i], outShape = plan.shapes[i]
+            if let weight = l.weight, useWinograd(l, inBorder: inBorder, outWidth: outShape.width) {
+                sites.append(WinogradSite(index: i, layer: l, weight: weight, inShape: inShape, inBorder: inBorder,
+                                          outShape: outShape, outBorder: plan.borders[i],
+                                          bf16: useBF16Winograd(l, weight: weight)))
+            }
+            inShape = outShape
+            inBorder = plan.borders[i]
+        }
+        return sites
+    }
+}
