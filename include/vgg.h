@@ -230,7 +230,7 @@ const char *vgg_session_kernel_path(vgg_session *session);
 /* Bytes of workspace a one-image run at height x width allocates with the session's current
  * options and threads (activation buffers, per-thread Winograd scratch, the fc layers' input,
  * and the Winograd-transformed weights of this size's first 3x3 layers, which a session makes
- * once and keeps across runs: at most 48 MiB per session over all sizes, f32 arithmetic only);
+ * once and keeps across runs: at most 64 MiB per session over all sizes);
  * kept by the session and reused by later runs of the same or smaller size. Batches hold up
  * to 8 images' activation buffers at once (within 256 MB). Errors as vgg_model_output_shape. */
 int32_t vgg_session_workspace_bytes(vgg_session *session, int64_t height, int64_t width, size_t *bytes);

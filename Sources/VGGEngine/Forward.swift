@@ -502,8 +502,8 @@ extension Session {
         heldSplit.initialize(repeating: -1, count: threads)
         heldPair.initialize(repeating: -1, count: threads * cachedPairs)
         let inputKernel = w.input, products = w.products
-        let kept = bf16 ? nil : try keptWinogradWeights(w, weight: weight, geometry: g, pairs: pairs)
-        let keptPairFloats = Session.keptWeightFloats(g, pairs: 1)
+        let kept = try keptWinogradWeights(w, weight: weight, geometry: g, pairs: pairs, packed: bf16)
+        let keptPairWords = Session.keptWeightWords(g, pairs: 1, packed: bf16)
         let weights = weight.data, dtype = weight.dtype.rawValue, inBlocks = g.inBlocks
         // One split run by several workers (conv3_1, conv4_x, conv5_x at 224): its inputs are
         // transformed once, block by block on all workers, into worker 0's buffer, which every
@@ -547,8 +547,10 @@ extension Session {
             }
             for pair in range * pairsPerRange..<min(pairs, (range + 1) * pairsPerRange) {
                 if let kept {
+                    let pairWeights = kept + pair * keptPairWords * 4
                     products(UnsafePointer(v), weights, dtype, bias, output, g, pair * 2, first, splitTiles, 0, count,
-                             kept + pair * keptPairFloats, true, m, nil, nil)
+                             bf16 ? u : pairWeights.assumingMemoryBound(to: Float.self), true, m,
+                             bf16 ? UnsafePointer(vBF16) : nil, bf16 ? pairWeights.assumingMemoryBound(to: UInt32.self) : nil)
                     continue
                 }
                 let slot = pair % cachedPairs

@@ -22,7 +22,7 @@ public final class Session {
     var winogradScratch: [FloatBuffer] = []
     // Winograd weights transformed once and kept across runs (KeptWeights.swift).
     var keptWeights: [KeptWeightsKey: FloatBuffer] = [:]
-    var keptWeightFloatsUsed = 0
+    var keptWeightWordsUsed = 0
     /// Use Winograd for eligible layers where the kernels offer it.
     public var winogradEnabled = true
     /// Winograd tile side: 0 picks F(4×4) or F(6×6) per layer (Session.winogradTiles);
@@ -82,19 +82,18 @@ public final class Session {
         let plan = try ForwardPlan(model: model, height: height, width: width, through: last)
         var floats = plan.bufferFloats * 2
         if forceReference { return floats * MemoryLayout<Float>.size }
-        var scratch = 0, keptUsed = keptWeightFloatsUsed
+        var scratch = 0, keptUsed = keptWeightWordsUsed
         let tiles = winogradTiles(plan)
         for site in winogradSites(plan) {
             var g = site.geometry(tileSize: tiles[site.index])
             let split = WinogradPlan(&g, threads: pool.threadCount, bf16: site.bf16)
             scratch = max(scratch, split.scratchFloats)
-            guard !site.bf16 else { continue }
-            let keptFloats = Session.keptWeightFloats(g, pairs: split.pairs)
-            if keptWeights[keptWeightsKey(site.weight, g)] != nil {
-                floats += keptFloats
-            } else if keptUsed + keptFloats <= Session.keptWeightBudgetFloats {
-                floats += keptFloats
-                keptUsed += keptFloats
+            let keptWords = Session.keptWeightWords(g, pairs: split.pairs, packed: site.bf16)
+            if keptWeights[keptWeightsKey(site.weight, g, packed: site.bf16)] != nil {
+                floats += keptWords
+            } else if keptUsed + keptWords <= Session.keptWeightBudgetWords {
+                floats += keptWords
+                keptUsed += keptWords
             }
         }
         if let tail = Session.tailStart(model: model, through: last) {

@@ -197,7 +197,8 @@ extension Kernels {
     /// covers every input channel); otherwise `u` is room for one chunk, made here.
     /// With `bf16Inputs` (AVX512-BF16 CPUs only, input channels a multiple of 16) the products
     /// are bf16 dot products instead: `bf16Inputs` is V converted to bf16 and `bf16Pairs` room
-    /// for 36 · packedStride packed words (the pair's cached form when `weightsReady`).
+    /// for 36 · packedStride packed words per chunk (when `weightsReady`, the pair's packed form,
+    /// chunk after chunk).
     public static func winogradPairProducts(v: UnsafePointer<Float>, weights: UnsafeRawPointer, dtype: UInt32,
                                             bias: UnsafePointer<Float>?, output: UnsafeMutablePointer<Float>,
                                             geometry g: WinogradGeometry, block: Int, groupStart: Int, groupTiles: Int,
@@ -220,8 +221,9 @@ extension Kernels {
                 }
             }
             if let inputs = bf16Inputs, let pairs = bf16Pairs {
+                let pairsChunk = weightsReady ? pairs + first / g.channelChunk &* g.points &* g.packedStride : pairs
                 vggbf16_winograd_products(inputs + tileStart &* 16, vStride, groupTiles &* 16, first, chunk / 2,
-                                          pairs, g.packedStride, count, m, mStride, first == 0 ? 0 : 1, g.points)
+                                          pairsChunk, g.packedStride, count, m, mStride, first == 0 ? 0 : 1, g.points)
                 first &+= chunk
                 continue
             }

@@ -373,7 +373,7 @@ def test_features_only_model(tmp_path, rng):
 
 def test_kept_winograd_weights_change_nothing(factory, rng):
     """A session transforms the Winograd weights of its first 3×3 layers once and keeps them
-    (≤ 48 MiB): counted in the workspace before the first run and the same after it, and the
+    (≤ 64 MiB): counted in the workspace before the first run and the same after it, and the
     scores are bit for bit those of transforming them in the run. A session whose budget went
     to F(4×4) weights (tile forced) keeps few of the F(6×6) ones the default tiles then need
     (conv2_2, conv3_x at 224×224 are transformed per run); the tiles themselves follow from
@@ -386,6 +386,25 @@ def test_kept_winograd_weights_change_nothing(factory, rng):
     assert fresh.workspace_bytes(224, 224) == before
     used = vgg.Model(path, threads=2)
     used.winograd_tile = 4
+    used.forward(x)
+    used.winograd_tile = 0
+    assert used.workspace_bytes(224, 224) < before  # fewer layers left to keep
+    assert np.array_equal(used.forward(x), want)
+
+
+def test_kept_packed_bf16_weights_change_nothing(factory, rng):
+    """With bf16 dot products a session keeps the Winograd weights packed as those read them
+    (VGG16: conv1_2 … conv4_3 within the budget): the scores are bit for bit those of a session
+    whose budget went to F(6×6) weights first (tile forced), which transforms and packs conv4_2
+    and conv4_3 in every run. Without AVX512-BF16 the same holds for the f32 products."""
+    path, _ = factory.model("vgg16", dtype="bf16")
+    x = images(rng, 1, 224, 224)
+    fresh = vgg.Model(path, threads=2)
+    before = fresh.workspace_bytes(224, 224)
+    want = fresh.forward(x)
+    assert fresh.workspace_bytes(224, 224) == before
+    used = vgg.Model(path, threads=2)
+    used.winograd_tile = 6
     used.forward(x)
     used.winograd_tile = 0
     assert used.workspace_bytes(224, 224) < before  # fewer layers left to keep
