@@ -17,7 +17,9 @@
  * OBJECTS AND THREADS
  *   - vgg_model: an opened, validated, immutable model. Thread-safe: any number of threads
  *     may use one model at once (through their own sessions). Processes that open the same
- *     file share its pages through the page cache.
+ *     file share its pages through the page cache. The model also holds the Winograd-
+ *     transformed weights its sessions make (at most 64 MiB, made once under a lock by the
+ *     first session that needs them, shared by all, freed with the model).
  *   - vgg_session: the per-run workspace of one model. NOT thread-safe: use a session from
  *     one thread at a time (one session per thread is the usual pattern). A session keeps
  *     its model alive: vgg_model_close() may be called while sessions exist; the mapping is
@@ -229,8 +231,9 @@ const char *vgg_session_kernel_path(vgg_session *session);
 
 /* Bytes of workspace a one-image run at height x width allocates with the session's current
  * options and threads (activation buffers, per-thread Winograd scratch, the fc layers' input,
- * and the Winograd-transformed weights of this size's first 3x3 layers, which a session makes
- * once and keeps across runs: at most 64 MiB per session over all sizes);
+ * and the Winograd-transformed weights of this size's first 3x3 layers: made once by the
+ * first session of the model that needs them and kept by the model for all its sessions, at
+ * most 64 MiB per model over all sizes; counted whether made already or still to be made);
  * kept by the session and reused by later runs of the same or smaller size. Batches hold up
  * to 8 images' activation buffers at once (within 256 MB). Errors as vgg_model_output_shape. */
 int32_t vgg_session_workspace_bytes(vgg_session *session, int64_t height, int64_t width, size_t *bytes);

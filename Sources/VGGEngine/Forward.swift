@@ -420,11 +420,11 @@ extension Session {
     static let winogradMinimumWidth = 8
 
     /// F(6×6) where it does less work than F(4×4) by points × (tiles + τ) — ≥ 5% less when the
-    /// session keeps its F(6×6) weights (`kept6`), ≥ 10% otherwise: per image (so that a batch
+    /// model keeps its F(6×6) weights (`kept6`), ≥ 10% otherwise: per image (so that a batch
     /// computes exactly what single images do), tiles counted as the microkernel runs them (8
     /// at a time; a ragged end of 1–2 tiles at half speed, 3–7 as a full 8), τ = 6 tiles' worth
     /// of products per point for transforming the weights when they are transformed per run
-    /// (not kept by the session for that tile, more than 128 input channels or 4 block
+    /// (not kept by the model for that tile, more than 128 input channels or 4 block
     /// pairs), else 0. With kept weights (VGG16 224, 2 threads) conv3_2/3_3 ran 9% faster with
     /// F(6×6) (7.6% less work); the larger margin otherwise stands for F(6×6)'s costlier
     /// transforms per output.

@@ -6,9 +6,12 @@
 // where it saves less work (conv3_x at 224, another ~0.9 ms). For bf16 dot products they are
 // kept in the packed pair layout those read: transforming and packing were 12% of a bf16
 // file's run (VGG16 224, 1 thread), against 52% for the products themselves. A budget bounds
-// what a session keeps: the first layers a run meets (the smaller ones): for VGG16 in f32
-// conv1_2 … conv3_3 (F(6×6): 50 MB, at 224 and 384), in bf16 conv1_2 … conv4_3 (62 MB).
+// what a model keeps: the first layers a run meets (the smaller ones): for VGG16 in f32
+// conv1_2 … conv3_3 (F(6×6): 50 MB, at 224 and 384), in bf16 conv1_2 … conv4_3 (62 MB). They
+// depend on the weights, tile, chunking and kernels only, so the model holds them for all its
+// sessions (eight sessions on one model each kept their own 50 MB before).
 import CVggBF16
+import Glibc
 import VGGFormat
 
 /// A kept transform: which weights, transformed for which tile, chunking and kernels (the ISA
@@ -21,8 +24,32 @@ struct KeptWeightsKey: Hashable {
     let packed: Bool
 }
 
+/// A model's kept weights, made once by the first session that needs them and freed with the
+/// model. Thread-safe: sessions of one model run on different threads.
+final class KeptWeightsStore: @unchecked Sendable {
+    // A pthread mutex must not move: it lives in manually allocated memory.
+    private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+    private var buffers: [KeptWeightsKey: FloatBuffer] = [:]
+    private var wordsUsed = 0
+
+    init() { pthread_mutex_init(mutex, nil) }
+
+    deinit {
+        pthread_mutex_destroy(mutex)
+        mutex.deallocate()
+    }
+
+    /// `body` on the kept buffers and the words they take, holding the lock (other sessions
+    /// wanting kept weights wait meanwhile, rather than make the same ones twice).
+    func locked<T>(_ body: (inout [KeptWeightsKey: FloatBuffer], inout Int) throws -> T) rethrows -> T {
+        pthread_mutex_lock(mutex)
+        defer { pthread_mutex_unlock(mutex) }
+        return try body(&buffers, &wordsUsed)
+    }
+}
+
 extension Session {
-    /// 4-byte words (floats, or packed bf16 pairs) of transformed weights one session keeps at
+    /// 4-byte words (floats, or packed bf16 pairs) of transformed weights one model keeps at
     /// most (64 MiB): with VGG16's f32 weights at 224×224 peak RSS stays under 650 MB.
     static let keptWeightBudgetWords = (64 << 20) / 4
 
@@ -49,17 +76,29 @@ extension Session {
     }
 
     /// The layer's transformed weights (layout of keptWeightWords; UInt32 pairs when `packed`),
-    /// made on first use while the budget allows, on all workers; nil when they do not fit (the
-    /// products then transform them chunk by chunk in every run). Made by the same kernels the
-    /// products call otherwise, so the results are the same bit for bit.
+    /// made on first use by any session of the model while the model's budget allows, on this
+    /// session's workers; nil when they do not fit (the products then transform them chunk by
+    /// chunk in every run). Made by the same kernels the products call otherwise, so the
+    /// results are the same bit for bit.
     func keptWinogradWeights(_ w: WinogradKernels, weight: Tensor, geometry g: WinogradGeometry, pairs: Int,
                              packed: Bool) throws -> UnsafeMutableRawPointer? {
         let key = keptWeightsKey(weight, g, packed: packed)
-        if let kept = keptWeights[key] { return UnsafeMutableRawPointer(kept.pointer) }
         let words = Session.keptWeightWords(g, pairs: pairs, packed: packed)
-        guard keptWeightWordsUsed + words <= Session.keptWeightBudgetWords else { return nil }
-        let buffer = FloatBuffer()
-        let kept = UnsafeMutableRawPointer(try buffer.reserve(words))
+        return try model.keptWeights.locked { buffers, used in
+            if let kept = buffers[key] { return UnsafeMutableRawPointer(kept.pointer) }
+            guard used + words <= Session.keptWeightBudgetWords else { return nil }
+            let buffer = FloatBuffer()
+            let kept = UnsafeMutableRawPointer(try buffer.reserve(words))
+            try makeKeptWeights(w, weight: weight, geometry: g, pairs: pairs, packed: packed, into: kept)
+            buffers[key] = buffer
+            used += words
+            return kept
+        }
+    }
+
+    /// Transforms (and with `packed` packs) every pair's weights into `kept`, a chunk per task.
+    private func makeKeptWeights(_ w: WinogradKernels, weight: Tensor, geometry g: WinogradGeometry, pairs: Int,
+                                 packed: Bool, into kept: UnsafeMutableRawPointer) throws {
         let chunks = Session.weightChunks(g), chunkWords = Session.keptChunkWords(g, packed: packed)
         let data = weight.data, dtype = weight.dtype.rawValue, transform = w.weights
         // Packing goes through f32 U in a scratch per worker.
@@ -77,18 +116,15 @@ extension Session {
             vggbf16_pack_pairs(own, g.weightStride, dest.assumingMemoryBound(to: UInt32.self), g.packedStride, count,
                                g.points)
         }
-        keptWeights[key] = buffer
-        keptWeightWordsUsed += words
-        return kept
     }
 }
 
 extension Session {
     /// The tile of every Winograd layer of a run at this size (0 for the other layers): forced
-    /// by winogradTileSize, else Session.cheaperWinogradTile told which layers the session
-    /// keeps the weights of when it starts empty (layers in order, each while the budget
+    /// by winogradTileSize, else Session.cheaperWinogradTile told which layers a model that
+    /// keeps nothing yet would keep the weights of (layers in order, each while the budget
     /// allows, as keptWinogradWeights does). Derived from the size alone, never from what the
-    /// session keeps already, so a run's arithmetic does not depend on the sizes run before it.
+    /// model keeps already, so a run's arithmetic does not depend on the sizes run before it.
     func winogradTiles(_ plan: ForwardPlan) -> [Int] {
         var tiles = [Int](repeating: 0, count: plan.last + 1)
         let budget = Session.keptWeightBudgetWords

@@ -64,6 +64,8 @@ public final class Model: @unchecked Sendable {
     public let layerNamePointers: [UnsafePointer<CChar>]
     public let namePointer: UnsafePointer<CChar>
     public let sourceFormat: SourceFormat
+    /// Winograd-transformed weights its sessions made, shared by all of them (KeptWeights.swift).
+    let keptWeights = KeptWeightsStore()
 
     /// Opens and validates a file.
     public convenience init(path: String, options: ModelOpenOptions = []) throws {

@@ -20,9 +20,6 @@ public final class Session {
     var pixelInputTable: [Int] = [], pixelOutputTable: [Int] = []
     // Winograd: per worker, transformed inputs of a split, pair weights and products.
     var winogradScratch: [FloatBuffer] = []
-    // Winograd weights transformed once and kept across runs (KeptWeights.swift).
-    var keptWeights: [KeptWeightsKey: FloatBuffer] = [:]
-    var keptWeightWordsUsed = 0
     /// Use Winograd for eligible layers where the kernels offer it.
     public var winogradEnabled = true
     /// Winograd tile side: 0 picks F(4×4) or F(6×6) per layer (Session.winogradTiles);
@@ -73,7 +70,8 @@ public final class Session {
 
     /// Workspace bytes a one-image run at this input size allocates with the current options:
     /// the two activation buffers, each worker's Winograd scratch, the kept Winograd weights of
-    /// this size's layers (kept already, or to be made within what is left of the budget), the
+    /// this size's layers (kept by the model already, or to be made within what is left of the
+    /// model's budget; shared with the model's other sessions), the
     /// fc layers' input copy (and its bf16 tap pairs). Batches take up to 8 images' activation
     /// buffers at once.
     public func workspaceBytes(height: Int, width: Int) throws -> Int {
@@ -82,18 +80,21 @@ public final class Session {
         let plan = try ForwardPlan(model: model, height: height, width: width, through: last)
         var floats = plan.bufferFloats * 2
         if forceReference { return floats * MemoryLayout<Float>.size }
-        var scratch = 0, keptUsed = keptWeightWordsUsed
+        var (kept, keptUsed) = model.keptWeights.locked { buffers, used in (Set(buffers.keys), used) }
+        var scratch = 0
         let tiles = winogradTiles(plan)
         for site in winogradSites(plan) {
             var g = site.geometry(tileSize: tiles[site.index])
             let split = WinogradPlan(&g, threads: pool.threadCount, bf16: site.bf16)
             scratch = max(scratch, split.scratchFloats)
             let keptWords = Session.keptWeightWords(g, pairs: split.pairs, packed: site.bf16)
-            if keptWeights[keptWeightsKey(site.weight, g, packed: site.bf16)] != nil {
+            let key = keptWeightsKey(site.weight, g, packed: site.bf16)
+            if kept.contains(key) {
                 floats += keptWords
             } else if keptUsed + keptWords <= Session.keptWeightBudgetWords {
                 floats += keptWords
                 keptUsed += keptWords
+                kept.insert(key)
             }
         }
         if let tail = Session.tailStart(model: model, through: last) {

@@ -372,8 +372,8 @@ def test_features_only_model(tmp_path, rng):
 
 
 def test_kept_winograd_weights_change_nothing(factory, rng):
-    """A session transforms the Winograd weights of its first 3×3 layers once and keeps them
-    (≤ 64 MiB): counted in the workspace before the first run and the same after it, and the
+    """A model keeps the Winograd weights of its first 3×3 layers once a session has transformed
+    them (≤ 64 MiB): counted in the workspace before the first run and the same after it, and the
     scores are bit for bit those of transforming them in the run. A session whose budget went
     to F(4×4) weights (tile forced) keeps few of the F(6×6) ones the default tiles then need
     (conv2_2, conv3_x at 224×224 are transformed per run); the tiles themselves follow from
@@ -392,8 +392,23 @@ def test_kept_winograd_weights_change_nothing(factory, rng):
     assert np.array_equal(used.forward(x), want)
 
 
+def test_kept_weights_belong_to_the_model(factory, rng):
+    """The kept Winograd weights are the model's, shared by its sessions: a fork finds those its
+    parent made and the budget they took (here F(4×4) weights, tile forced, so fewer of the
+    default tiles' F(6×6) weights fit), and computes the same scores as a model of its own."""
+    path, _ = factory.model("vgg16")
+    x = images(rng, 1, 224, 224)
+    parent = vgg.Model(path, threads=2)
+    alone = parent.workspace_bytes(224, 224)
+    parent.winograd_tile = 4
+    parent.forward(x)
+    child = parent.fork(threads=2)
+    assert child.workspace_bytes(224, 224) < alone
+    assert np.array_equal(child.forward(x), vgg.Model(path, threads=2).forward(x))
+
+
 def test_kept_packed_bf16_weights_change_nothing(factory, rng):
-    """With bf16 dot products a session keeps the Winograd weights packed as those read them
+    """With bf16 dot products the model keeps the Winograd weights packed as those read them
     (VGG16: conv1_2 … conv4_3 within the budget): the scores are bit for bit those of a session
     whose budget went to F(6×6) weights first (tile forced), which transforms and packs conv4_2
     and conv4_3 in every run. Without AVX512-BF16 the same holds for the f32 products."""
