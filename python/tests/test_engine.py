@@ -392,6 +392,21 @@ def test_kept_winograd_weights_change_nothing(factory, rng):
     assert np.array_equal(used.forward(x), want)
 
 
+@pytest.mark.parametrize("threads", [1, 2])
+def test_stale_buffers_never_reach_a_later_run(factory, rng, threads):
+    """A run zeroes only the border rows and columns the next layer reads (its padding, and
+    where the last Winograd tiles reach past the map); nothing else of the buffers is read. So
+    after a larger run on NaN input (every map NaN, much of it where the next run's borders lie),
+    a 224×224 run gives bit for bit the scores of a fresh session."""
+    path, _ = factory.model("vgg16")
+    x = images(rng, 1, 224, 224)
+    m = vgg.Model(path, threads=threads)
+    assert np.isnan(m.forward(np.full((1, 3, 257, 257), np.nan, np.float32))).all()
+    got = m.forward(x)
+    assert np.isfinite(got).all()
+    assert np.array_equal(got, vgg.Model(path, threads=threads).forward(x))
+
+
 def test_kept_weights_belong_to_the_model(factory, rng):
     """The kept Winograd weights are the model's, shared by its sessions: a fork finds those its
     parent made and the budget they took (here F(4×4) weights, tile forced, so fewer of the
