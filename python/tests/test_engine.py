@@ -371,21 +371,24 @@ def test_features_only_model(tmp_path, rng):
             assert "classifier" in str(e.value) or "top_k" in str(e.value)
 
 
-def test_kept_winograd_weights_change_nothing(factory, rng):
+@pytest.mark.parametrize("dtype, spend_tile", [("f32", 4), ("bf16", 6)])
+def test_kept_winograd_weights_change_nothing(factory, rng, dtype, spend_tile):
     """A model keeps the Winograd weights of its first 3×3 layers once a session has transformed
-    them (≤ 64 MiB): counted in the workspace before the first run and the same after it, and the
-    scores are bit for bit those of transforming them in the run. A session whose budget went
-    to F(4×4) weights (tile forced) keeps few of the F(6×6) ones the default tiles then need
-    (conv2_2, conv3_x at 224×224 are transformed per run); the tiles themselves follow from
-    the size alone."""
-    path, _ = factory.model("vgg16")
+    them (≤ 64 MiB; for bf16 dot products packed as those read them): counted in the workspace
+    before the first run and the same after it, and the scores are bit for bit those of
+    transforming them in the run. A model whose budget went to other tiles' weights first (tile
+    forced) keeps fewer of those the default tiles then need, which are transformed per run
+    (f32: conv3_2 and conv3_3 at 224×224 after F(4×4); bf16: conv4_2 and conv4_3 after F(6×6));
+    the tiles themselves follow from the size alone. Without AVX512-BF16 the bf16 file is
+    computed in f32, and the same holds."""
+    path, _ = factory.model("vgg16", dtype=dtype)
     x = images(rng, 1, 224, 224)
     fresh = vgg.Model(path, threads=2)
     before = fresh.workspace_bytes(224, 224)
     want = fresh.forward(x)
     assert fresh.workspace_bytes(224, 224) == before
     used = vgg.Model(path, threads=2)
-    used.winograd_tile = 4
+    used.winograd_tile = spend_tile
     used.forward(x)
     used.winograd_tile = 0
     assert used.workspace_bytes(224, 224) < before  # fewer layers left to keep
@@ -420,25 +423,6 @@ def test_kept_weights_belong_to_the_model(factory, rng):
     child = parent.fork(threads=2)
     assert child.workspace_bytes(224, 224) < alone
     assert np.array_equal(child.forward(x), vgg.Model(path, threads=2).forward(x))
-
-
-def test_kept_packed_bf16_weights_change_nothing(factory, rng):
-    """With bf16 dot products the model keeps the Winograd weights packed as those read them
-    (VGG16: conv1_2 … conv4_3 within the budget): the scores are bit for bit those of a session
-    whose budget went to F(6×6) weights first (tile forced), which transforms and packs conv4_2
-    and conv4_3 in every run. Without AVX512-BF16 the same holds for the f32 products."""
-    path, _ = factory.model("vgg16", dtype="bf16")
-    x = images(rng, 1, 224, 224)
-    fresh = vgg.Model(path, threads=2)
-    before = fresh.workspace_bytes(224, 224)
-    want = fresh.forward(x)
-    assert fresh.workspace_bytes(224, 224) == before
-    used = vgg.Model(path, threads=2)
-    used.winograd_tile = 6
-    used.forward(x)
-    used.winograd_tile = 0
-    assert used.workspace_bytes(224, 224) < before  # fewer layers left to keep
-    assert np.array_equal(used.forward(x), want)
 
 
 # ---- the Python API's contract ---------------------------------------------------------
