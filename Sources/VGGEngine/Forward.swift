@@ -539,62 +539,78 @@ extension Session {
         let kept = try keptWinogradWeights(w, weight: weight, geometry: g, pairs: pairs, packed: bf16)
         let keptPairWords = Session.keptWeightWords(g, pairs: 1, packed: bf16)
         let weights = weight.data, dtype = weight.dtype.rawValue, inBlocks = g.inBlocks
-        // One split run by several workers (conv3_1, conv4_x, conv5_x at 224): its inputs are
-        // transformed once, block by block on all workers, into worker 0's buffer, which every
-        // worker then reads (each would otherwise transform the whole split itself).
-        let sharedInputs = splits == 1 && ranges > 1 && threads > 1
+        // Splits shared by all workers (one split: conv3_1, conv4_x, conv5_x at 224; every split
+        // in lockstep: those and conv3_x at 384 or in batches), one after the other: a split's
+        // inputs are transformed once, block by block on all workers, into worker 0's buffer,
+        // which every worker then reads for its pairs (each would otherwise transform the split
+        // itself, and read its own transformed inputs from DRAM again for every pair).
+        let sharedInputs = (splits == 1 || plan.lockstep) && ranges > 1 && threads > 1
         // A worker's scratch: V (f32), the weight slots, M, then V in bf16.
         func halfInputs(_ v: UnsafeMutablePointer<Float>) -> UnsafeMutablePointer<UInt16> {
             UnsafeMutableRawPointer(v + vFloats + uFloats + mFloats).assumingMemoryBound(to: UInt16.self)
         }
-        if sharedInputs {
-            let v = scratch[0], vBF16 = halfInputs(v)
-            pool.parallelFor(inBlocks) { cb in inputKernel(input, g, cb, 0, splitTiles, 0, tiles, v) }
+        // Tiles first ..< first + count of a split: whole micro-tiles, spread evenly.
+        func tileRange(of split: Int) -> (first: Int, count: Int) {
+            let first = min(tiles, split * microTiles / splits * 8)
+            return (first, min(tiles, (split + 1) * microTiles / splits * 8) - first)
+        }
+        func shareInputs(of split: Int) {
+            let v = scratch[0], vBF16 = halfInputs(v), (first, count) = tileRange(of: split)
+            pool.parallelFor(inBlocks) { cb in inputKernel(input, g, cb, first, splitTiles, 0, count, v) }
             if bf16 {
                 pool.parallelFor(threads) { k in
                     let start = k * vFloats / threads, end = (k + 1) * vFloats / threads
                     vggbf16_convert(v + start, vBF16 + start, end - start)
                 }
             }
-            for worker in 0..<threads { heldSplit[worker] = 0 }
+            for worker in 0..<threads { heldSplit[worker] = split }
         }
-        pool.parallelFor(splits * ranges) { t, worker in
-            let split = t / ranges, range = t % ranges
-            let first = min(tiles, split * microTiles / splits * 8)
-            let count = min(tiles, (split + 1) * microTiles / splits * 8) - first
-            let own = scratch[worker], v = sharedInputs ? scratch[0] : own
-            let u = own + vFloats, m = u + uFloats, vBF16 = halfInputs(v)
-            if heldSplit[worker] != split {
-                for cb in 0..<inBlocks { inputKernel(input, g, cb, first, splitTiles, 0, count, v) }
-                if bf16 { vggbf16_convert(v, vBF16, vFloats) }
-                heldSplit[worker] = split
-                // The split this worker probably takes next (tasks go out in order, round the
-                // workers) is fetched to L2 while this one's products run: single-micro-tile
-                // splits read their inputs in short runs the hardware prefetcher hardly learns.
-                // VGG16 224: conv1_2 −0.2 ms (2 threads), −0.35 ms (1 thread); conv2_x −0.1 ms each.
-                let next = split + threads
-                if cached && next < splits {
-                    let nextFirst = min(tiles, next * microTiles / splits * 8)
-                    let nextCount = min(tiles, (next + 1) * microTiles / splits * 8) - nextFirst
-                    Session.prefetchWinogradInput(input, g, first: nextFirst, count: nextCount)
+        // Tasks: the pair ranges of split `shared`, or with nil (split, pair range) of every split.
+        func runTasks(shared: Int?) {
+            pool.parallelFor(shared == nil ? splits * ranges : ranges) { t, worker in
+                let split = shared ?? t / ranges, range = t % ranges
+                let (first, count) = tileRange(of: split)
+                let own = scratch[worker], v = sharedInputs ? scratch[0] : own
+                let u = own + vFloats, m = u + uFloats, vBF16 = halfInputs(v)
+                if heldSplit[worker] != split {
+                    for cb in 0..<inBlocks { inputKernel(input, g, cb, first, splitTiles, 0, count, v) }
+                    if bf16 { vggbf16_convert(v, vBF16, vFloats) }
+                    heldSplit[worker] = split
+                    // The split this worker probably takes next (tasks go out in order, round the
+                    // workers) is fetched to L2 while this one's products run: single-micro-tile
+                    // splits read their inputs in short runs the hardware prefetcher hardly learns.
+                    // VGG16 224: conv1_2 −0.2 ms (2 threads), −0.35 ms (1 thread); conv2_x −0.1 ms each.
+                    let next = split + threads
+                    if cached && next < splits {
+                        let (nextFirst, nextCount) = tileRange(of: next)
+                        Session.prefetchWinogradInput(input, g, first: nextFirst, count: nextCount)
+                    }
                 }
-            }
-            for pair in range * pairsPerRange..<min(pairs, (range + 1) * pairsPerRange) {
-                if let kept {
-                    let pairWeights = kept + pair * keptPairWords * 4
+                for pair in range * pairsPerRange..<min(pairs, (range + 1) * pairsPerRange) {
+                    if let kept {
+                        let pairWeights = kept + pair * keptPairWords * 4
+                        products(UnsafePointer(v), weights, dtype, bias, output, g, pair * 2, first, splitTiles, 0, count,
+                                 bf16 ? u : pairWeights.assumingMemoryBound(to: Float.self), true, m,
+                                 bf16 ? UnsafePointer(vBF16) : nil, bf16 ? pairWeights.assumingMemoryBound(to: UInt32.self) : nil)
+                        continue
+                    }
+                    let slot = pair % cachedPairs
+                    let ready = cached && heldPair[worker * cachedPairs + slot] == pair
+                    heldPair[worker * cachedPairs + slot] = pair
+                    let slotU = u + slot * slotFloats
+                    let packed = UnsafeMutableRawPointer(slotU + g.pairWeightFloats).assumingMemoryBound(to: UInt32.self)
                     products(UnsafePointer(v), weights, dtype, bias, output, g, pair * 2, first, splitTiles, 0, count,
-                             bf16 ? u : pairWeights.assumingMemoryBound(to: Float.self), true, m,
-                             bf16 ? UnsafePointer(vBF16) : nil, bf16 ? pairWeights.assumingMemoryBound(to: UInt32.self) : nil)
-                    continue
+                             slotU, ready, m, bf16 ? UnsafePointer(vBF16) : nil, bf16 ? packed : nil)
                 }
-                let slot = pair % cachedPairs
-                let ready = cached && heldPair[worker * cachedPairs + slot] == pair
-                heldPair[worker * cachedPairs + slot] = pair
-                let slotU = u + slot * slotFloats
-                let packed = UnsafeMutableRawPointer(slotU + g.pairWeightFloats).assumingMemoryBound(to: UInt32.self)
-                products(UnsafePointer(v), weights, dtype, bias, output, g, pair * 2, first, splitTiles, 0, count,
-                         slotU, ready, m, bf16 ? UnsafePointer(vBF16) : nil, bf16 ? packed : nil)
             }
+        }
+        if sharedInputs {
+            for split in 0..<splits {
+                shareInputs(of: split)
+                runTasks(shared: split)
+            }
+        } else {
+            runTasks(shared: nil)
         }
     }
 

@@ -10,6 +10,13 @@ struct WinogradPlan {
     let cachedPairs: Int
     let microTiles: Int, splits: Int, splitTiles: Int
     let pairsPerRange: Int, ranges: Int
+    /// Splits run one after another on all workers (layers whose weights are not cached per
+    /// worker, on several threads): each split's inputs are transformed once into worker 0's
+    /// buffer and its pairs spread over the workers. With a split per worker instead, both
+    /// read their own transformed inputs from DRAM for every pair (the L3 share a run gets is
+    /// ~6 MB; a split's inputs up to 8): VGG16 in batches of 8 at 224, conv3_x 7% and conv4_x,
+    /// conv5_x 2–5% faster; at 384 (4 splits) conv3_1 and conv4_x 0.4–0.9 ms faster.
+    let lockstep: Bool
     /// Per-worker floats: V (f32), weight slots (U f32 and, with bf16, its packed pairs), M, V in bf16.
     let inputFloats: Int, slotFloats: Int, weightFloats: Int, productFloats: Int, inputHalfFloats: Int
 
@@ -37,17 +44,21 @@ struct WinogradPlan {
         cachedPairs = cached ? pairs : 1
         // Splits in whole 8-tile micro-tiles spread evenly, a multiple of the thread count when
         // there are several; with cached weights many small ones, otherwise as few as the budget
-        // allows (pair ranges then share a split between workers: each transforms its inputs
-        // once, the weights once per split and pair). 3 splits on 2 threads ran conv3_x at 384
-        // 1.7× faster than on 1 thread; 4 splits ~1.9×.
+        // allows (in lockstep, one after another on all workers; the weights are transformed
+        // once per split and pair). Before lockstep, 3 splits on 2 threads ran conv3_x at 384
+        // 1.7× faster than on 1 thread, 4 splits ~1.9×; in lockstep 4 splits still ran
+        // conv3_x at 384 faster than 3 (4.2 against 5.8 MB of transformed inputs per split).
         microTiles = (tiles + 7) / 8
         let tileBytes = 4 * (g.inputFloats(tiles: 1) + g.productFloats(tiles: 1))
         let capTiles = cached ? WinogradPlan.cachedSplitTiles : max(8, WinogradPlan.splitBudget / tileBytes)
+        lockstep = !cached && threads > 1
         var splits = (tiles + capTiles - 1) / capTiles
         if splits > 1 { splits = min(microTiles, (splits + threads - 1) / threads * threads) }
         self.splits = splits
         splitTiles = (microTiles + splits - 1) / splits * 8  // the largest split
-        let wantedRanges = max(1, min(pairs, (2 * threads + splits - 1) / splits))
+        // Two tasks per worker: in lockstep two pair ranges per worker in every split, otherwise
+        // splits and pair ranges together.
+        let wantedRanges = lockstep ? min(pairs, 2 * threads) : max(1, min(pairs, (2 * threads + splits - 1) / splits))
         pairsPerRange = (pairs + wantedRanges - 1) / wantedRanges
         ranges = (pairs + pairsPerRange - 1) / pairsPerRange
         inputFloats = g.inputFloats(tiles: splitTiles)

@@ -209,6 +209,20 @@ def test_vgg16_batch_of_three(factory, rng):
             assert np.array_equal(batch[i], m.forward(x[i]))
 
 
+def test_vgg16_splits_in_lockstep_give_identical_results(factory, rng):
+    """Two 384×384 images: conv3_x and conv4_x run in several splits one after another on all
+    workers (WinogradPlan.lockstep), their transformed inputs shared; any thread count gives the
+    same scores bit for bit as one thread, alone or in the batch."""
+    path, _ = factory.model("vgg16")
+    x = images(rng, 2, 384, 384)
+    with vgg.Model(path, threads=1) as m:
+        one = m.forward(x)
+        for threads in (2, 3):
+            m.threads = threads
+            assert np.array_equal(m.forward(x), one), threads
+            assert np.array_equal(m.forward(x[1:]), one[1:]), threads
+
+
 def test_features_by_canonical_alias_and_relu_names(factory, rng):
     path, weights = factory.model("tiny")
     x = images(rng, 2, 40, 40)
