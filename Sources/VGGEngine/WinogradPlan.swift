@@ -14,7 +14,7 @@ struct WinogradPlan {
     /// worker, on several threads): each split's inputs are transformed once into worker 0's
     /// buffer and its pairs spread over the workers. With a split per worker instead, both
     /// read their own transformed inputs from DRAM for every pair (the L3 share a run gets is
-    /// ~6 MB; a split's inputs up to 8): VGG16 in batches of 8 at 224, conv3_x 7% and conv4_x,
+    /// ~6 MB; a split's inputs up to 8): VGG16 in batches of 8 at 224, conv3_x 4–7% and conv4_x,
     /// conv5_x 2–5% faster; at 384 (4 splits) conv3_1 and conv4_x 0.4–0.9 ms faster.
     let lockstep: Bool
     /// Per-worker floats: V (f32), weight slots (U f32 and, with bf16, its packed pairs), M, V in bf16.
@@ -46,8 +46,8 @@ struct WinogradPlan {
         // there are several; with cached weights many small ones, otherwise as few as the budget
         // allows (in lockstep, one after another on all workers; the weights are transformed
         // once per split and pair). Before lockstep, 3 splits on 2 threads ran conv3_x at 384
-        // 1.7× faster than on 1 thread, 4 splits ~1.9×; in lockstep 4 splits still ran
-        // conv3_x at 384 faster than 3 (4.2 against 5.8 MB of transformed inputs per split).
+        // 1.7× faster than on 1 thread, 4 splits ~1.9×; in lockstep 3 splits (5.8 MB of
+        // transformed inputs each) ran conv3_x at 384 no faster than 4 (4.2 MB).
         microTiles = (tiles + 7) / 8
         let tileBytes = 4 * (g.inputFloats(tiles: 1) + g.productFloats(tiles: 1))
         let capTiles = cached ? WinogradPlan.cachedSplitTiles : max(8, WinogradPlan.splitBudget / tileBytes)
