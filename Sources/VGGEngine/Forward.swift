@@ -499,12 +499,13 @@ extension Session {
     /// A 3×3 layer by Winograd F(4×4, 3×3) or F(6×6, 3×3) on `images` images (buffers `stride` floats apart),
     /// their tiles one after another; with `pooled` (shape and border of a following 2×2/2 max
     /// pooling) the output buffer receives the pooled map instead. Tasks are (split of tiles) × (range of output-block
-    /// pairs); each worker transforms the inputs of its split into its own buffer (again only
-    /// when it moves to another split) and runs the products and output transform for its
-    /// pairs. Keeping a split's transformed inputs on the core that made them matters: with one
-    /// shared buffer read by both cores conv1_2 ran no faster on 2 threads than on 1 (cache
-    /// lines moved between cores). Pair ranges give layers with few splits enough tasks; their
-    /// input transform is then repeated per range, a few % of the products there.
+    /// pairs). Where the weights are cached per worker, each worker transforms the inputs of its
+    /// split into its own buffer (again only when it moves to another split) and runs the
+    /// products and output transform for its pairs: keeping a split's transformed inputs on the
+    /// core that made them matters (with one shared buffer read by both cores conv1_2 ran no
+    /// faster on 2 threads than on 1, cache lines moving between cores). Other layers run their
+    /// splits in lockstep (WinogradPlan.lockstep): all workers transform a split's inputs into
+    /// one buffer, then share out its pair ranges.
     func winograd(_ l: Layer, _ w: WinogradKernels, images: Int, stride: Int, input: UnsafePointer<Float>, weight: Tensor,
                   bias: UnsafePointer<Float>?, inShape: ActivationShape, inBorder: Int, output: UnsafeMutablePointer<Float>,
                   outShape: ActivationShape, outBorder: Int, tileSize: Int, pooled: (ActivationShape, Int)? = nil) throws {
@@ -544,7 +545,7 @@ extension Session {
         // inputs are transformed once, block by block on all workers, into worker 0's buffer,
         // which every worker then reads for its pairs (each would otherwise transform the split
         // itself, and read its own transformed inputs from DRAM again for every pair).
-        let sharedInputs = (splits == 1 || plan.lockstep) && ranges > 1 && threads > 1
+        let sharedInputs = plan.lockstep && ranges > 1
         // A worker's scratch: V (f32), the weight slots, M, then V in bf16.
         func halfInputs(_ v: UnsafeMutablePointer<Float>) -> UnsafeMutablePointer<UInt16> {
             UnsafeMutableRawPointer(v + vFloats + uFloats + mFloats).assumingMemoryBound(to: UInt16.self)

@@ -10,9 +10,9 @@ struct WinogradPlan {
     let cachedPairs: Int
     let microTiles: Int, splits: Int, splitTiles: Int
     let pairsPerRange: Int, ranges: Int
-    /// Splits run one after another on all workers (layers whose weights are not cached per
-    /// worker, on several threads): each split's inputs are transformed once into worker 0's
-    /// buffer and its pairs spread over the workers. With a split per worker instead, both
+    /// Splits run one after another on all workers (on several threads, layers whose weights
+    /// are not cached per worker, and any layer of a single split): each split's inputs are
+    /// transformed once into worker 0's buffer and its pairs spread over the workers. With a split per worker instead, both
     /// read their own transformed inputs from DRAM for every pair (the L3 share a run gets is
     /// ~6 MB; a split's inputs up to 8): VGG16 in batches of 8 at 224, conv3_x 4–7% and conv4_x,
     /// conv5_x 2–5% faster; at 384 (4 splits) conv3_1 and conv4_x 0.4–0.9 ms faster.
@@ -51,10 +51,10 @@ struct WinogradPlan {
         microTiles = (tiles + 7) / 8
         let tileBytes = 4 * (g.inputFloats(tiles: 1) + g.productFloats(tiles: 1))
         let capTiles = cached ? WinogradPlan.cachedSplitTiles : max(8, WinogradPlan.splitBudget / tileBytes)
-        lockstep = !cached && threads > 1
         var splits = (tiles + capTiles - 1) / capTiles
         if splits > 1 { splits = min(microTiles, (splits + threads - 1) / threads * threads) }
         self.splits = splits
+        lockstep = threads > 1 && (!cached || splits == 1)
         splitTiles = (microTiles + splits - 1) / splits * 8  // the largest split
         // Two tasks per worker: in lockstep two pair ranges per worker in every split, otherwise
         // splits and pair ranges together.
