@@ -540,11 +540,11 @@ extension Session {
         let kept = try keptWinogradWeights(w, weight: weight, geometry: g, pairs: pairs, packed: bf16)
         let keptPairWords = Session.keptWeightWords(g, pairs: 1, packed: bf16)
         let weights = weight.data, dtype = weight.dtype.rawValue, inBlocks = g.inBlocks
-        // Splits shared by all workers (one split: conv3_1, conv4_x, conv5_x at 224; every split
-        // in lockstep: those and conv3_x at 384 or in batches), one after the other: a split's
-        // inputs are transformed once, block by block on all workers, into worker 0's buffer,
-        // which every worker then reads for its pairs (each would otherwise transform the split
-        // itself, and read its own transformed inputs from DRAM again for every pair).
+        // In lockstep (conv3_x … conv5_x at 224 and 384, and in batches) the splits run one after
+        // the other: a split's inputs are transformed once, block by block on all workers, into
+        // worker 0's buffer, which every worker then reads for its pairs (each would otherwise
+        // transform the split itself, and read its own transformed inputs from DRAM again for
+        // every pair).
         let sharedInputs = plan.lockstep && ranges > 1
         // A worker's scratch: V (f32), the weight slots, M, then V in bf16.
         func halfInputs(_ v: UnsafeMutablePointer<Float>) -> UnsafeMutablePointer<UInt16> {

@@ -1,4 +1,4 @@
-// Winograd weights transformed once per session and kept across runs. Transforming them is
+// Winograd weights transformed once per model and kept across runs. Transforming them is
 // ~10% of a 3×3 layer at 224×224 in f32 (more with several tile splits, which each transform
 // every pair again) and has to be redone every run otherwise; kept, the products read them from
 // memory, which those compute-bound layers leave idle (VGG16, 2 threads: conv2_2, conv3_2 and

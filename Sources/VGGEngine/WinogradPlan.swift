@@ -12,10 +12,11 @@ struct WinogradPlan {
     let pairsPerRange: Int, ranges: Int
     /// Splits run one after another on all workers (on several threads, layers whose weights
     /// are not cached per worker, and any layer of a single split): each split's inputs are
-    /// transformed once into worker 0's buffer and its pairs spread over the workers. With a split per worker instead, both
-    /// read their own transformed inputs from DRAM for every pair (the L3 share a run gets is
-    /// ~6 MB; a split's inputs up to 8): VGG16 in batches of 8 at 224, conv3_x 4–7% and conv4_x,
-    /// conv5_x 2–5% faster; at 384 (4 splits) conv3_1 and conv4_x 0.4–0.9 ms faster.
+    /// transformed once into worker 0's buffer and its pairs spread over the workers. With a
+    /// split per worker instead, each read its own transformed inputs from DRAM for every pair
+    /// (the L3 share a run gets is ~6 MB; a split's inputs up to 8): VGG16 in batches of 8 at
+    /// 224, conv3_x 4–7% and conv4_x, conv5_x 2–5% faster; at 384 (4 splits) conv3_1 and
+    /// conv4_x 0.4–0.9 ms faster.
     let lockstep: Bool
     /// Per-worker floats: V (f32), weight slots (U f32 and, with bf16, its packed pairs), M, V in bf16.
     let inputFloats: Int, slotFloats: Int, weightFloats: Int, productFloats: Int, inputHalfFloats: Int
