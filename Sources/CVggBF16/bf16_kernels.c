@@ -180,8 +180,35 @@ BF16_TARGET void vggbf16_gather_one(const uint32_t *x, size_t taps, const uint16
     if (out1) _mm512_storeu_ps(out1, b);
 }
 
+BF16_TARGET void vggbf16_gather_one_sparse(const uint32_t *x, const uint32_t *pairs, size_t count, size_t taps,
+                                           const uint16_t *w0, const uint16_t *w1, float *out0, float *out1,
+                                           const float *bias0, const float *bias1, int relu) {
+    __m512 a = bias0 ? _mm512_loadu_ps(bias0) : _mm512_setzero_ps();
+    __m512 b = bias1 ? _mm512_loadu_ps(bias1) : _mm512_setzero_ps();
+    for (size_t k = 0; k < count; k++) {
+        size_t q = pairs[k];
+        /* Irregular reads: ask for the pair 32 non-zero pairs ahead. */
+        if (k + 32 < count) {
+            __builtin_prefetch(w0 + 2 * (size_t)pairs[k + 32] * 16, 0, 3);
+            __builtin_prefetch(w1 + 2 * (size_t)pairs[k + 32] * 16, 0, 3);
+        }
+        __m512bh v = (__m512bh)_mm512_set1_epi32((int)x[q]);
+        a = _mm512_dpbf16_ps(a, pair_of_taps(w0, taps, q), v);
+        b = _mm512_dpbf16_ps(b, pair_of_taps(w1, taps, q), v);
+    }
+    if (relu) { a = _mm512_max_ps(a, _mm512_setzero_ps()); b = _mm512_max_ps(b, _mm512_setzero_ps()); }
+    _mm512_storeu_ps(out0, a);
+    if (out1) _mm512_storeu_ps(out1, b);
+}
+
 #else
 int vggbf16_supported(void) { return 0; }
+void vggbf16_gather_one_sparse(const uint32_t *x, const uint32_t *pairs, size_t count, size_t taps, const uint16_t *w0,
+                               const uint16_t *w1, float *out0, float *out1, const float *bias0, const float *bias1,
+                               int relu) {
+    (void)x; (void)pairs; (void)count; (void)taps; (void)w0; (void)w1; (void)out0; (void)out1; (void)bias0; (void)bias1;
+    (void)relu;
+}
 void vggbf16_gather_one(const uint32_t *x, size_t taps, const uint16_t *w0, const uint16_t *w1, float *out0,
                         float *out1, const float *bias0, const float *bias1, int relu) {
     (void)x; (void)taps; (void)w0; (void)w1; (void)out0; (void)out1; (void)bias0; (void)bias1; (void)relu;

@@ -22,6 +22,8 @@ typealias PixelsKernel = (UnsafePointer<Float>, UnsafeRawPointer, UInt32, Unsafe
 
 typealias GatherKernel = (UnsafePointer<Float>, UnsafeRawPointer, UInt32, UnsafePointer<Float>?, UnsafeMutablePointer<Float>,
                           ConvGeometry, UnsafePointer<Int>, UnsafePointer<Int>, UnsafePointer<Int>, Int, Int, Int, Int, Int) -> Void
+typealias SparsePixelKernel = (UnsafePointer<Float>, UnsafePointer<UInt32>, Int, UnsafeRawPointer, UInt32, UnsafePointer<Float>?,
+                                UnsafeMutablePointer<Float>, ConvGeometry, Int, Int, Int) -> Void
 typealias PoolKernel = (UnsafePointer<Float>, UnsafeMutablePointer<Float>, PoolGeometry, Int, Int) -> Void
 typealias WinogradInputKernel = (UnsafePointer<Float>, WinogradGeometry, Int, Int, Int, Int, Int, UnsafeMutablePointer<Float>) -> Void
 typealias WinogradWeightsKernel = (UnsafeRawPointer, UInt32, WinogradGeometry, Int, Int, Int, UnsafeMutablePointer<Float>) -> Void
@@ -44,6 +46,8 @@ struct KernelTable {
     let rows: RowsKernel
     let pixels: PixelsKernel
     let gather: GatherKernel
+    /// A lone fc pixel from its non-zero inputs (runSparsePixel).
+    let sparsePixel: SparsePixelKernel
     let pool: PoolKernel
     /// nil where Winograd is not offered (the direct kernel then serves every 3×3 layer).
     let winograd: WinogradKernels?
@@ -52,6 +56,7 @@ struct KernelTable {
         rows: { VGGKernelsV4.Kernels.convolutionRows(input: $0, weights: $1, dtype: $2, bias: $3, output: $4, geometry: $5, block: $6, rowStart: $7, rowEnd: $8) },
         pixels: { VGGKernelsV4.Kernels.convolutionPixels(input: $0, weights: $1, dtype: $2, bias: $3, output: $4, geometry: $5, offsets: $6, block: $7, pixelStart: $8, pixelEnd: $9) },
         gather: { VGGKernelsV4.Kernels.convolutionGather(input: $0, weights: $1, dtype: $2, bias: $3, output: $4, geometry: $5, offsets: $6, pixelInput: $7, pixelOutput: $8, pixels: $9, outPlane: $10, block: $11, tapStart: $12, tapEnd: $13) },
+        sparsePixel: { VGGKernelsV4.Kernels.convolutionSparsePixel(values: $0, taps: $1, count: $2, weights: $3, dtype: $4, bias: $5, output: $6, geometry: $7, outPlane: $8, at: $9, block: $10) },
         pool: { VGGKernelsV4.Kernels.poolRow(input: $0, output: $1, geometry: $2, block: $3, row: $4) },
         winograd: WinogradKernels(
             input: { VGGKernelsV4.Kernels.winogradInput(input: $0, geometry: $1, inputBlock: $2, groupStart: $3, groupTiles: $4, tileStart: $5, tileEnd: $6, into: $7) },
@@ -61,6 +66,7 @@ struct KernelTable {
         rows: { VGGKernelsV3.Kernels.convolutionRows(input: $0, weights: $1, dtype: $2, bias: $3, output: $4, geometry: $5, block: $6, rowStart: $7, rowEnd: $8) },
         pixels: { VGGKernelsV3.Kernels.convolutionPixels(input: $0, weights: $1, dtype: $2, bias: $3, output: $4, geometry: $5, offsets: $6, block: $7, pixelStart: $8, pixelEnd: $9) },
         gather: { VGGKernelsV3.Kernels.convolutionGather(input: $0, weights: $1, dtype: $2, bias: $3, output: $4, geometry: $5, offsets: $6, pixelInput: $7, pixelOutput: $8, pixels: $9, outPlane: $10, block: $11, tapStart: $12, tapEnd: $13) },
+        sparsePixel: { VGGKernelsV3.Kernels.convolutionSparsePixel(values: $0, taps: $1, count: $2, weights: $3, dtype: $4, bias: $5, output: $6, geometry: $7, outPlane: $8, at: $9, block: $10) },
         pool: { VGGKernelsV3.Kernels.poolRow(input: $0, output: $1, geometry: $2, block: $3, row: $4) },
         winograd: WinogradKernels(
             input: { VGGKernelsV3.Kernels.winogradInput(input: $0, geometry: $1, inputBlock: $2, groupStart: $3, groupTiles: $4, tileStart: $5, tileEnd: $6, into: $7) },
@@ -70,6 +76,7 @@ struct KernelTable {
         rows: { VGGKernelsBase.Kernels.convolutionRows(input: $0, weights: $1, dtype: $2, bias: $3, output: $4, geometry: $5, block: $6, rowStart: $7, rowEnd: $8) },
         pixels: { VGGKernelsBase.Kernels.convolutionPixels(input: $0, weights: $1, dtype: $2, bias: $3, output: $4, geometry: $5, offsets: $6, block: $7, pixelStart: $8, pixelEnd: $9) },
         gather: { VGGKernelsBase.Kernels.convolutionGather(input: $0, weights: $1, dtype: $2, bias: $3, output: $4, geometry: $5, offsets: $6, pixelInput: $7, pixelOutput: $8, pixels: $9, outPlane: $10, block: $11, tapStart: $12, tapEnd: $13) },
+        sparsePixel: { VGGKernelsBase.Kernels.convolutionSparsePixel(values: $0, taps: $1, count: $2, weights: $3, dtype: $4, bias: $5, output: $6, geometry: $7, outPlane: $8, at: $9, block: $10) },
         pool: { VGGKernelsBase.Kernels.poolRow(input: $0, output: $1, geometry: $2, block: $3, row: $4) },
         winograd: WinogradKernels(
             input: { VGGKernelsBase.Kernels.winogradInput(input: $0, geometry: $1, inputBlock: $2, groupStart: $3, groupTiles: $4, tileStart: $5, tileEnd: $6, into: $7) },

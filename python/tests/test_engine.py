@@ -17,6 +17,7 @@ import pytest
 import caffe_fixtures as cf
 import reference as ref
 import vgg
+from conftest import run_convert
 
 
 def images(rng, n, h, w, scale=40.0):
@@ -223,6 +224,46 @@ def test_vgg16_splits_in_lockstep_give_identical_results(factory, rng):
             assert np.array_equal(m.forward(x[1:]), one[1:]), threads
 
 
+@pytest.mark.parametrize("level", [1, 2, 3])
+@pytest.mark.parametrize("dtype", ["f32", "f16", "bf16"])
+def test_sparse_fc_inputs_give_the_dense_sums(factory, rng, tmp_path, level, dtype):
+    """A lone fc pixel whose inputs are mostly zero is summed from its non-zero inputs (or, in bf16
+    dot products, tap pairs) only (Session.runSparsePixel): the same floats as the dense gather
+    kernels of a batch of two, and within the float64 reference's bound. Three quarters of
+    conv3_1's and of fc6's, fc7's outputs are switched off by their biases; ReLU zeroes part of
+    the rest."""
+    weights = cf.make_weights("tiny", 3)
+    for name in ("conv3_1", "fc6", "fc7"):
+        w, b = weights[name]
+        b = b.copy()
+        b[: len(b) * 3 // 4] = -1e6
+        weights[name] = (w, b)
+    src = tmp_path / "sparse.caffemodel"
+    cf.write_caffemodel(str(src), "tiny", weights=weights)
+    path = tmp_path / f"sparse.{dtype}.vgg"
+    run_convert(src, "-o", path, "--dtype", dtype, "--input-size", 32)
+    x = images(rng, 2, 32, 32)
+    with vgg.Model(path) as m:
+        try:
+            m.isa = level
+        except vgg.Error as e:
+            assert e.status_name == "VGG_ERROR_UNSUPPORTED"
+            pytest.skip(f"this CPU cannot run ISA level {level}")
+        feats = m.features(x[:1], ["pool3", "fc6", "fc7"])
+        for name, f in feats.items():
+            assert 0 < np.count_nonzero(f) <= 0.25 * f.size, name  # within the sparse path's limit
+        for arithmetic in ([True, False] if dtype == "bf16" else [False]):
+            m.bf16_arithmetic = arithmetic  # bf16 files: bf16 dot products of tap pairs (AVX512-BF16), or f32
+            batch = m.forward(x)  # two pixels: the dense gather kernels
+            for i in range(2):
+                assert np.array_equal(m.forward(x[i : i + 1])[0], batch[i]), (arithmetic, i)
+        m.force_reference = True
+        slow = m.forward(x).astype(np.float64)
+    if dtype == "f32":
+        assert ref.relative_l2(batch, reference_scores("tiny", weights, x)) <= 1e-5
+    assert ref.relative_l2(batch, slow) <= 1e-5
+
+
 def test_features_by_canonical_alias_and_relu_names(factory, rng):
     path, weights = factory.model("tiny")
     x = images(rng, 2, 40, 40)
@@ -369,7 +410,6 @@ def test_features_only_model(tmp_path, rng):
         bottom = top
     src = tmp_path / "notop.caffemodel"
     src.write_bytes(body)
-    from conftest import run_convert
     run_convert(src, "-o", tmp_path / "notop.vgg")
     x = images(rng, 1, 20, 22)
     with vgg.Model(tmp_path / "notop.vgg") as m:

@@ -52,4 +52,12 @@ void vggbf16_gather(const uint32_t *x, size_t pairs, size_t pixels, size_t q0, s
 void vggbf16_gather_one(const uint32_t *x, size_t taps, const uint16_t *w0, const uint16_t *w1, float *out0,
                         float *out1, const float *bias0, const float *bias1, int relu);
 
+/* vggbf16_gather_one over the non-zero tap pairs only: pairs[k] (ascending, count of them) are
+ * the q with x[q] != 0. A zero pair adds nothing, so the sums are vggbf16_gather_one's (but
+ * for a denormal or zero running sum, which the dense loop would flush or re-sign), and its
+ * weights' lines are never read. */
+void vggbf16_gather_one_sparse(const uint32_t *x, const uint32_t *pairs, size_t count, size_t taps, const uint16_t *w0,
+                               const uint16_t *w1, float *out0, float *out1, const float *bias0, const float *bias1,
+                               int relu);
+
 #endif
