@@ -120,7 +120,7 @@ public func vgg_model_get_info(_ model: OpaquePointer?, _ key: Int32, _ value: U
     case .channelOrder: value.pointee = Int64(m.channelOrder.rawValue)
     case .minimumInputSize: value.pointee = Int64(m.minimumInputSide)
     case .labelCount: value.pointee = Int64(m.labels.count)
-    case .weightDType: value.pointee = Int64(m.tensors.first(where: { $0.layout == .oBlock16 })?.dtype.rawValue ?? 0)
+    case .weightDType: value.pointee = Int64(m.tensors.first(where: { $0.layout != .vector16 })?.dtype.rawValue ?? 0)
     case .fileSize: value.pointee = Int64(m.mapping.count)
     }
     return VGGStatus.ok.rawValue

@@ -10,6 +10,8 @@ public enum InputKind: Equatable {
 public struct ConvertOptions {
     public var output: String?
     public var dtype: DType = .f32
+    /// 2: f32 fc weights in OGROUP1024; 1: OBLOCK16 throughout (older readers).
+    public var formatVersion: UInt32 = VGGFile.version
     public var inputSize: Int?
     public var labelsPath: String?
     /// In the network's channel order.
@@ -84,7 +86,8 @@ public enum Converter {
                 throw ConvertError("'\(labelsPath)' has \(net.labels.count) labels, the model has \(net.classCount) classes")
             }
         }
-        try VGGWriter.write(net, to: output, dtype: options.dtype, showProgress: options.showProgress)
+        try VGGWriter.write(net, to: output, dtype: options.dtype, formatVersion: options.formatVersion,
+                            showProgress: options.showProgress)
         return ConvertResult(output: output, network: net)
     }
 

@@ -1,6 +1,7 @@
 // Writes a canonical network as a .vgg file (docs/FORMAT.md): tensors pre-packed in the
-// kernels' OBLOCK16 layout and converted to the requested dtype, streamed to an atomic output
-// one block of 16 output channels at a time, then the header and tables with their CRCs.
+// kernels' layouts (OBLOCK16; OGROUP1024 for f32 fc layers) and converted to the requested
+// dtype, streamed to an atomic output one block of 16 output channels (or one group of 1024)
+// at a time, then the header and tables with their CRCs.
 import Glibc
 import VGGFormat
 
@@ -44,16 +45,24 @@ struct PlannedTensor {
 
 public enum VGGWriter {
     /// Writes `net` to `path` atomically; nothing appears at `path` unless this succeeds.
-    public static func write(_ net: CanonicalNetwork, to path: String, dtype: DType, showProgress: Bool) throws {
+    /// `formatVersion` 2 (the default) stores the f32 fc layers' weights in OGROUP1024; 1 writes
+    /// OBLOCK16 throughout, for readers that know only version 1.
+    public static func write(_ net: CanonicalNetwork, to path: String, dtype: DType, formatVersion: UInt32 = VGGFile.version,
+                             showProgress: Bool) throws {
         try validate(net)
+        guard (VGGFile.oldestVersion...VGGFile.version).contains(formatVersion) else {
+            throw ConvertError("format version: expected \(VGGFile.oldestVersion)…\(VGGFile.version), found \(formatVersion)")
+        }
         // Plan tensors: for each convolution its weight, then its bias.
         var tensors = [PlannedTensor]()
         var tensorIndex = [(weight: Int, bias: Int?)]()
-        for l in net.layers {
+        let tail = fcTailStart(net.layers.map(\.kind)) ?? net.layers.count
+        for (li, l) in net.layers.enumerated() {
             guard l.kind == .convolution else { tensorIndex.append((-1, nil)); continue }
             let dims = (l.outChannels, l.inChannels, l.kernelH, l.kernelW)
             let elements = (l.outChannels + 15) / 16 * 16 * l.inChannels * l.kernelH * l.kernelW
-            tensors.append(PlannedTensor(name: l.name + ".weight", layout: .oBlock16, dtype: dtype, dims: dims, byteLength: elements * dtype.size))
+            let layout: TensorLayout = li >= tail && dtype == .f32 && formatVersion >= 2 ? .oGroup1024 : .oBlock16
+            tensors.append(PlannedTensor(name: l.name + ".weight", layout: layout, dtype: dtype, dims: dims, byteLength: elements * dtype.size))
             let w = tensors.count - 1
             var b: Int? = nil
             if l.hasBias {
@@ -103,7 +112,9 @@ public enum VGGWriter {
                 if weights.count != expected {
                     throw ConvertError("layer '\(l.name)' weights: expected \(expected) values, found \(weights.count)")
                 }
-                tensors[wi].crc = try writeBlocked(weights, layer: l, dtype: dtype, to: out, at: tensors[wi].offset, progress: progress)
+                tensors[wi].crc = tensors[wi].layout == .oGroup1024
+                    ? try writeGrouped(weights, layer: l, to: out, at: tensors[wi].offset, progress: progress)
+                    : try writeBlocked(weights, layer: l, dtype: dtype, to: out, at: tensors[wi].offset, progress: progress)
                 if let bi {
                     guard let bias, bias.count == l.outChannels else {
                         throw ConvertError("layer '\(l.name)' bias: expected \(l.outChannels) values, found \(bias?.count ?? 0)")
@@ -118,7 +129,7 @@ public enum VGGWriter {
         // Header and tables.
         var meta = ByteTable(count: metadataEnd)
         for (i, b) in VGGFile.magic.enumerated() { meta.bytes[i] = b }
-        meta.u32(HeaderField.version, VGGFile.version)
+        meta.u32(HeaderField.version, formatVersion)
         meta.u32(HeaderField.headerSize, UInt32(VGGFile.headerSize))
         meta.u64(HeaderField.fileSize, UInt64(fileSize))
         meta.u32(HeaderField.layerCount, UInt32(net.layers.count))
@@ -250,6 +261,42 @@ public enum VGGWriter {
             }
             at += inner * 16 * dtype.size
             progress.advance(by: inner * 16 * dtype.size)
+        }
+        return crc.value
+    }
+
+    /// Packs OIHW f32 weights into OGROUP1024 groups (a group's 1024 outputs innermost, tap
+    /// after tap), writes; returns the tensor's CRC-32. A group is transposed in memory (fc6 of
+    /// VGG16: 100 MB).
+    static func writeGrouped(_ w: WeightSource, layer l: CanonicalLayer, to out: AtomicOutput, at offset: Int,
+                             progress: Progress) throws -> UInt32 {
+        let O = l.outChannels, inner = l.inChannels * l.kernelH * l.kernelW, G = VGGFile.outputGroup
+        var rows = [Float](repeating: 0, count: inner * 16)
+        var crc = CRC32()
+        var at = offset
+        for group in 0..<(O + G - 1) / G {
+            let width = outputGroupWidth(outChannels: O, group: group)
+            var packed = [Float](repeating: 0, count: inner * width)
+            var o0 = group * G
+            while o0 < min(O, group * G + width) {
+                let real = min(16, O - o0)
+                rows.withUnsafeMutableBufferPointer { w.copy(from: o0 * inner, count: real * inner, into: $0.baseAddress!) }
+                for r in 0..<real {
+                    let lane = o0 + r - group * G
+                    for j in 0..<inner {
+                        let v = rows[r * inner + j]
+                        if !v.isFinite {
+                            let (i, rest) = j.quotientAndRemainder(dividingBy: l.kernelH * l.kernelW)
+                            throw ConvertError("layer '\(l.name)' weights: non-finite value \(v) at (out \(o0 + r), in \(i), y \(rest / l.kernelW), x \(rest % l.kernelW))")
+                        }
+                        packed[j * width + lane] = v
+                    }
+                }
+                o0 += 16
+            }
+            try packed.withUnsafeBytes { b in crc.update(b); try out.write(b, at: at) }
+            at += inner * width * 4
+            progress.advance(by: inner * width * 4)
         }
         return crc.value
     }

@@ -358,6 +358,8 @@ extension Session {
     /// 15.7 → 5.9 ms but fc7 and fc8 4–20% slower. With random weights (~58%, 50%, 50%
     /// non-zero) no faster than dense: fc7 at 50% on 2 threads 5% slower.
     static func sparsePixelPercent(threads: Int) -> Int { threads > 1 ? 40 : 25 }
+    /// Taps per gather call on OGROUP1024 weights (see runBatched).
+    static let groupedTapChunk = 64
 
     /// A convolution on n images at once (`src`/`dst` hold n blocked images, `imageFloats`
     /// apart): every output pixel of the batch in 8-pixel tiles, each block pair's weights read
@@ -389,10 +391,18 @@ extension Session {
             try runBatchedBF16(g, pixels: pixels, input: input, weights: weights, bias: bias, output: dst, outPlane: outPlane)
             return
         }
-        if try pixels == 1 && runSparsePixel(g, input: input, weights: weights, dtype: dtype, bias: bias, output: dst,
-                                         outPlane: outPlane) {
+        let grouped = weight.layout == .oGroup1024
+        if grouped && pixels == 1 {
+            try runGroupedPixel(g, input: input, weights: weights, bias: bias, output: dst, outPlane: outPlane)
             return
         }
+        if try !grouped && pixels == 1 && runSparsePixel(g, input: input, weights: weights, dtype: dtype, bias: bias, output: dst,
+                                                     outPlane: outPlane) {
+            return
+        }
+        // OGROUP1024 weights: a block's taps lie 4 KiB apart, and such lines share few of L2's
+        // sets (32 of 2048): chunks short enough to stay there.
+        let tapChunk = grouped ? Session.groupedTapChunk : chunk
         offsetTable.withUnsafeBufferPointer { offsets in
             pixelInputTable.withUnsafeBufferPointer { ins in
                 pixelOutputTable.withUnsafeBufferPointer { outs in
@@ -400,8 +410,9 @@ extension Session {
                     pool.parallelFor((g.outBlocks + 1) / 2) { pair in
                         var t = 0
                         while t < taps {
-                            gather(input, weights, dtype, bias, dst, g, o, pi, po, pixels, outPlane, pair * 2, t, min(taps, t + chunk))
-                            t += chunk
+                            gather(input, weights, dtype, bias, dst, g, o, pi, po, pixels, outPlane, pair * 2, t,
+                                   min(taps, t + tapChunk), grouped)
+                            t += tapChunk
                         }
                     }
                 }
@@ -416,11 +427,48 @@ extension Session {
     /// gather kernel wherever the weights are finite (a batch of one still matches any batch).
     func runSparsePixel(_ g: ConvGeometry, input: UnsafePointer<Float>, weights: UnsafeRawPointer, dtype: UInt32,
                         bias: UnsafePointer<Float>?, output: UnsafeMutablePointer<Float>, outPlane: Int) throws -> Bool {
+        let limit = g.taps * Session.sparsePixelPercent(threads: pool.threadCount) / 100
+        guard let at = pixelOutputTable.first, let (taps, values, count) = try nonZeroInputs(g, input: input, limit: limit) else {
+            return false
+        }
+        let kernel = kernels.sparsePixel
+        pool.parallelFor((g.outBlocks + 1) / 2) { pair in
+            kernel(values, taps, count, weights, dtype, bias, output, g, outPlane, at, pair * 2)
+        }
+        return true
+    }
+
+    /// A lone pixel of f32 OGROUP1024 weights (version-2 files' fc layers) from its non-zero
+    /// inputs, whatever their share: a tap's weights for a group are a page, skipped whole when
+    /// its input is zero. Tasks are groups, or parts of a group's blocks when there are fewer
+    /// groups than two per worker (fc8); every lane sums its taps in order whatever the split.
+    func runGroupedPixel(_ g: ConvGeometry, input: UnsafePointer<Float>, weights: UnsafeRawPointer,
+                         bias: UnsafePointer<Float>?, output: UnsafeMutablePointer<Float>, outPlane: Int) throws {
+        guard let at = pixelOutputTable.first, let (taps, values, count) = try nonZeroInputs(g, input: input, limit: g.taps) else {
+            throw VGGError(.internal, "fc layer with \(g.taps) taps: no list of its non-zero inputs")
+        }
+        let threads = pool.threadCount, groupBlocks = VGGFile.outputGroup / 16
+        let groups = (g.outBlocks + groupBlocks - 1) / groupBlocks
+        let parts = max(1, min((2 * threads + groups - 1) / groups, min(groupBlocks, g.outBlocks) / 16))
+        let sums = try groupSums.reserve(threads * VGGFile.outputGroup)
+        let kernel = kernels.groupedPixel
+        pool.parallelFor(groups * parts) { task, worker in
+            let first = task / parts * groupBlocks, part = task % parts
+            let blocks = min(groupBlocks, g.outBlocks - first)
+            let start = first + part * blocks / parts, end = first + (part + 1) * blocks / parts
+            guard end > start else { return }
+            kernel(values, taps, count, weights, bias, output, g, outPlane, at, start, end - start,
+                   sums + worker * VGGFile.outputGroup)
+        }
+    }
+
+    /// A lone pixel's non-zero inputs, tap after tap, into sparseInputs: their taps, values and
+    /// count; nil when more than `limit` are non-zero.
+    func nonZeroInputs(_ g: ConvGeometry, input: UnsafePointer<Float>,
+                       limit: Int) throws -> (UnsafePointer<UInt32>, UnsafePointer<Float>, Int)? {
         let taps = g.taps
-        guard let origin = pixelInputTable.first, let at = pixelOutputTable.first, taps <= Int(UInt32.max),
-              offsetTable.count == taps else { return false }
-        let list = try sparseList(taps), values = list.values
-        let kernel = kernels.sparsePixel, limit = taps * Session.sparsePixelPercent(threads: pool.threadCount) / 100
+        guard let origin = pixelInputTable.first, taps <= Int(UInt32.max), offsetTable.count == taps else { return nil }
+        let list = try sparseList(taps)
         let count = offsetTable.withUnsafeBufferPointer { offsets -> Int? in
             guard let o = offsets.baseAddress else { return nil }
             let window = input + origin
@@ -429,18 +477,15 @@ extension Session {
                 let x = window[o[t]]
                 if x != 0 {
                     guard count < limit else { return nil }
-                    values[count] = x
+                    list.values[count] = x
                     list.taps[count] = UInt32(truncatingIfNeeded: t)
                     count += 1
                 }
             }
             return count
         }
-        guard let count else { return false }
-        pool.parallelFor((g.outBlocks + 1) / 2) { pair in
-            kernel(UnsafePointer(values), list.taps, count, weights, dtype, bias, output, g, outPlane, at, pair * 2)
-        }
-        return true
+        guard let count else { return nil }
+        return (UnsafePointer(list.taps), UnsafePointer(list.values), count)
     }
 
     /// Room for `count` taps and their values in sparseInputs.

@@ -16,7 +16,7 @@ extension Layer {
 extension Model {
     /// Weight dtypes used by the convolution tensors, e.g. "f32".
     public var weightDTypes: String {
-        Set(tensors.filter { $0.layout == .oBlock16 }.map(\.dtype.name)).sorted().joined(separator: ",")
+        Set(tensors.filter { $0.layout != .vector16 }.map(\.dtype.name)).sorted().joined(separator: ",")
     }
 
     /// Smallest square input for which the whole network (classifier included) has output.

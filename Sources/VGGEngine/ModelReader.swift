@@ -69,8 +69,8 @@ struct ModelReader {
             throw fail("not a .vgg file: magic bytes expected 89 56 47 47 0D 0A 1A 0A, found \(magicHex())")
         }
         let version = u32(HeaderField.version)
-        if version != VGGFile.version {
-            throw VGGError(.format, "format_version: expected \(VGGFile.version), found \(version) (a newer libvgg may read it)")
+        if version < VGGFile.oldestVersion || version > VGGFile.version {
+            throw VGGError(.format, "format_version: expected \(VGGFile.oldestVersion)…\(VGGFile.version), found \(version) (a newer libvgg may read it)")
         }
         let headerSize = u32(HeaderField.headerSize)
         if headerSize != UInt32(VGGFile.headerSize) {
@@ -172,7 +172,10 @@ struct ModelReader {
                 throw fail("tensor '\(tname)' dtype: expected 1 (f32), 2 (f16) or 3 (bf16), found \(u32(at + TensorField.dtype))")
             }
             guard let layout = TensorLayout(rawValue: u32(at + TensorField.layout)) else {
-                throw fail("tensor '\(tname)' layout: expected 1 (OBLOCK16) or 2 (VECTOR16), found \(u32(at + TensorField.layout))")
+                throw fail("tensor '\(tname)' layout: expected 1 (OBLOCK16), 2 (VECTOR16) or 3 (OGROUP1024), found \(u32(at + TensorField.layout))")
+            }
+            if layout == .oGroup1024 && (version < 2 || dtype != .f32) {
+                throw fail("tensor '\(tname)' layout: OGROUP1024 holds f32 weights in format version 2 or later, found \(dtype.name) in version \(version)")
             }
             let dims = (u32(at + TensorField.dims), u32(at + TensorField.dims + 4),
                         u32(at + TensorField.dims + 8), u32(at + TensorField.dims + 12))
@@ -274,8 +277,8 @@ struct ModelReader {
                 }
                 let w = tensors[Int(weightIndex)]
                 let expected = (UInt32(outC), UInt32(inC), UInt32(geometry[0]), UInt32(geometry[1]))
-                if w.layout != .oBlock16 || w.dims != expected {
-                    throw fail("layer '\(lname)' weight '\(w.name)': expected OBLOCK16 dims \(expected), found layout \(w.layout.rawValue) dims \(w.dims)")
+                if w.layout == .vector16 || w.dims != expected {
+                    throw fail("layer '\(lname)' weight '\(w.name)': expected OBLOCK16 or OGROUP1024 dims \(expected), found layout \(w.layout.rawValue) dims \(w.dims)")
                 }
                 if usedTensors.contains(Int(weightIndex)) { throw fail("layer '\(lname)': tensor \(weightIndex) is used twice") }
                 usedTensors.insert(Int(weightIndex))
@@ -322,6 +325,11 @@ struct ModelReader {
                                 lrnLocalSize: lrnSize, lrnAlpha: alpha, lrnBeta: beta, lrnK: k))
             namePointers.append(lptr)
             channels = outC
+        }
+        // OGROUP1024 weights only where the engine reads them: the fc layers (fcTailStart).
+        let tail = fcTailStart(layers.map(\.kind)) ?? layers.count
+        for (i, l) in layers.enumerated() where i < tail && l.weight?.layout == .oGroup1024 {
+            throw fail("layer '\(l.name)' weight: OGROUP1024 is for the fc layers past the last pooling, found it on layer \(i) (fc layers start at \(tail))")
         }
         if usedTensors.count != tensorCount {
             throw fail("tensor table: \(tensorCount) tensors but only \(usedTensors.count) are used by layers")

@@ -5,10 +5,19 @@ import Glibc
 import VGGFormat
 
 enum Reference {
-    /// Weight (o, i, y, x) of a stored OBLOCK16 tensor, as a float.
+    /// Weight (o, i, y, x) of a stored OBLOCK16 or OGROUP1024 tensor, as a float.
     static func weight(_ t: Tensor, _ o: Int, _ i: Int, _ y: Int, _ x: Int) -> Float {
-        let I = Int(t.dims.1), KH = Int(t.dims.2), KW = Int(t.dims.3)
-        let index = ((((o / 16) * I + i) * KH + y) * KW + x) * 16 + o % 16
+        let O = Int(t.dims.0), I = Int(t.dims.1), KH = Int(t.dims.2), KW = Int(t.dims.3)
+        let tap = (i * KH + y) * KW + x
+        let index: Int
+        if t.layout == .oGroup1024 {
+            // Groups of 1024 outputs, tap after tap; the last group as wide as what is left (padded to 16).
+            let group = o / 1024, padded = (O + 15) / 16 * 16
+            let width = min(1024, padded - group * 1024)
+            index = group * 1024 * I * KH * KW + tap * width + o % 1024
+        } else {
+            index = ((o / 16) * I * KH * KW + tap) * 16 + o % 16
+        }
         switch t.dtype {
         case .f32: return t.data.load(fromByteOffset: index * 4, as: Float.self)
         case .f16: return floatFromF16(t.data.load(fromByteOffset: index * 2, as: UInt16.self))

@@ -20,6 +20,8 @@ public final class Session {
     var pixelInputTable: [Int] = [], pixelOutputTable: [Int] = []
     /// A lone fc pixel's non-zero inputs: their taps (or bf16 tap pairs), then their values.
     let sparseInputs = FloatBuffer()
+    /// Per worker, the sums of one OGROUP1024 group (runGroupedPixel).
+    let groupSums = FloatBuffer()
     // Winograd: per worker, transformed inputs of a split, pair weights and products.
     var winogradScratch: [FloatBuffer] = []
     /// Use Winograd for eligible layers where the kernels offer it.
@@ -74,7 +76,8 @@ public final class Session {
     /// the two activation buffers, each worker's Winograd scratch, the kept Winograd weights of
     /// this size's layers (kept by the model already, or to be made within what is left of the
     /// model's budget; shared with the model's other sessions), the
-    /// fc layers' input copy (and its bf16 tap pairs), a lone fc pixel's non-zero inputs. Batches take up to 8 images' activation
+    /// fc layers' input copy (and its bf16 tap pairs), a lone fc pixel's non-zero inputs (and per
+    /// worker an OGROUP1024 group's sums). Batches take up to 8 images' activation
     /// buffers at once.
     public func workspaceBytes(height: Int, width: Int) throws -> Int {
         try checkInput(n: 1, height: height, width: width)
@@ -109,6 +112,9 @@ public final class Session {
             }
             if model.layers[tail...].indices.contains(where: { plan.shapes[$0].height * plan.shapes[$0].width == 1 }) {
                 floats += 2 * (model.layers[tail...].map { $0.inChannels * $0.kernelH * $0.kernelW }.max() ?? 0)
+                if model.layers[tail...].contains(where: { $0.weight?.layout == .oGroup1024 }) {
+                    floats += pool.threadCount * VGGFile.outputGroup
+                }
             }
         }
         return (floats + scratch * pool.threadCount) * MemoryLayout<Float>.size

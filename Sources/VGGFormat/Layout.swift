@@ -4,7 +4,9 @@
 public enum VGGFile {
     /// `\x89VGG\r\n\x1a\n`.
     public static let magic: [UInt8] = [0x89, 0x56, 0x47, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]
-    public static let version: UInt32 = 1
+    /// Written by this converter; readers take 1 and 2 (2 added the OGROUP1024 layout).
+    public static let version: UInt32 = 2
+    public static let oldestVersion: UInt32 = 1
     public static let headerSize = 256
     public static let layerRecordSize = 128
     public static let tensorRecordSize = 64
@@ -26,6 +28,8 @@ public enum VGGFile {
     public static let noTensor: UInt32 = 0xFFFF_FFFF
     /// Output channels are grouped in blocks of this many (the SIMD width in floats).
     public static let channelBlock = 16
+    /// Output channels per group of an OGROUP1024 weight (4 KiB of f32 per tap: a page).
+    public static let outputGroup = 1024
 }
 
 public enum LayerKind: UInt32, Sendable {
@@ -53,6 +57,40 @@ public enum TensorLayout: UInt32, Sendable {
     case oBlock16 = 1
     /// `[ceil(N/16)*16]`, zero padded.
     case vector16 = 2
+    /// `[G][I][KH][KW][W_g]`: output channels in groups of 1024, the group's channels innermost
+    /// (the last group `ceil(O/16)·16 − 1024·(G−1)` wide, zero lanes past O); f32 weights of the
+    /// fc layers only (format version 2). A tap's weights for a whole group are one 4 KiB page,
+    /// so a zero input's can be skipped without the prefetchers reading them.
+    case oGroup1024 = 3
+}
+
+/// Width of group `group` of an OGROUP1024 weight with `outChannels` outputs.
+public func outputGroupWidth(outChannels: Int, group: Int) -> Int {
+    let padded = (outChannels + VGGFile.channelBlock - 1) / VGGFile.channelBlock * VGGFile.channelBlock
+    return min(VGGFile.outputGroup, padded - group * VGGFile.outputGroup)
+}
+
+/// Element index of weight (o, i, y, x) in an OBLOCK16 or OGROUP1024 tensor of dims (O, I, KH, KW).
+public func weightElementIndex(layout: TensorLayout, dims: (UInt32, UInt32, UInt32, UInt32), o: Int, i: Int, y: Int,
+                               x: Int) -> Int {
+    let taps = Int(dims.1) * Int(dims.2) * Int(dims.3)
+    let tap = (i * Int(dims.2) + y) * Int(dims.3) + x
+    switch layout {
+    case .oGroup1024:
+        let group = o / VGGFile.outputGroup
+        let width = outputGroupWidth(outChannels: Int(dims.0), group: group)
+        return group * VGGFile.outputGroup * taps + tap * width + o % VGGFile.outputGroup
+    case .oBlock16, .vector16:
+        return ((o / VGGFile.channelBlock) * taps + tap) * VGGFile.channelBlock + o % VGGFile.channelBlock
+    }
+}
+
+/// The fc layers: the first layer after the last pooling layer when every layer from there to
+/// the end is a convolution (nil otherwise). Only these may store OGROUP1024 weights.
+public func fcTailStart(_ kinds: [LayerKind]) -> Int? {
+    guard let lastPool = kinds.lastIndex(where: { $0 == .maxPool || $0 == .averagePool }),
+          lastPool + 1 < kinds.count else { return nil }
+    return kinds[(lastPool + 1)...].allSatisfy { $0 == .convolution } ? lastPool + 1 : nil
 }
 
 public enum SourceFormat: UInt32, Sendable {
@@ -122,7 +160,7 @@ public func storedElementCount(layout: TensorLayout, dims: (UInt32, UInt32, UInt
     switch layout {
     case .vector16:
         return padded
-    case .oBlock16:
+    case .oBlock16, .oGroup1024:
         var (n, o) = padded.multipliedReportingOverflow(by: Int(dims.1))
         if o { return nil }
         (n, o) = n.multipliedReportingOverflow(by: Int(dims.2)); if o { return nil }

@@ -399,14 +399,21 @@ extension Kernels {
 /// runs of `bytes`, one per output block of a pair (the fc gather kernel's next tap chunk, or
 /// the Winograd products' next channel chunk).
 struct WeightsAhead {
-    let start0: UnsafeRawPointer, start1: UnsafeRawPointer, bytes: Int
+    let start0: UnsafeRawPointer, start1: UnsafeRawPointer, lines: Int, step: Int
 
     /// `bytes` from `first` and from `second` (the two blocks' runs).
     @inline(__always)
     init(first: UnsafeRawPointer, second: UnsafeRawPointer, bytes: Int) {
+        self.init(first: first, second: second, lines: (bytes &+ 63) &>> 6, step: 64)
+    }
+
+    /// `lines` lines `step` bytes apart from `first` and from `second`.
+    @inline(__always)
+    init(first: UnsafeRawPointer, second: UnsafeRawPointer, lines: Int, step: Int) {
         start0 = first
         start1 = second
-        self.bytes = bytes
+        self.lines = lines
+        self.step = step
     }
 
     /// For winogradPairProducts: channels first ..< first + chunk of output blocks `block` and
@@ -426,12 +433,11 @@ struct WeightsAhead {
     /// Lines of slice `slice` of `slices` of both blocks' runs.
     @inline(__always)
     func fetch(slice: Int, of slices: Int) {
-        let lines = (bytes &+ 63) &>> 6
         var line = slice &* lines / slices
         let end = (slice &+ 1) &* lines / slices
         while line < end {
-            vggsupport_prefetch_l2(start0 + line &* 64)
-            vggsupport_prefetch_l2(start1 + line &* 64)
+            vggsupport_prefetch_l2(start0 + line &* step)
+            vggsupport_prefetch_l2(start1 + line &* step)
             line &+= 1
         }
     }

@@ -54,6 +54,9 @@ struct VGGConvertCommand: ParsableCommand {
     @Option(name: .customLong("hdf5-timeout"), help: "Seconds one libhdf5 metadata read may take before giving up (0: no limit); libhdf5 can hang on malformed files.")
     var hdf5Timeout: UInt32 = 60
 
+    @Option(name: .customLong("format-version"), help: "File format version: 2 (default; f32 fc weights grouped for skipping zero inputs) or 1 (OBLOCK16 throughout: what readers that know only version 1 open).")
+    var formatVersion: UInt32 = 2
+
     @Option(help: "Model name stored in the file.")
     var name: String?
 
@@ -77,6 +80,10 @@ struct VGGConvertCommand: ParsableCommand {
         case "bf16", "bfloat16": o.dtype = .bf16
         default: throw ValidationError("--dtype must be f32, f16 or bf16, found '\(dtype)'")
         }
+        guard formatVersion == 1 || formatVersion == 2 else {
+            throw ValidationError("--format-version must be 1 or 2, found \(formatVersion)")
+        }
+        o.formatVersion = formatVersion
         if let s = inputSize {
             guard s >= 1 && s <= 65536 else { throw ValidationError("--input-size must be in 1…65536, found \(s)") }
             o.inputSize = s

@@ -98,7 +98,7 @@ def test_both_readers_agree(factory):
     with vgg.Model(path, verify_checksums=True) as m:
         info = m.info
         assert info["name"] == f.name == "tiny_vgg_lrn"
-        assert info["parameters"] == sum(np.prod(t.dims if t.layout == "OBLOCK16" else t.dims[:1])
+        assert info["parameters"] == sum(np.prod(t.dims if t.layout != "VECTOR16" else t.dims[:1])
                                          for t in f.tensors.values())
         assert tuple(info["input_size"]) == f.input_size == (35, 35)
         assert info["channel_order"] == f.channel_order == "bgr"
@@ -111,6 +111,56 @@ def test_both_readers_agree(factory):
             assert (a["in_channels"], a["out_channels"]) == (b.in_channels, b.out_channels)
             assert tuple(a["kernel"]) == b.kernel and tuple(a["stride"]) == b.stride and tuple(a["pad"]) == b.pad
             assert a["rounding"] == b.rounding
+
+
+def test_format_versions_and_fc_layouts(factory, tmp_path):
+    """Version 2 (the default) stores f32 fc weights in OGROUP1024 and everything else in
+    OBLOCK16; --format-version 1 and half-precision files keep OBLOCK16. Both readers give the
+    source tensors either way."""
+    src, weights = factory.caffemodel("tiny_lrn")
+    for version, dtype in ((2, "f32"), (1, "f32"), (2, "f16")):
+        path = tmp_path / f"v{version}-{dtype}.vgg"
+        run_convert(src, "-o", path, "--dtype", dtype, "--input-size", 35, "--format-version", version)
+        assert struct.unpack_from("<I", path.read_bytes(), 8)[0] == version
+        f = assert_tensors_match_source(path, weights, dtype)
+        grouped = {n for n, t in f.tensors.items() if t.layout == "OGROUP1024"}
+        assert grouped == ({"fc6.weight", "fc7.weight"} if (version, dtype) == (2, "f32") else set())
+    r = run_convert(src, "-o", tmp_path / "v3.vgg", "--format-version", 3, check=False)
+    assert r.returncode == 64 and "--format-version must be 1 or 2, found 3" in r.stderr
+
+
+def patched(path, out, edits):
+    """A copy of `path` with `edits` (offset → u32) applied and the metadata CRC made valid again."""
+    import zlib
+    data = bytearray(path.read_bytes())
+    for at, value in edits.items():
+        struct.pack_into("<I", data, at, value)
+    string_off, string_size = struct.unpack_from("<QQ", data, 56)
+    struct.pack_into("<I", data, 252, 0)
+    struct.pack_into("<I", data, 252, zlib.crc32(bytes(data[:string_off + string_size])) & 0xFFFFFFFF)
+    out.write_bytes(bytes(data))
+    return out
+
+
+def test_grouped_fc_weights_only_where_the_rules_allow(factory, tmp_path):
+    path, _ = factory.model("tiny")
+    f = vf.read(str(path))
+    tensor_off = struct.unpack_from("<Q", path.read_bytes(), 40)[0]
+    index = {name: i for i, name in enumerate(f.tensors)}
+    layout_at = lambda name: tensor_off + index[name] * 64 + 12  # noqa: E731
+    cases = [
+        ({8: 1}, "OGROUP1024 holds f32 weights in format version 2 or later"),  # a version-1 file with them
+        ({layout_at("conv2_1.weight"): 3}, "OGROUP1024 is for the fc layers past the last pooling"),
+        ({layout_at("fc6.weight"): 4}, "expected 1 (OBLOCK16), 2 (VECTOR16) or 3 (OGROUP1024), found 4"),
+        ({8: 3}, "format_version: expected 1…2, found 3"),
+    ]
+    for i, (edits, message) in enumerate(cases):
+        bad = patched(path, tmp_path / f"bad{i}.vgg", edits)
+        with pytest.raises(vgg.Error) as e:
+            vgg.Model(bad)
+        assert e.value.status_name == "VGG_ERROR_FORMAT" and message in str(e.value), (edits, str(e.value))
+        with pytest.raises(vf.FormatError):
+            vf.read(str(bad))
 
 
 def test_overrides_labels_mean_order_name(factory, tmp_path):

@@ -225,11 +225,12 @@ def test_vgg16_splits_in_lockstep_give_identical_results(factory, rng):
 
 
 @pytest.mark.parametrize("level", [1, 2, 3])
-@pytest.mark.parametrize("dtype", ["f32", "f16", "bf16"])
-def test_sparse_fc_inputs_give_the_dense_sums(factory, rng, tmp_path, level, dtype):
+@pytest.mark.parametrize("dtype,version", [("f32", 2), ("f32", 1), ("f16", 2), ("bf16", 2)])
+def test_sparse_fc_inputs_give_the_dense_sums(factory, rng, tmp_path, level, dtype, version):
     """A lone fc pixel whose inputs are mostly zero is summed from its non-zero inputs (or, in bf16
-    dot products, tap pairs) only (Session.runSparsePixel): the same floats as the dense gather
-    kernels of a batch of two, and within the float64 reference's bound. Three quarters of
+    dot products, tap pairs) only (Session.runSparsePixel; OGROUP1024 weights always,
+    runGroupedPixel): the same floats as the dense gather kernels of a batch of two, and within
+    the float64 reference's bound. Three quarters of
     conv3_1's and of fc6's, fc7's outputs are switched off by their biases; ReLU zeroes part of
     the rest."""
     weights = cf.make_weights("tiny", 3)
@@ -240,8 +241,8 @@ def test_sparse_fc_inputs_give_the_dense_sums(factory, rng, tmp_path, level, dty
         weights[name] = (w, b)
     src = tmp_path / "sparse.caffemodel"
     cf.write_caffemodel(str(src), "tiny", weights=weights)
-    path = tmp_path / f"sparse.{dtype}.vgg"
-    run_convert(src, "-o", path, "--dtype", dtype, "--input-size", 32)
+    path = tmp_path / f"sparse.{dtype}.v{version}.vgg"
+    run_convert(src, "-o", path, "--dtype", dtype, "--input-size", 32, "--format-version", version)
     x = images(rng, 2, 32, 32)
     with vgg.Model(path) as m:
         try:
@@ -262,6 +263,25 @@ def test_sparse_fc_inputs_give_the_dense_sums(factory, rng, tmp_path, level, dty
     if dtype == "f32":
         assert ref.relative_l2(batch, reference_scores("tiny", weights, x)) <= 1e-5
     assert ref.relative_l2(batch, slow) <= 1e-5
+
+
+def test_fc_weight_layouts_give_identical_results(factory, rng, tmp_path):
+    """VGG16's fc layers from OGROUP1024 weights (format version 2: a lone pixel tap-major over
+    its non-zero inputs, several pixels with 4 KiB between a block's taps) and from OBLOCK16
+    (version 1): the same floats at batch 1 and 3, at 224 (one fc pixel) and 257 (four), on 1
+    and 2 threads."""
+    src, _ = factory.caffemodel("vgg16")
+    v2, _ = factory.model("vgg16")
+    v1 = tmp_path / "vgg16-v1.vgg"
+    run_convert(src, "-o", v1, "--format-version", 1)
+    try:
+        for h, n in ((224, 1), (224, 3), (257, 1)):
+            x = images(rng, n, h, h)
+            for threads in (1, 2):
+                with vgg.Model(v1, threads=threads) as a, vgg.Model(v2, threads=threads) as b:
+                    assert np.array_equal(a.forward(x), b.forward(x)), (h, n, threads)
+    finally:
+        v1.unlink()
 
 
 def test_features_by_canonical_alias_and_relu_names(factory, rng):

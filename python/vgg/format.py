@@ -15,14 +15,15 @@ from typing import Dict, List, Optional, Tuple
 import numpy as np
 
 MAGIC = b"\x89VGG\r\n\x1a\n"
-VERSION = 1
+VERSIONS = (1, 2)  # 2 added the OGROUP1024 layout
 HEADER_SIZE = 256
 LAYER_SIZE = 128
 TENSOR_SIZE = 64
 ALIGN = 4096
 LAYER_KINDS = {1: "convolution", 2: "max_pool", 3: "average_pool", 4: "lrn"}
 DTYPES = {1: "f32", 2: "f16", 3: "bf16"}
-LAYOUTS = {1: "OBLOCK16", 2: "VECTOR16"}
+LAYOUTS = {1: "OBLOCK16", 2: "VECTOR16", 3: "OGROUP1024"}
+GROUP = 1024
 CHANNEL_ORDERS = {0: "bgr", 1: "rgb"}
 SOURCES = {0: "other", 1: "caffemodel V1", 2: "caffemodel V2", 3: "Caffe HDF5", 4: "Keras HDF5", 5: "Keras 3"}
 NO_TENSOR = 0xFFFFFFFF
@@ -44,10 +45,17 @@ class Tensor:
     stored: np.ndarray  # the stored elements, converted to float32, in the stored layout
 
     def unpacked(self) -> np.ndarray:
-        """Caffe layout: OIHW for OBLOCK16 weights, (N,) for VECTOR16."""
+        """Caffe layout: OIHW for OBLOCK16 and OGROUP1024 weights, (N,) for VECTOR16."""
         o, i, kh, kw = self.dims
         if self.layout == "VECTOR16":
             return self.stored[:o].copy()
+        if self.layout == "OGROUP1024":
+            taps, padded, parts = i * kh * kw, (o + 15) // 16 * 16, []
+            for start in range(0, padded, GROUP):
+                width = min(GROUP, padded - start)
+                group = self.stored[start * taps:(start + width) * taps].reshape(taps, width)
+                parts.append(group.T.reshape(width, i, kh, kw))
+            return np.ascontiguousarray(np.concatenate(parts)[:o])
         blocks = (o + 15) // 16
         a = self.stored.reshape(blocks, i, kh, kw, 16).transpose(0, 4, 1, 2, 3).reshape(blocks * 16, i, kh, kw)
         return np.ascontiguousarray(a[:o])
@@ -113,8 +121,8 @@ def parse(data, verify_checksums: bool = True) -> VGGFile:
         _fail(f"magic: expected {MAGIC!r}, found {bytes(data[:8])!r}")
     (version, header_size, file_size, n_layers, n_tensors, layer_off, tensor_off, label_off, string_off,
      string_size) = struct.unpack_from("<IIQIIQQQQQ", data, 8)
-    if version != VERSION:
-        _fail(f"format_version: expected {VERSION}, found {version}")
+    if version not in VERSIONS:
+        _fail(f"format_version: expected one of {VERSIONS}, found {version}")
     if header_size != HEADER_SIZE:
         _fail(f"header_size: expected {HEADER_SIZE}, found {header_size}")
     if file_size != size:
@@ -162,7 +170,9 @@ def parse(data, verify_checksums: bool = True) -> VGGFile:
         if dtype not in DTYPES or layout not in LAYOUTS or min(dims) < 1:
             _fail(f"tensor {tname}: dtype {dtype}, layout {layout}, dims {dims}")
         o = (dims[0] + 15) // 16 * 16
-        elements = o * dims[1] * dims[2] * dims[3] if layout == 1 else o
+        if layout == 3 and (dtype != 1 or version < 2):
+            _fail(f"tensor {tname}: OGROUP1024 holds f32 weights in version 2 files")
+        elements = o * dims[1] * dims[2] * dims[3] if layout in (1, 3) else o
         itemsize = 4 if dtype == 1 else 2
         if length != elements * itemsize or offset % ALIGN or offset < prev_end or offset + length > size:
             _fail(f"tensor {tname}: offset {offset}, byte_length {length} break the layout rules")
@@ -201,6 +211,12 @@ def parse(data, verify_checksums: bool = True) -> VGGFile:
                             (sh, sw), (ph, pw), "floor" if rounding else "ceil", weight, bias,
                             (lsize, alpha, beta, k) if kind == 4 else None))
         channels = cout
+    pools = [i for i, l in enumerate(layers) if l.kind in ("max_pool", "average_pool")]
+    tail = pools[-1] + 1 if pools and all(l.kind == "convolution" for l in layers[pools[-1] + 1:]) else len(layers)
+    by_name = {t.name: t for t in tensors_by_index}
+    for l in layers[:tail]:
+        if l.weight is not None and by_name[l.weight].layout == "OGROUP1024":
+            _fail(f"layer {l.name}: OGROUP1024 weights before the fc layers")
     labels = [string(struct.unpack_from("<II", data, label_off + 8 * i), 1023) for i in range(n_labels)]
     return VGGFile(string(name_ref, 255), (in_h, in_w), CHANNEL_ORDERS.get(order, str(order)), mean, scale,
                    SOURCES.get(source, str(source)), labels, layers, {t.name: t for t in tensors_by_index}, size)
