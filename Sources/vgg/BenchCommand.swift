@@ -107,9 +107,7 @@ struct BenchCommand: ParsableCommand {
             }
             times.sort()
             let median = times[times.count / 2], best = times[0]
-            var usage = rusage()
-            getrusage(RUSAGE_SELF.rawValue, &usage)
-            let rssMB = Double(usage.ru_maxrss) / 1024
+            let rssMB = peakResidentMB()
             let layerRows: [(String, Double, Double)] = layers ? m.layers.indices.map { i in
                 let t = layerTimes[i].sorted()
                 let med = t.isEmpty ? 0 : t[t.count / 2]
@@ -143,4 +141,21 @@ struct BenchCommand: ParsableCommand {
             throw ExitCode(1)
         }
     }
+}
+
+/// This process's peak resident set in MB: VmHWM from /proc/self/status, which starts afresh at
+/// exec. getrusage's ru_maxrss does not: a bench started by a large parent (the demo's Python,
+/// 1.7 GB after writing the caffemodel) reported the parent's size from before the exec.
+func peakResidentMB() -> Double {
+    if let f = fopen("/proc/self/status", "r") {
+        defer { fclose(f) }
+        var line = [CChar](repeating: 0, count: 256)
+        while fgets(&line, Int32(line.count), f) != nil {
+            let text = String(cString: line)
+            if text.hasPrefix("VmHWM:"), let kB = Double(text.dropFirst(6).filter(\.isNumber)) { return kB / 1024 }
+        }
+    }
+    var usage = rusage()
+    getrusage(RUSAGE_SELF.rawValue, &usage)
+    return Double(usage.ru_maxrss) / 1024
 }

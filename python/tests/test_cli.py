@@ -131,6 +131,15 @@ def test_bench_json(factory):
     assert j["gflop"] > 0 and len(j["layers"]) == 10 and j["threads"] == 1
 
 
+def test_bench_peak_rss_is_its_own(factory):
+    """The peak RSS is the bench process's own, not its parent's from before the exec (as
+    getrusage's ru_maxrss reports it: the demo showed 1.7 GB, its Python's size)."""
+    model, _ = factory.model("tiny")
+    ballast = np.ones(100_000_000, dtype=np.float32)  # 400 MB resident in this (the parent) process
+    r = cli("bench", "-m", model, "--size", 48, "--runs", 1, "--threads", 1, "--json")
+    assert ballast[-1] == 1 and 0 < json.loads(r.stdout)["peak_rss_mb"] < 200
+
+
 def test_errors_and_help(factory, tmp_path):
     model, _ = factory.model("tiny")
     r = cli("classify", "-m", tmp_path / "missing.vgg", "x.png", check=False)
