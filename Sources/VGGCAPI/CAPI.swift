@@ -101,6 +101,7 @@ public func vgg_session_free(_ session: OpaquePointer?) {
 enum InfoKey: Int32 {
     case layerCount = 1, classCount = 2, inputHeight = 3, inputWidth = 4, parameterCount = 5
     case channelOrder = 6, minimumInputSize = 7, labelCount = 8, weightDType = 9, fileSize = 10
+    case formatVersion = 11
 }
 
 @_cdecl("vgg_model_get_info")
@@ -109,7 +110,7 @@ public func vgg_model_get_info(_ model: OpaquePointer?, _ key: Int32, _ value: U
     guard let value else { return fail(.invalidArgument, "vgg_model_get_info: value is NULL") }
     let m = unbox(model, as: Model.self)
     guard let k = InfoKey(rawValue: key) else {
-        return fail(.invalidArgument, "vgg_model_get_info: key \(key) is not a VGG_INFO_* value (1…10)")
+        return fail(.invalidArgument, "vgg_model_get_info: key \(key) is not a VGG_INFO_* value (1…11)")
     }
     switch k {
     case .layerCount: value.pointee = Int64(m.layers.count)
@@ -122,6 +123,7 @@ public func vgg_model_get_info(_ model: OpaquePointer?, _ key: Int32, _ value: U
     case .labelCount: value.pointee = Int64(m.labels.count)
     case .weightDType: value.pointee = Int64(m.tensors.first(where: { $0.layout != .vector16 })?.dtype.rawValue ?? 0)
     case .fileSize: value.pointee = Int64(m.mapping.count)
+    case .formatVersion: value.pointee = Int64(m.formatVersion)
     }
     return VGGStatus.ok.rawValue
 }

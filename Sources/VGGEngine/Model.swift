@@ -64,6 +64,8 @@ public final class Model: @unchecked Sendable {
     public let layerNamePointers: [UnsafePointer<CChar>]
     public let namePointer: UnsafePointer<CChar>
     public let sourceFormat: SourceFormat
+    /// The file's format_version (1 or 2; docs/FORMAT.md).
+    public let formatVersion: Int
     /// Winograd-transformed weights its sessions made, shared by all of them (KeptWeights.swift).
     let keptWeights = KeptWeightsStore()
 
@@ -91,6 +93,7 @@ public final class Model: @unchecked Sendable {
         labelPointers = parsed.labelPointers
         layerNamePointers = parsed.layerNamePointers
         sourceFormat = parsed.sourceFormat
+        formatVersion = parsed.formatVersion
     }
 
     /// Number of classes: the last layer's channels when it is a former fc layer, else 0

@@ -35,7 +35,7 @@ extension Model {
                      ("parameters", .int(l.parameterCount))])
         }
         var fields: [(String, JSON)] = [
-            ("name", .string(name)), ("file_size", .int(mapping.count)),
+            ("name", .string(name)), ("file_size", .int(mapping.count)), ("format_version", .int(formatVersion)),
             ("source_format", .string(sourceFormat.name)), ("dtype", .string(weightDTypes)),
             ("parameters", .int(parameterCount)), ("classes", .int(classCount)),
             ("input_size", .array([.int(inputHeight), .int(inputWidth)])),

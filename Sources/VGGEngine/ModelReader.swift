@@ -15,6 +15,7 @@ struct ParsedModel {
     var labelPointers: [UnsafePointer<CChar>]
     var layerNamePointers: [UnsafePointer<CChar>]
     var sourceFormat: SourceFormat
+    var formatVersion: Int
 }
 
 struct ModelReader {
@@ -363,7 +364,7 @@ struct ModelReader {
         return ParsedModel(name: name, namePointer: namePointer, layers: layers, tensors: tensorsOut,
                            inputChannels: inputChannels, inputHeight: Int(inputHeight), inputWidth: Int(inputWidth),
                            channelOrder: order, mean: mean, scale: scale, labels: labels, labelPointers: labelPointers,
-                           layerNamePointers: namePointers, sourceFormat: source)
+                           layerNamePointers: namePointers, sourceFormat: source, formatVersion: Int(version))
     }
 
     func magicHex() -> String {

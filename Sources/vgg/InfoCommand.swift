@@ -36,7 +36,7 @@ struct InfoCommand: ParsableCommand {
             return
         }
         print("model        \(m.name)  (from \(m.sourceFormat.name))")
-        print("file         \(model), \(formatBytes(m.mapping.count))")
+        print("file         \(model), \(formatBytes(m.mapping.count)), format version \(m.formatVersion)")
         print("parameters   \(grouped(m.parameterCount)), weights \(dtypes)")
         print("input        \(m.inputHeight)×\(m.inputWidth) at training; any size ≥ \(m.minimumInputSide) works")
         print("preprocess   \(order), mean \(m.mean.map { fmt($0) }.joined(separator: ", ")), scale \(m.scale.map { fmt($0) }.joined(separator: ", "))")

@@ -117,9 +117,11 @@ static void test_queries(vgg_model *model) {
     CHECK(v == 25, "minimum input %lld", (long long)v); /* ceil pooling: 25 → 13 → 7 → 4 */
     CHECK_STATUS(vgg_model_get_info(model, VGG_INFO_WEIGHT_DTYPE, &v), VGG_OK);
     CHECK(v == 1, "dtype %lld", (long long)v);
-    for (int32_t key = 1; key <= 10; key++) CHECK_STATUS(vgg_model_get_info(model, key, &v), VGG_OK);
+    CHECK_STATUS(vgg_model_get_info(model, VGG_INFO_FORMAT_VERSION, &v), VGG_OK);
+    CHECK(v == 2, "format version %lld", (long long)v);
+    for (int32_t key = 1; key <= 11; key++) CHECK_STATUS(vgg_model_get_info(model, key, &v), VGG_OK);
     CHECK_STATUS(vgg_model_get_info(model, 0, &v), VGG_ERROR_INVALID_ARGUMENT);
-    CHECK_STATUS(vgg_model_get_info(model, 11, &v), VGG_ERROR_INVALID_ARGUMENT);
+    CHECK_STATUS(vgg_model_get_info(model, 12, &v), VGG_ERROR_INVALID_ARGUMENT);
     CHECK_STATUS(vgg_model_get_info(NULL, 1, &v), VGG_ERROR_INVALID_ARGUMENT);
     CHECK_STATUS(vgg_model_get_info(model, 1, NULL), VGG_ERROR_INVALID_ARGUMENT);
 

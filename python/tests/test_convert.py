@@ -122,6 +122,8 @@ def test_format_versions_and_fc_layouts(factory, tmp_path):
         path = tmp_path / f"v{version}-{dtype}.vgg"
         run_convert(src, "-o", path, "--dtype", dtype, "--input-size", 35, "--format-version", version)
         assert struct.unpack_from("<I", path.read_bytes(), 8)[0] == version
+        with vgg.Model(path) as m:
+            assert m.info["format_version"] == version
         f = assert_tensors_match_source(path, weights, dtype)
         grouped = {n for n, t in f.tensors.items() if t.layout == "OGROUP1024"}
         assert grouped == ({"fc6.weight", "fc7.weight"} if (version, dtype) == (2, "f32") else set())

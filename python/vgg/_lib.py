@@ -130,7 +130,8 @@ _declare("vgg_session_preprocess", ctypes.c_int32,
           ctypes.c_int64, ctypes.c_int64, ctypes.c_int32, _fp, ctypes.c_size_t])
 
 INFO = {"layer_count": 1, "class_count": 2, "input_height": 3, "input_width": 4, "parameter_count": 5,
-        "channel_order": 6, "min_input_size": 7, "label_count": 8, "weight_dtype": 9, "file_size": 10}
+        "channel_order": 6, "min_input_size": 7, "label_count": 8, "weight_dtype": 9, "file_size": 10,
+        "format_version": 11}
 OPTION_THREADS = 1
 OPTION_FORCE_REFERENCE = 2
 OPTION_ISA = 3
