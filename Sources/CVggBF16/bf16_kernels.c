@@ -162,11 +162,22 @@ BF16_TARGET void vggbf16_gather(const uint32_t *x, size_t pairs, size_t pixels, 
     }
 }
 
+/* A lone pixel's two sums start from the biases (or zero)... */
+BF16_TARGET static inline __m512 bias_or_zero(const float *bias) {
+    return bias ? _mm512_loadu_ps(bias) : _mm512_setzero_ps();
+}
+
+/* ...and end with ReLU when asked, block 1 stored unless out1 is NULL. */
+BF16_TARGET static inline void store_pixel(__m512 a, __m512 b, float *out0, float *out1, int relu) {
+    if (relu) { a = _mm512_max_ps(a, _mm512_setzero_ps()); b = _mm512_max_ps(b, _mm512_setzero_ps()); }
+    _mm512_storeu_ps(out0, a);
+    if (out1) _mm512_storeu_ps(out1, b);
+}
+
 BF16_TARGET void vggbf16_gather_one(const uint32_t *x, size_t taps, const uint16_t *w0, const uint16_t *w1, float *out0,
                                     float *out1, const float *bias0, const float *bias1, int relu) {
     size_t pairs = (taps + 1) / 2;
-    __m512 a = bias0 ? _mm512_loadu_ps(bias0) : _mm512_setzero_ps();
-    __m512 b = bias1 ? _mm512_loadu_ps(bias1) : _mm512_setzero_ps();
+    __m512 a = bias_or_zero(bias0), b = bias_or_zero(bias1);
     for (size_t q = 0; q < pairs; q++) {
         /* The weight stream is read once: ask for it 4 KiB ahead. */
         __builtin_prefetch(w0 + (2 * q + 128) * 16, 0, 3);
@@ -175,16 +186,13 @@ BF16_TARGET void vggbf16_gather_one(const uint32_t *x, size_t taps, const uint16
         a = _mm512_dpbf16_ps(a, pair_of_taps(w0, taps, q), v);
         b = _mm512_dpbf16_ps(b, pair_of_taps(w1, taps, q), v);
     }
-    if (relu) { a = _mm512_max_ps(a, _mm512_setzero_ps()); b = _mm512_max_ps(b, _mm512_setzero_ps()); }
-    _mm512_storeu_ps(out0, a);
-    if (out1) _mm512_storeu_ps(out1, b);
+    store_pixel(a, b, out0, out1, relu);
 }
 
 BF16_TARGET void vggbf16_gather_one_sparse(const uint32_t *x, const uint32_t *pairs, size_t count, size_t taps,
                                            const uint16_t *w0, const uint16_t *w1, float *out0, float *out1,
                                            const float *bias0, const float *bias1, int relu) {
-    __m512 a = bias0 ? _mm512_loadu_ps(bias0) : _mm512_setzero_ps();
-    __m512 b = bias1 ? _mm512_loadu_ps(bias1) : _mm512_setzero_ps();
+    __m512 a = bias_or_zero(bias0), b = bias_or_zero(bias1);
     for (size_t k = 0; k < count; k++) {
         size_t q = pairs[k];
         /* Irregular reads: ask for the pair 32 non-zero pairs ahead. */
@@ -196,9 +204,7 @@ BF16_TARGET void vggbf16_gather_one_sparse(const uint32_t *x, const uint32_t *pa
         a = _mm512_dpbf16_ps(a, pair_of_taps(w0, taps, q), v);
         b = _mm512_dpbf16_ps(b, pair_of_taps(w1, taps, q), v);
     }
-    if (relu) { a = _mm512_max_ps(a, _mm512_setzero_ps()); b = _mm512_max_ps(b, _mm512_setzero_ps()); }
-    _mm512_storeu_ps(out0, a);
-    if (out1) _mm512_storeu_ps(out1, b);
+    store_pixel(a, b, out0, out1, relu);
 }
 
 #else
