@@ -190,8 +190,9 @@ def test_default_output_path_and_info_command(factory, tmp_path):
     r = subprocess.run([VGG_CLI, "info", str(out)], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     assert "conv1_1" in r.stdout and "fc→conv" in r.stdout and "15,642" in r.stdout
+    assert "format version 2" in r.stdout
     j = json.loads(subprocess.run([VGG_CLI, "info", str(out), "--json"], capture_output=True, text=True).stdout)
-    assert j["parameters"] == 15642 and j["classes"] == 10
+    assert j["parameters"] == 15642 and j["classes"] == 10 and j["format_version"] == 2
 
 
 # ---- error paths: one line, non-zero exit, nothing written ------------------------------
