@@ -21,7 +21,8 @@ typealias PixelsKernel = (UnsafePointer<Float>, UnsafeRawPointer, UInt32, Unsafe
                           ConvGeometry, UnsafePointer<Int>, Int, Int, Int) -> Void
 
 typealias GatherKernel = (UnsafePointer<Float>, UnsafeRawPointer, UInt32, UnsafePointer<Float>?, UnsafeMutablePointer<Float>,
-                          ConvGeometry, UnsafePointer<Int>, UnsafePointer<Int>, UnsafePointer<Int>, Int, Int, Int, Int, Int, Bool) -> Void
+                          ConvGeometry, UnsafePointer<Int>, UnsafePointer<Int>, UnsafePointer<Int>, Int, Int, Int, Int, Int, Bool,
+                          UnsafePointer<UInt32>?, Bool) -> Void
 typealias SparsePixelKernel = (UnsafePointer<Float>, UnsafePointer<UInt32>, Int, UnsafeRawPointer, UInt32, UnsafePointer<Float>?,
                                 UnsafeMutablePointer<Float>, ConvGeometry, Int, Int, Int) -> Void
 typealias GroupedPixelKernel = (UnsafePointer<Float>, UnsafePointer<UInt32>, Int, UnsafeRawPointer, UnsafePointer<Float>?,
@@ -59,7 +60,7 @@ struct KernelTable {
     static let v4 = KernelTable(path: .x86_64_v4, blockStep: VGGKernelsV4.pairBlocks ? 2 : 1,
         rows: { VGGKernelsV4.Kernels.convolutionRows(input: $0, weights: $1, dtype: $2, bias: $3, output: $4, geometry: $5, block: $6, rowStart: $7, rowEnd: $8) },
         pixels: { VGGKernelsV4.Kernels.convolutionPixels(input: $0, weights: $1, dtype: $2, bias: $3, output: $4, geometry: $5, offsets: $6, block: $7, pixelStart: $8, pixelEnd: $9) },
-        gather: { VGGKernelsV4.Kernels.convolutionGather(input: $0, weights: $1, dtype: $2, bias: $3, output: $4, geometry: $5, offsets: $6, pixelInput: $7, pixelOutput: $8, pixels: $9, outPlane: $10, block: $11, tapStart: $12, tapEnd: $13, grouped: $14) },
+        gather: { VGGKernelsV4.Kernels.convolutionGather(input: $0, weights: $1, dtype: $2, bias: $3, output: $4, geometry: $5, offsets: $6, pixelInput: $7, pixelOutput: $8, pixels: $9, outPlane: $10, block: $11, tapStart: $12, tapEnd: $13, grouped: $14, tapList: $15, last: $16) },
         sparsePixel: { VGGKernelsV4.Kernels.convolutionSparsePixel(values: $0, taps: $1, count: $2, weights: $3, dtype: $4, bias: $5, output: $6, geometry: $7, outPlane: $8, at: $9, block: $10) },
         groupedPixel: { VGGKernelsV4.Kernels.convolutionGroupedPixel(values: $0, taps: $1, count: $2, weights: $3, bias: $4, output: $5, geometry: $6, outPlane: $7, at: $8, firstBlock: $9, blocks: $10, sums: $11) },
         pool: { VGGKernelsV4.Kernels.poolRow(input: $0, output: $1, geometry: $2, block: $3, row: $4) },
@@ -70,7 +71,7 @@ struct KernelTable {
     static let v3 = KernelTable(path: .x86_64_v3, blockStep: VGGKernelsV3.pairBlocks ? 2 : 1,
         rows: { VGGKernelsV3.Kernels.convolutionRows(input: $0, weights: $1, dtype: $2, bias: $3, output: $4, geometry: $5, block: $6, rowStart: $7, rowEnd: $8) },
         pixels: { VGGKernelsV3.Kernels.convolutionPixels(input: $0, weights: $1, dtype: $2, bias: $3, output: $4, geometry: $5, offsets: $6, block: $7, pixelStart: $8, pixelEnd: $9) },
-        gather: { VGGKernelsV3.Kernels.convolutionGather(input: $0, weights: $1, dtype: $2, bias: $3, output: $4, geometry: $5, offsets: $6, pixelInput: $7, pixelOutput: $8, pixels: $9, outPlane: $10, block: $11, tapStart: $12, tapEnd: $13, grouped: $14) },
+        gather: { VGGKernelsV3.Kernels.convolutionGather(input: $0, weights: $1, dtype: $2, bias: $3, output: $4, geometry: $5, offsets: $6, pixelInput: $7, pixelOutput: $8, pixels: $9, outPlane: $10, block: $11, tapStart: $12, tapEnd: $13, grouped: $14, tapList: $15, last: $16) },
         sparsePixel: { VGGKernelsV3.Kernels.convolutionSparsePixel(values: $0, taps: $1, count: $2, weights: $3, dtype: $4, bias: $5, output: $6, geometry: $7, outPlane: $8, at: $9, block: $10) },
         groupedPixel: { VGGKernelsV3.Kernels.convolutionGroupedPixel(values: $0, taps: $1, count: $2, weights: $3, bias: $4, output: $5, geometry: $6, outPlane: $7, at: $8, firstBlock: $9, blocks: $10, sums: $11) },
         pool: { VGGKernelsV3.Kernels.poolRow(input: $0, output: $1, geometry: $2, block: $3, row: $4) },
@@ -81,7 +82,7 @@ struct KernelTable {
     static let baseline = KernelTable(path: .baseline, blockStep: VGGKernelsBase.pairBlocks ? 2 : 1,
         rows: { VGGKernelsBase.Kernels.convolutionRows(input: $0, weights: $1, dtype: $2, bias: $3, output: $4, geometry: $5, block: $6, rowStart: $7, rowEnd: $8) },
         pixels: { VGGKernelsBase.Kernels.convolutionPixels(input: $0, weights: $1, dtype: $2, bias: $3, output: $4, geometry: $5, offsets: $6, block: $7, pixelStart: $8, pixelEnd: $9) },
-        gather: { VGGKernelsBase.Kernels.convolutionGather(input: $0, weights: $1, dtype: $2, bias: $3, output: $4, geometry: $5, offsets: $6, pixelInput: $7, pixelOutput: $8, pixels: $9, outPlane: $10, block: $11, tapStart: $12, tapEnd: $13, grouped: $14) },
+        gather: { VGGKernelsBase.Kernels.convolutionGather(input: $0, weights: $1, dtype: $2, bias: $3, output: $4, geometry: $5, offsets: $6, pixelInput: $7, pixelOutput: $8, pixels: $9, outPlane: $10, block: $11, tapStart: $12, tapEnd: $13, grouped: $14, tapList: $15, last: $16) },
         sparsePixel: { VGGKernelsBase.Kernels.convolutionSparsePixel(values: $0, taps: $1, count: $2, weights: $3, dtype: $4, bias: $5, output: $6, geometry: $7, outPlane: $8, at: $9, block: $10) },
         groupedPixel: { VGGKernelsBase.Kernels.convolutionGroupedPixel(values: $0, taps: $1, count: $2, weights: $3, bias: $4, output: $5, geometry: $6, outPlane: $7, at: $8, firstBlock: $9, blocks: $10, sums: $11) },
         pool: { VGGKernelsBase.Kernels.poolRow(input: $0, output: $1, geometry: $2, block: $3, row: $4) },

@@ -229,8 +229,9 @@ def test_vgg16_splits_in_lockstep_give_identical_results(factory, rng):
 def test_sparse_fc_inputs_give_the_dense_sums(factory, rng, tmp_path, level, dtype, version):
     """A lone fc pixel whose inputs are mostly zero is summed from its non-zero inputs (or, in bf16
     dot products, tap pairs) only (Session.runSparsePixel; OGROUP1024 weights always,
-    runGroupedPixel): the same floats as the dense gather kernels of a batch of two, and within
-    the float64 reference's bound. Three quarters of
+    runGroupedPixel), and a batch of two with OGROUP1024 weights over the taps either image
+    needs (unionOfNonZeroInputs): the same floats as alone, as the dense gather over every tap
+    of OBLOCK16 weights, and within the float64 reference's bound. Three quarters of
     conv3_1's and of fc6's, fc7's outputs are switched off by their biases; ReLU zeroes part of
     the rest."""
     weights = cf.make_weights("tiny", 3)
@@ -255,9 +256,15 @@ def test_sparse_fc_inputs_give_the_dense_sums(factory, rng, tmp_path, level, dty
             assert 0 < np.count_nonzero(f) <= 0.25 * f.size, name  # within the sparse path's limit
         for arithmetic in ([True, False] if dtype == "bf16" else [False]):
             m.bf16_arithmetic = arithmetic  # bf16 files: bf16 dot products of tap pairs (AVX512-BF16), or f32
-            batch = m.forward(x)  # two pixels: the dense gather kernels
+            batch = m.forward(x)  # two pixels: the gather tiles (OGROUP1024: over the taps either input needs)
             for i in range(2):
                 assert np.array_equal(m.forward(x[i : i + 1])[0], batch[i]), (arithmetic, i)
+        if (dtype, version) == ("f32", 2):  # against every tap of OBLOCK16 weights
+            dense = tmp_path / "sparse.f32.v1.vgg"
+            run_convert(src, "-o", dense, "--input-size", 32, "--format-version", 1)
+            with vgg.Model(dense) as d:
+                d.isa = level
+                assert np.array_equal(d.forward(x), batch)
         m.force_reference = True
         slow = m.forward(x).astype(np.float64)
     if dtype == "f32":
