@@ -361,7 +361,7 @@ extension Session {
     /// Taps per gather call on OGROUP1024 weights (see runBatched).
     static let groupedTapChunk = 64
     /// Percent of the taps a few pixels of OGROUP1024 weights may have non-zero inputs at for
-    /// the gather tiles to take only those (unionOfNonZeroInputs). VGG16 224, batch 2, medians
+    /// the gather tiles to take only those (nonZeroInputs). VGG16 224, batch 2, medians
     /// of 4 interleaved runs: trained-like sparsity (17%, 36%, 41% of fc6's, fc7's, fc8's taps
     /// non-zero in either image) fc6 14.7 → 4.8 ms, fc7 2.3 → 1.7 on 2 threads, fc6 23.3 → 8.1
     /// on 1; at the random weights' 51–60% the listed taps ran 15–30% slower than all of them.
@@ -410,8 +410,11 @@ extension Session {
         // sets (32 of 2048): chunks short enough to stay there.
         let tapChunk = grouped ? Session.groupedTapChunk : chunk
         // A few pixels of OGROUP1024 weights (a small batch at the classifier's size): only the
-        // taps some pixel's input is non-zero at, when that skips enough pages.
-        let union = grouped && pixels <= 8 ? try unionOfNonZeroInputs(g, input: input, pixels: pixels) : nil
+        // taps some pixel's input is non-zero at, when that skips enough pages (and some are
+        // listed: with none, the dense loop still writes the biases).
+        let limit = taps * Session.unionPercent / 100
+        var union = grouped && pixels <= 8 ? try nonZeroInputs(g, input: input, pixels: pixels, limit: limit) : nil
+        if union?.count == 0 { union = nil }
         let listed = union?.count ?? taps
         offsetTable.withUnsafeBufferPointer { offsets in
             pixelInputTable.withUnsafeBufferPointer { ins in
@@ -439,7 +442,7 @@ extension Session {
     func runSparsePixel(_ g: ConvGeometry, input: UnsafePointer<Float>, weights: UnsafeRawPointer, dtype: UInt32,
                         bias: UnsafePointer<Float>?, output: UnsafeMutablePointer<Float>, outPlane: Int) throws -> Bool {
         let limit = g.taps * Session.sparsePixelPercent(threads: pool.threadCount) / 100
-        guard let at = pixelOutputTable.first, let (taps, values, count) = try nonZeroInputs(g, input: input, limit: limit) else {
+        guard let at = pixelOutputTable.first, let (taps, values, count) = try nonZeroInputs(g, input: input, pixels: 1, limit: limit) else {
             return false
         }
         let kernel = kernels.sparsePixel
@@ -455,7 +458,7 @@ extension Session {
     /// groups than two per worker (fc8); every lane sums its taps in order whatever the split.
     func runGroupedPixel(_ g: ConvGeometry, input: UnsafePointer<Float>, weights: UnsafeRawPointer,
                          bias: UnsafePointer<Float>?, output: UnsafeMutablePointer<Float>, outPlane: Int) throws {
-        guard let at = pixelOutputTable.first, let (taps, values, count) = try nonZeroInputs(g, input: input, limit: g.taps) else {
+        guard let at = pixelOutputTable.first, let (taps, values, count) = try nonZeroInputs(g, input: input, pixels: 1, limit: g.taps) else {
             throw VGGError(.internal, "fc layer with \(g.taps) taps: no list of its non-zero inputs")
         }
         let threads = pool.threadCount, groupBlocks = VGGFile.outputGroup / 16
@@ -473,55 +476,33 @@ extension Session {
         }
     }
 
-    /// The taps at which some of the first `pixels` pixels' inputs are non-zero, ascending, in
-    /// sparseInputs; nil when more than unionPercent of them are, or none (the dense loop then
-    /// runs: it also writes the biases).
-    func unionOfNonZeroInputs(_ g: ConvGeometry, input: UnsafePointer<Float>,
-                              pixels: Int) throws -> (taps: UnsafePointer<UInt32>, count: Int)? {
+    /// The taps at which some of the first `pixels` pixels' inputs are non-zero, ascending, into
+    /// sparseInputs, with a lone pixel's input values beside them: taps, values, count; nil when
+    /// more than `limit` are.
+    func nonZeroInputs(_ g: ConvGeometry, input: UnsafePointer<Float>, pixels: Int,
+                       limit: Int) throws -> (taps: UnsafePointer<UInt32>, values: UnsafePointer<Float>, count: Int)? {
         let taps = g.taps
-        guard taps <= Int(UInt32.max), offsetTable.count == taps, pixelInputTable.count >= pixels else { return nil }
-        let list = try sparseList(taps).taps, limit = taps * Session.unionPercent / 100
+        guard taps <= Int(UInt32.max), offsetTable.count == taps, pixels >= 1, pixelInputTable.count >= pixels else { return nil }
+        let list = try sparseList(taps)
         let count = offsetTable.withUnsafeBufferPointer { offsets -> Int? in
             pixelInputTable.withUnsafeBufferPointer { ins -> Int? in
                 guard let o = offsets.baseAddress, let pi = ins.baseAddress else { return nil }
                 var count = 0
                 for t in 0..<taps {
-                    var any = false
-                    for j in 0..<pixels where input[pi[j] + o[t]] != 0 { any = true; break }
-                    if any {
+                    var x: Float = 0
+                    for j in 0..<pixels {
+                        x = input[pi[j] + o[t]]
+                        if x != 0 { break }
+                    }
+                    if x != 0 {
                         guard count < limit else { return nil }
-                        list[count] = UInt32(truncatingIfNeeded: t)
+                        list.values[count] = x  // the value when pixels == 1
+                        list.taps[count] = UInt32(truncatingIfNeeded: t)
                         count += 1
                     }
                 }
                 return count
             }
-        }
-        guard let count, count > 0 else { return nil }
-        return (UnsafePointer(list), count)
-    }
-
-    /// A lone pixel's non-zero inputs, tap after tap, into sparseInputs: their taps, values and
-    /// count; nil when more than `limit` are non-zero.
-    func nonZeroInputs(_ g: ConvGeometry, input: UnsafePointer<Float>,
-                       limit: Int) throws -> (UnsafePointer<UInt32>, UnsafePointer<Float>, Int)? {
-        let taps = g.taps
-        guard let origin = pixelInputTable.first, taps <= Int(UInt32.max), offsetTable.count == taps else { return nil }
-        let list = try sparseList(taps)
-        let count = offsetTable.withUnsafeBufferPointer { offsets -> Int? in
-            guard let o = offsets.baseAddress else { return nil }
-            let window = input + origin
-            var count = 0
-            for t in 0..<taps {
-                let x = window[o[t]]
-                if x != 0 {
-                    guard count < limit else { return nil }
-                    list.values[count] = x
-                    list.taps[count] = UInt32(truncatingIfNeeded: t)
-                    count += 1
-                }
-            }
-            return count
         }
         guard let count else { return nil }
         return (UnsafePointer(list.taps), UnsafePointer(list.values), count)

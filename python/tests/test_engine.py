@@ -230,7 +230,7 @@ def test_sparse_fc_inputs_give_the_dense_sums(factory, rng, tmp_path, level, dty
     """A lone fc pixel whose inputs are mostly zero is summed from its non-zero inputs (or, in bf16
     dot products, tap pairs) only (Session.runSparsePixel; OGROUP1024 weights always,
     runGroupedPixel), and a batch of two with OGROUP1024 weights over the taps either image
-    needs (unionOfNonZeroInputs): the same floats as alone, as the dense gather over every tap
+    needs (nonZeroInputs): the same floats as alone, as the dense gather over every tap
     of OBLOCK16 weights, and within the float64 reference's bound. Three quarters of
     conv3_1's and of fc6's, fc7's outputs are switched off by their biases; ReLU zeroes part of
     the rest."""
