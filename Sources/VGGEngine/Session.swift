@@ -110,11 +110,15 @@ public final class Session {
                 floats += pixels * (taps + 1) / 2
                 scratch = max(scratch, Session.gatherTapChunk * 16)
             }
-            if model.layers[tail...].indices.contains(where: { plan.shapes[$0].height * plan.shapes[$0].width == 1 }) {
+            // A lone pixel's non-zero inputs, or a few pixels' of OGROUP1024 weights (runBatched),
+            // and per worker a group's sums for a lone pixel of such weights.
+            let pixels = { (i: Int) in plan.shapes[i].height * plan.shapes[i].width }
+            let grouped = { (i: Int) in self.model.layers[i].weight?.layout == .oGroup1024 }
+            if (tail...last).contains(where: { pixels($0) == 1 || (pixels($0) <= 8 && grouped($0)) }) {
                 floats += 2 * (model.layers[tail...].map { $0.inChannels * $0.kernelH * $0.kernelW }.max() ?? 0)
-                if model.layers[tail...].contains(where: { $0.weight?.layout == .oGroup1024 }) {
-                    floats += pool.threadCount * VGGFile.outputGroup
-                }
+            }
+            if (tail...last).contains(where: { pixels($0) == 1 && grouped($0) }) {
+                floats += pool.threadCount * VGGFile.outputGroup
             }
         }
         return (floats + scratch * pool.threadCount) * MemoryLayout<Float>.size
