@@ -112,9 +112,9 @@ public enum VGGWriter {
                 if weights.count != expected {
                     throw ConvertError("layer '\(l.name)' weights: expected \(expected) values, found \(weights.count)")
                 }
-                tensors[wi].crc = tensors[wi].layout == .oGroup1024
-                    ? try writeGrouped(weights, layer: l, to: out, at: tensors[wi].offset, progress: progress)
-                    : try writeBlocked(weights, layer: l, dtype: dtype, to: out, at: tensors[wi].offset, progress: progress)
+                let groupSize = tensors[wi].layout == .oGroup1024 ? VGGFile.outputGroup : VGGFile.channelBlock
+                tensors[wi].crc = try writePacked(weights, layer: l, dtype: dtype, groupSize: groupSize, to: out,
+                                                  at: tensors[wi].offset, progress: progress)
                 if let bi {
                     guard let bias, bias.count == l.outChannels else {
                         throw ConvertError("layer '\(l.name)' bias: expected \(l.outChannels) values, found \(bias?.count ?? 0)")
@@ -215,74 +215,30 @@ public enum VGGWriter {
         }
     }
 
-    /// Packs OIHW weights into OBLOCK16 blocks, converts, writes; returns the tensor's CRC-32.
-    static func writeBlocked(_ w: WeightSource, layer l: CanonicalLayer, dtype: DType, to out: AtomicOutput,
-                             at offset: Int, progress: Progress) throws -> UInt32 {
-        let O = l.outChannels, inner = l.inChannels * l.kernelH * l.kernelW
-        var block = [Float](repeating: 0, count: inner * 16)
+    /// Packs OIHW weights into groups of `groupSize` output channels, each group's channels
+    /// innermost tap after tap (16: OBLOCK16; 1024: OGROUP1024, the last group as wide as what is
+    /// left, padded to 16), converts, writes group after group; returns the tensor's CRC-32. A
+    /// group is transposed in memory (an OGROUP1024 group of VGG16's fc6: 100 MB).
+    static func writePacked(_ w: WeightSource, layer l: CanonicalLayer, dtype: DType, groupSize: Int, to out: AtomicOutput,
+                            at offset: Int, progress: Progress) throws -> UInt32 {
+        let O = l.outChannels, inner = l.inChannels * l.kernelH * l.kernelW, padded = (O + 15) / 16 * 16
         var rows = [Float](repeating: 0, count: inner * 16)
-        var half = [UInt16](repeating: 0, count: dtype == .f32 ? 0 : inner * 16)
+        var packed = [Float](), half = [UInt16]()
         var crc = CRC32()
         var at = offset
-        for ob in 0..<(O + 15) / 16 {
-            let real = min(16, O - ob * 16)
-            rows.withUnsafeMutableBufferPointer { w.copy(from: ob * 16 * inner, count: real * inner, into: $0.baseAddress!) }
-            for lane in 0..<16 {
-                let o = ob * 16 + lane
-                if o < O {
-                    let row = lane * inner
-                    for j in 0..<inner {
-                        let v = rows[row + j]
-                        if !v.isFinite {
-                            let (i, rest) = j.quotientAndRemainder(dividingBy: l.kernelH * l.kernelW)
-                            throw ConvertError("layer '\(l.name)' weights: non-finite value \(v) at (out \(o), in \(i), y \(rest / l.kernelW), x \(rest % l.kernelW))")
-                        }
-                        block[j * 16 + lane] = v
-                    }
-                } else {
-                    for j in 0..<inner { block[j * 16 + lane] = 0 }
-                }
+        for group in 0..<(padded + groupSize - 1) / groupSize {
+            let first = group * groupSize, width = min(groupSize, padded - first)
+            if packed.count != inner * width {
+                packed = [Float](repeating: 0, count: inner * width)
+            } else if first + width > O {
+                packed.withUnsafeMutableBufferPointer { $0.update(repeating: 0) }  // lanes past O stay zero
             }
-            switch dtype {
-            case .f32:
-                try block.withUnsafeBytes { b in crc.update(b); try out.write(b, at: at) }
-            case .f16, .bf16:
-                for i in 0..<block.count {
-                    if dtype == .f16 {
-                        if abs(block[i]) > 65504 {
-                            throw ConvertError("layer '\(l.name)' weights: \(block[i]) does not fit f16 (max 65504); use --dtype bf16 or f32")
-                        }
-                        half[i] = f16Bits(block[i])
-                    } else {
-                        half[i] = bf16Bits(block[i])
-                    }
-                }
-                try half.withUnsafeBytes { b in crc.update(b); try out.write(b, at: at) }
-            }
-            at += inner * 16 * dtype.size
-            progress.advance(by: inner * 16 * dtype.size)
-        }
-        return crc.value
-    }
-
-    /// Packs OIHW f32 weights into OGROUP1024 groups (a group's 1024 outputs innermost, tap
-    /// after tap), writes; returns the tensor's CRC-32. A group is transposed in memory (fc6 of
-    /// VGG16: 100 MB).
-    static func writeGrouped(_ w: WeightSource, layer l: CanonicalLayer, to out: AtomicOutput, at offset: Int,
-                             progress: Progress) throws -> UInt32 {
-        let O = l.outChannels, inner = l.inChannels * l.kernelH * l.kernelW, G = VGGFile.outputGroup
-        var rows = [Float](repeating: 0, count: inner * 16)
-        var crc = CRC32()
-        var at = offset
-        for group in 0..<(O + G - 1) / G {
-            let width = outputGroupWidth(outChannels: O, group: group)
-            var packed = [Float](repeating: 0, count: inner * width)
-            var o0 = group * G
-            while o0 < min(O, group * G + width) {
+            var o0 = first
+            while o0 < min(O, first + width) {
                 let real = min(16, O - o0)
                 rows.withUnsafeMutableBufferPointer { w.copy(from: o0 * inner, count: real * inner, into: $0.baseAddress!) }
                 for r in 0..<real {
-                    let lane = o0 + r - group * G
+                    let lane = o0 + r - first
                     for j in 0..<inner {
                         let v = rows[r * inner + j]
                         if !v.isFinite {
@@ -294,9 +250,25 @@ public enum VGGWriter {
                 }
                 o0 += 16
             }
-            try packed.withUnsafeBytes { b in crc.update(b); try out.write(b, at: at) }
-            at += inner * width * 4
-            progress.advance(by: inner * width * 4)
+            switch dtype {
+            case .f32:
+                try packed.withUnsafeBytes { b in crc.update(b); try out.write(b, at: at) }
+            case .f16, .bf16:
+                if half.count != packed.count { half = [UInt16](repeating: 0, count: packed.count) }
+                for i in 0..<packed.count {
+                    if dtype == .f16 {
+                        if abs(packed[i]) > 65504 {
+                            throw ConvertError("layer '\(l.name)' weights: \(packed[i]) does not fit f16 (max 65504); use --dtype bf16 or f32")
+                        }
+                        half[i] = f16Bits(packed[i])
+                    } else {
+                        half[i] = bf16Bits(packed[i])
+                    }
+                }
+                try half.withUnsafeBytes { b in crc.update(b); try out.write(b, at: at) }
+            }
+            at += inner * width * dtype.size
+            progress.advance(by: inner * width * dtype.size)
         }
         return crc.value
     }
