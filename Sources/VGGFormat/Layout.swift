@@ -70,21 +70,6 @@ public func outputGroupWidth(outChannels: Int, group: Int) -> Int {
     return min(VGGFile.outputGroup, padded - group * VGGFile.outputGroup)
 }
 
-/// Element index of weight (o, i, y, x) in an OBLOCK16 or OGROUP1024 tensor of dims (O, I, KH, KW).
-public func weightElementIndex(layout: TensorLayout, dims: (UInt32, UInt32, UInt32, UInt32), o: Int, i: Int, y: Int,
-                               x: Int) -> Int {
-    let taps = Int(dims.1) * Int(dims.2) * Int(dims.3)
-    let tap = (i * Int(dims.2) + y) * Int(dims.3) + x
-    switch layout {
-    case .oGroup1024:
-        let group = o / VGGFile.outputGroup
-        let width = outputGroupWidth(outChannels: Int(dims.0), group: group)
-        return group * VGGFile.outputGroup * taps + tap * width + o % VGGFile.outputGroup
-    case .oBlock16, .vector16:
-        return ((o / VGGFile.channelBlock) * taps + tap) * VGGFile.channelBlock + o % VGGFile.channelBlock
-    }
-}
-
 /// The fc layers: the first layer after the last pooling layer when every layer from there to
 /// the end is a convolution (nil otherwise). Only these may store OGROUP1024 weights.
 public func fcTailStart(_ kinds: [LayerKind]) -> Int? {

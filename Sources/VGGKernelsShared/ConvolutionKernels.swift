@@ -265,7 +265,7 @@ public enum Kernels {
         let out0 = UnsafeMutableRawPointer(output + block &* outPlane)
         let out1 = UnsafeMutableRawPointer(output + second &* outPlane)
         var j0 = 0
-        if pixels == 1 {
+        if pixels == 1 && tapList == nil {
             // A lone pixel (batch 1 at the classifier's own size): one accumulator per block, the
             // same summation order as in a full tile; the full tile would waste 7/8 of its FMAs.
             let at0 = pixelOutput[0] &* 4
