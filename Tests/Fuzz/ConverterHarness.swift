@@ -16,11 +16,26 @@ func convertForFuzzing(_ data: UnsafePointer<UInt8>, _ size: Int, directory: Str
     unlink(output)
 }
 
+/// The directory made by `fuzzDirectory`, removed with its files when the fuzzer exits
+/// (libFuzzer leaves through exit() after -runs or -max_total_time; a crash keeps it for the
+/// artifact's sake).
+nonisolated(unsafe) private var madeDirectory: String?
+
+private func removeMadeDirectory() {
+    guard let directory = madeDirectory else { return }
+    for name in ["in.caffemodel", "in.h5", "out.vgg"] { unlink(directory + "/" + name) }
+    rmdir(directory)
+}
+
 /// A fresh directory under /tmp for one fuzz target's files.
 func fuzzDirectory(_ name: String) -> String {
     var template = Array("/tmp/vgg-fuzz-\(name)-XXXXXX".utf8CString)
-    return template.withUnsafeMutableBufferPointer { buffer in
-        guard let base = buffer.baseAddress, let made = mkdtemp(base) else { return "/tmp" }
-        return String(cString: made)
+    let made: String? = template.withUnsafeMutableBufferPointer { buffer in
+        guard let base = buffer.baseAddress, let path = mkdtemp(base) else { return nil }
+        return String(cString: path)
     }
+    guard let directory = made else { return "/tmp" }
+    madeDirectory = directory
+    atexit { removeMadeDirectory() }
+    return directory
 }
