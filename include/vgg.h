@@ -138,7 +138,7 @@ void vgg_model_close(vgg_model *model);
 #define VGG_INFO_LABEL_COUNT 8        /* 0 or the class count */
 #define VGG_INFO_WEIGHT_DTYPE 9       /* 1 = f32, 2 = f16, 3 = bf16 */
 #define VGG_INFO_FILE_SIZE 10         /* bytes of the .vgg file */
-#define VGG_INFO_FORMAT_VERSION 11    /* the file's format_version: 1, 2 (f32 fc weights grouped) or 3 (bf16 too) */
+#define VGG_INFO_FORMAT_VERSION 11    /* the file's format_version: 1, or 2 (f32 fc weights grouped) */
 
 /* Reads one integer property of `model` into *value. Errors: VGG_ERROR_INVALID_ARGUMENT
  * (NULL model or value, unknown key). Thread-safe. */

@@ -118,23 +118,15 @@ void vggbf16_im2col(const float *input, const int64_t *offsets, size_t taps, con
     }
 }
 
-/* 16 lanes of two taps' weights (16 bf16 each) as pairs: `lo` in the low halves, `hi` high. */
-BF16_TARGET static inline __m512bh interleave(const uint16_t *lo, const uint16_t *hi) {
-    __m512i l = _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)lo));
-    __m512i h = _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)hi));
-    return (__m512bh)_mm512_or_si512(l, _mm512_slli_epi32(h, 16));
-}
-
-/* Taps 2q and 2q + 1 of weights whose taps lie `stride` elements apart (0 past the last tap). */
-BF16_TARGET static inline __m512bh pair_of_taps(const uint16_t *w, size_t taps, size_t q, size_t stride) {
-    __m512i lo = _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(w + 2 * q * stride)));
-    __m512i hi = 2 * q + 1 < taps ? _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(w + (2 * q + 1) * stride)))
+BF16_TARGET static inline __m512bh pair_of_taps(const uint16_t *w, size_t taps, size_t q) {
+    __m512i lo = _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(w + 2 * q * 16)));
+    __m512i hi = 2 * q + 1 < taps ? _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(w + (2 * q + 1) * 16)))
                                   : _mm512_setzero_si512();
     return (__m512bh)_mm512_or_si512(lo, _mm512_slli_epi32(hi, 16));
 }
 
-BF16_TARGET void vggbf16_pack_taps(const uint16_t *w, size_t taps, size_t stride, size_t q0, size_t q1, uint32_t *p) {
-    for (size_t q = q0; q < q1; q++) _mm512_storeu_si512(p + (q - q0) * 16, (__m512i)pair_of_taps(w, taps, q, stride));
+BF16_TARGET void vggbf16_pack_taps(const uint16_t *w, size_t taps, size_t q0, size_t q1, uint32_t *p) {
+    for (size_t q = q0; q < q1; q++) _mm512_storeu_si512(p + (q - q0) * 16, (__m512i)pair_of_taps(w, taps, q));
 }
 
 BF16_TARGET void vggbf16_gather(const uint32_t *x, size_t pairs, size_t pixels, size_t q0, size_t q1, const uint32_t *p0,
@@ -191,8 +183,8 @@ BF16_TARGET void vggbf16_gather_one(const uint32_t *x, size_t taps, const uint16
         __builtin_prefetch(w0 + (2 * q + 128) * 16, 0, 3);
         __builtin_prefetch(w1 + (2 * q + 128) * 16, 0, 3);
         __m512bh v = (__m512bh)_mm512_set1_epi32((int)x[q]);
-        a = _mm512_dpbf16_ps(a, pair_of_taps(w0, taps, q, 16), v);
-        b = _mm512_dpbf16_ps(b, pair_of_taps(w1, taps, q, 16), v);
+        a = _mm512_dpbf16_ps(a, pair_of_taps(w0, taps, q), v);
+        b = _mm512_dpbf16_ps(b, pair_of_taps(w1, taps, q), v);
     }
     store_pixel(a, b, out0, out1, relu);
 }
@@ -209,57 +201,10 @@ BF16_TARGET void vggbf16_gather_one_sparse(const uint32_t *x, const uint32_t *pa
             __builtin_prefetch(w1 + 2 * (size_t)pairs[k + 32] * 16, 0, 3);
         }
         __m512bh v = (__m512bh)_mm512_set1_epi32((int)x[q]);
-        a = _mm512_dpbf16_ps(a, pair_of_taps(w0, taps, q, 16), v);
-        b = _mm512_dpbf16_ps(b, pair_of_taps(w1, taps, q, 16), v);
+        a = _mm512_dpbf16_ps(a, pair_of_taps(w0, taps, q), v);
+        b = _mm512_dpbf16_ps(b, pair_of_taps(w1, taps, q), v);
     }
     store_pixel(a, b, out0, out1, relu);
-}
-
-BF16_TARGET void vggbf16_grouped_pixel(const uint32_t *taps, const uint32_t *values, size_t count, const uint16_t *w,
-                                       size_t stride, size_t blocks, float *sums, const float *bias, float *out,
-                                       size_t outPlane, int relu) {
-    for (size_t j = 0; j < blocks; j++)
-        _mm512_storeu_ps(sums + j * 16, bias ? _mm512_loadu_ps(bias + j * 16) : _mm512_setzero_ps());
-    size_t pairs = (count + 1) / 2, run = blocks * 32;
-    /* Pair k: taps[2k] in the high halves (vdpbf16ps adds it first), taps[2k + 1] low (an odd
-     * count's last pair: zero input, the same tap's weights). */
-    #define HI(k) (w + (size_t)taps[2 * (k)] * stride)
-    #define LO(k) (2 * (k) + 1 < count ? w + (size_t)taps[2 * (k) + 1] * stride : HI(k))
-    #define X(k) ((__m512bh)_mm512_set1_epi32((int)((2 * (k) + 1 < count ? values[2 * (k) + 1] : 0) | values[2 * (k)] << 16)))
-    /* Runs of 8 pairs ahead (16 taps) are asked for, to L2, a line every 512 bytes: the
-     * hardware prefetchers follow each run from there (as the f32 kernel). */
-    #define FETCH(k) do { if ((k) < pairs) { const char *h = (const char *)HI(k), *l = (const char *)LO(k); \
-        for (size_t o = 0; o < run; o += 512) { _mm_prefetch(h + o, _MM_HINT_T1); _mm_prefetch(l + o, _MM_HINT_T1); } } } while (0)
-    size_t k = 0;
-    for (; k + 4 <= pairs; k += 4) {
-        for (size_t f = k + 8; f < k + 12; f++) FETCH(f);
-        const uint16_t *h0 = HI(k), *h1 = HI(k + 1), *h2 = HI(k + 2), *h3 = HI(k + 3);
-        const uint16_t *l0 = LO(k), *l1 = LO(k + 1), *l2 = LO(k + 2), *l3 = LO(k + 3);
-        __m512bh x0 = X(k), x1 = X(k + 1), x2 = X(k + 2), x3 = X(k + 3);
-        for (size_t j = 0; j < blocks; j++) {
-            __m512 a = _mm512_loadu_ps(sums + j * 16);
-            a = _mm512_dpbf16_ps(a, interleave(l0 + j * 16, h0 + j * 16), x0);
-            a = _mm512_dpbf16_ps(a, interleave(l1 + j * 16, h1 + j * 16), x1);
-            a = _mm512_dpbf16_ps(a, interleave(l2 + j * 16, h2 + j * 16), x2);
-            a = _mm512_dpbf16_ps(a, interleave(l3 + j * 16, h3 + j * 16), x3);
-            _mm512_storeu_ps(sums + j * 16, a);
-        }
-    }
-    for (; k < pairs; k++) {
-        const uint16_t *h = HI(k), *l = LO(k);
-        __m512bh x = X(k);
-        for (size_t j = 0; j < blocks; j++)
-            _mm512_storeu_ps(sums + j * 16, _mm512_dpbf16_ps(_mm512_loadu_ps(sums + j * 16), interleave(l + j * 16, h + j * 16), x));
-    }
-    #undef HI
-    #undef LO
-    #undef X
-    #undef FETCH
-    for (size_t j = 0; j < blocks; j++) {
-        __m512 a = _mm512_loadu_ps(sums + j * 16);
-        if (relu) a = _mm512_max_ps(a, _mm512_setzero_ps());
-        _mm512_storeu_ps(out + j * outPlane, a);
-    }
 }
 
 #else
@@ -276,15 +221,7 @@ void vggbf16_gather_one(const uint32_t *x, size_t taps, const uint16_t *w0, cons
 }
 void vggbf16_im2col(const float *input, const int64_t *offsets, size_t taps, const int64_t *pixelInput,
                     size_t pixels, uint32_t *x) { (void)input; (void)offsets; (void)taps; (void)pixelInput; (void)pixels; (void)x; }
-void vggbf16_pack_taps(const uint16_t *w, size_t taps, size_t stride, size_t q0, size_t q1, uint32_t *p) {
-    (void)w; (void)taps; (void)stride; (void)q0; (void)q1; (void)p;
-}
-void vggbf16_grouped_pixel(const uint32_t *taps, const uint32_t *values, size_t count, const uint16_t *w,
-                           size_t stride, size_t blocks, float *sums, const float *bias, float *out,
-                           size_t outPlane, int relu) {
-    (void)taps; (void)values; (void)count; (void)w; (void)stride; (void)blocks; (void)sums; (void)bias; (void)out;
-    (void)outPlane; (void)relu;
-}
+void vggbf16_pack_taps(const uint16_t *w, size_t taps, size_t q0, size_t q1, uint32_t *p) { (void)w; (void)taps; (void)q0; (void)q1; (void)p; }
 void vggbf16_gather(const uint32_t *x, size_t pairs, size_t pixels, size_t q0, size_t q1, const uint32_t *p0,
                     const uint32_t *p1, float *out0, float *out1, const int64_t *pixelOutput, const float *bias0,
                     const float *bias1, int relu) {

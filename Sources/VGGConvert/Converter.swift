@@ -10,7 +10,7 @@ public enum InputKind: Equatable {
 public struct ConvertOptions {
     public var output: String?
     public var dtype: DType = .f32
-    /// 3: f32 and bf16 fc weights in OGROUP1024; 2: f32 ones only; 1: OBLOCK16 throughout (older readers).
+    /// 2: f32 fc weights in OGROUP1024; 1: OBLOCK16 throughout (older readers).
     public var formatVersion: UInt32 = VGGFile.version
     public var inputSize: Int?
     public var labelsPath: String?

@@ -1,5 +1,5 @@
 // Writes a canonical network as a .vgg file (docs/FORMAT.md): tensors pre-packed in the
-// kernels' layouts (OBLOCK16; OGROUP1024 for f32 and bf16 fc layers) and converted to the requested
+// kernels' layouts (OBLOCK16; OGROUP1024 for f32 fc layers) and converted to the requested
 // dtype, streamed to an atomic output one block of 16 output channels (or one group of 1024)
 // at a time, then the header and tables with their CRCs.
 import Glibc
@@ -45,8 +45,8 @@ struct PlannedTensor {
 
 public enum VGGWriter {
     /// Writes `net` to `path` atomically; nothing appears at `path` unless this succeeds.
-    /// `formatVersion` 3 (the default) stores the f32 and bf16 fc layers' weights in OGROUP1024,
-    /// 2 only the f32 ones; 1 writes OBLOCK16 throughout, for readers that know only version 1.
+    /// `formatVersion` 2 (the default) stores the f32 fc layers' weights in OGROUP1024; 1 writes
+    /// OBLOCK16 throughout, for readers that know only version 1.
     public static func write(_ net: CanonicalNetwork, to path: String, dtype: DType, formatVersion: UInt32 = VGGFile.version,
                              showProgress: Bool) throws {
         try validate(net)
@@ -61,7 +61,7 @@ public enum VGGWriter {
             guard l.kind == .convolution else { tensorIndex.append((-1, nil)); continue }
             let dims = (l.outChannels, l.inChannels, l.kernelH, l.kernelW)
             let elements = (l.outChannels + 15) / 16 * 16 * l.inChannels * l.kernelH * l.kernelW
-            let layout: TensorLayout = li >= tail && VGGFile.allowsGroupedWeights(dtype, version: formatVersion) ? .oGroup1024 : .oBlock16
+            let layout: TensorLayout = li >= tail && dtype == .f32 && formatVersion >= 2 ? .oGroup1024 : .oBlock16
             tensors.append(PlannedTensor(name: l.name + ".weight", layout: layout, dtype: dtype, dims: dims, byteLength: elements * dtype.size))
             let w = tensors.count - 1
             var b: Int? = nil

@@ -394,13 +394,12 @@ extension Session {
         let input = UnsafePointer(src), pixels = n * perImage, taps = g.taps
         let outPlane = g.outBufferHeight * g.outBufferWidth * 16, chunk = Session.gatherTapChunk
         if useBF16(weight) {
-            try runBatchedBF16(g, pixels: pixels, input: input, weights: weights, grouped: weight.layout == .oGroup1024, bias: bias,
-                               output: dst, outPlane: outPlane)
+            try runBatchedBF16(g, pixels: pixels, input: input, weights: weights, bias: bias, output: dst, outPlane: outPlane)
             return
         }
         let grouped = weight.layout == .oGroup1024
         if grouped && pixels == 1 {
-            try runGroupedPixel(g, input: input, weights: weights, dtype: dtype, bias: bias, output: dst, outPlane: outPlane)
+            try runGroupedPixel(g, input: input, weights: weights, bias: bias, output: dst, outPlane: outPlane)
             return
         }
         if try !grouped && pixels == 1 && runSparsePixel(g, input: input, weights: weights, dtype: dtype, bias: bias, output: dst,
@@ -453,40 +452,31 @@ extension Session {
         return true
     }
 
-    /// A lone pixel of OGROUP1024 weights (the fc layers of version-2 and later files) in f32
-    /// arithmetic from its non-zero inputs, whatever their share: a tap's weights for a group are
-    /// one run (a page of f32), skipped whole when its input is zero. Tasks are groups, or parts
-    /// of a group's blocks when there are fewer groups than two per worker (fc8); every lane sums
-    /// its taps in order whatever the split.
-    func runGroupedPixel(_ g: ConvGeometry, input: UnsafePointer<Float>, weights: UnsafeRawPointer, dtype: UInt32,
+    /// A lone pixel of f32 OGROUP1024 weights (version-2 files' fc layers) from its non-zero
+    /// inputs, whatever their share: a tap's weights for a group are a page, skipped whole when
+    /// its input is zero. Tasks are groups, or parts of a group's blocks when there are fewer
+    /// groups than two per worker (fc8); every lane sums its taps in order whatever the split.
+    func runGroupedPixel(_ g: ConvGeometry, input: UnsafePointer<Float>, weights: UnsafeRawPointer,
                          bias: UnsafePointer<Float>?, output: UnsafeMutablePointer<Float>, outPlane: Int) throws {
         guard let at = pixelOutputTable.first, let (taps, values, count) = try nonZeroInputs(g, input: input, pixels: 1, limit: g.taps) else {
             throw VGGError(.internal, "fc layer with \(g.taps) taps: no list of its non-zero inputs")
         }
-        let kernel = kernels.groupedPixel
-        try forEachGroupPart(outBlocks: g.outBlocks) { start, blocks, sums in
-            kernel(values, taps, count, weights, dtype, bias, output, g, outPlane, at, start, blocks, sums)
-        }
-    }
-
-    /// The tasks of a lone pixel of OGROUP1024 weights: its groups, or parts of a group's
-    /// blocks (≥ 16 each) when there are fewer groups than two per worker (fc8: 63 blocks, 2
-    /// parts on 2 threads, not 3 in two rounds). `body` gets the first block, the count and the
-    /// worker's room for a group's sums.
-    func forEachGroupPart(outBlocks: Int, _ body: @escaping (Int, Int, UnsafeMutablePointer<Float>) -> Void) throws {
         let threads = pool.threadCount, groupBlocks = VGGFile.outputGroup / 16
-        let groups = (outBlocks + groupBlocks - 1) / groupBlocks
-        let most = max(1, min(groupBlocks, outBlocks) / 16)
-        var parts = min((2 * threads + groups - 1) / groups, most)
-        if parts > threads { parts -= parts % threads }  // whole rounds of the workers
+        let groups = (g.outBlocks + groupBlocks - 1) / groupBlocks
+        // Parts of ≥ 16 blocks, in whole rounds of the workers (fc8's 63 blocks on 2 threads:
+        // 2 parts, not 3 in two rounds: f32 fc8 0.47 → 0.36 ms).
+        var parts = min((2 * threads + groups - 1) / groups, max(1, min(groupBlocks, g.outBlocks) / 16))
+        if parts > threads { parts -= parts % threads }
         parts = max(1, parts)
         let sums = try groupSums.reserve(threads * VGGFile.outputGroup)
+        let kernel = kernels.groupedPixel
         pool.parallelFor(groups * parts) { task, worker in
             let first = task / parts * groupBlocks, part = task % parts
-            let blocks = min(groupBlocks, outBlocks - first)
+            let blocks = min(groupBlocks, g.outBlocks - first)
             let start = first + part * blocks / parts, end = first + (part + 1) * blocks / parts
             guard end > start else { return }
-            body(start, end - start, sums + worker * VGGFile.outputGroup)
+            kernel(values, taps, count, weights, bias, output, g, outPlane, at, start, end - start,
+                   sums + worker * VGGFile.outputGroup)
         }
     }
 
@@ -545,10 +535,8 @@ extension Session {
     /// runBatched with bf16 dot products (bf16-weight models, AVX512-BF16): the batch's input
     /// windows in bf16 tap pairs (im2col, once per layer), each block pair's weights packed into
     /// tap pairs chunk by chunk, then 8-pixel tiles of vdpbf16ps. Used at every batch size, so
-    /// an image's result still does not depend on its batch. A lone pixel reads the weights
-    /// directly: of its non-zero inputs only with OGROUP1024 weights (runGroupedPixelBF16), of
-    /// its non-zero tap pairs when they are few with OBLOCK16 ones.
-    func runBatchedBF16(_ g: ConvGeometry, pixels: Int, input: UnsafePointer<Float>, weights: UnsafeRawPointer, grouped: Bool,
+    /// an image's result still does not depend on its batch.
+    func runBatchedBF16(_ g: ConvGeometry, pixels: Int, input: UnsafePointer<Float>, weights: UnsafeRawPointer,
                         bias: UnsafePointer<Float>?, output: UnsafeMutablePointer<Float>, outPlane: Int) throws {
         let taps = g.taps, pairs = (taps + 1) / 2, chunkPairs = Session.gatherTapChunk / 2
         let x = UnsafeMutableRawPointer(try tailPairs.reserve(pixels * pairs)).assumingMemoryBound(to: UInt32.self)
@@ -559,7 +547,7 @@ extension Session {
             scratch.append(UnsafeMutableRawPointer(try winogradScratch[i].reserve(2 * chunkPairs * 16)).assumingMemoryBound(to: UInt32.self))
         }
         let blocks = g.outBlocks, relu = g.relu
-        let pairList = pixels == 1 && !grouped ? try sparseList(pairs).taps : nil
+        let pairList = pixels == 1 ? try sparseList(pairs).taps : nil
         offsetTable.withUnsafeBufferPointer { offsets in
             pixelInputTable.withUnsafeBufferPointer { ins in
                 pixelOutputTable.withUnsafeBufferPointer { outs in
@@ -568,12 +556,12 @@ extension Session {
                     let pi64 = UnsafeRawPointer(pi).assumingMemoryBound(to: Int64.self)
                     let po64 = UnsafeRawPointer(po).assumingMemoryBound(to: Int64.self)
                     pool.parallelFor(pixels) { j in vggbf16_im2col(input, o64, taps, pi64 + j, 1, x + j * pairs) }
-                    if grouped && pixels == 1 { return }
                     // A lone pixel whose tap pairs are mostly zero: those pairs' weights are skipped (runSparsePixel).
                     let sparse = pairList.flatMap { nonZeroPairs(x, pairs: pairs, into: $0) }
                     pool.parallelFor((blocks + 1) / 2) { pair, worker in
                         let b0 = pair * 2, b1 = min(b0 + 1, blocks - 1)
-                        let (w0, w1, stride) = Session.bf16WeightBases(weights, taps: taps, outBlocks: blocks, b0, b1, grouped: grouped)
+                        let w0 = (weights + b0 * taps * 32).assumingMemoryBound(to: UInt16.self)
+                        let w1 = (weights + b1 * taps * 32).assumingMemoryBound(to: UInt16.self)
                         let p0 = scratch[worker], p1 = p0 + chunkPairs * 16
                         let out0 = output + b0 * outPlane, out1 = b1 == b0 ? nil : output + b1 * outPlane
                         if let (list, count) = sparse {
@@ -590,8 +578,8 @@ extension Session {
                         var q = 0
                         while q < pairs {
                             let end = min(pairs, q + chunkPairs)
-                            vggbf16_pack_taps(w0, taps, stride, q, end, p0)
-                            vggbf16_pack_taps(w1, taps, stride, q, end, p1)
+                            vggbf16_pack_taps(w0, taps, q, end, p0)
+                            vggbf16_pack_taps(w1, taps, q, end, p1)
                             vggbf16_gather(x, pairs, pixels, q, end, p0, p1, out0, out1, po64, bias.map { $0 + b0 * 16 },
                                            bias.map { $0 + b1 * 16 }, relu && end == pairs ? 1 : 0)
                             q = end
@@ -599,49 +587,6 @@ extension Session {
                     }
                 }
             }
-        }
-        if grouped && pixels == 1 {
-            try runGroupedPixelBF16(g, x: x, weights: weights, bias: bias, output: output, outPlane: outPlane)
-        }
-    }
-
-    /// Where output blocks b0 and b1 of bf16 weights start, and the elements from one tap to the
-    /// next: OBLOCK16 16, OGROUP1024 the group's width (a block pair lies in one group).
-    static func bf16WeightBases(_ weights: UnsafeRawPointer, taps: Int, outBlocks: Int, _ b0: Int, _ b1: Int,
-                                grouped: Bool) -> (UnsafePointer<UInt16>, UnsafePointer<UInt16>, Int) {
-        guard grouped else {
-            return ((weights + b0 * taps * 32).assumingMemoryBound(to: UInt16.self),
-                    (weights + b1 * taps * 32).assumingMemoryBound(to: UInt16.self), 16)
-        }
-        let groupBlocks = VGGFile.outputGroup / 16, group = b0 / groupBlocks
-        let start = weights + group * VGGFile.outputGroup * taps * 2
-        return ((start + (b0 - group * groupBlocks) * 32).assumingMemoryBound(to: UInt16.self),
-                (start + (b1 - group * groupBlocks) * 32).assumingMemoryBound(to: UInt16.self),
-                outputGroupWidth(outChannels: outBlocks * 16, group: group))
-    }
-
-    /// A lone pixel of bf16 OGROUP1024 weights with bf16 dot products, from its non-zero inputs
-    /// (x: its tap pairs from vggbf16_im2col): they are listed in the order the dense pairs add
-    /// them (a pair's tap 2q + 1 before 2q) and paired again, so the sums are the dense ones
-    /// (vggbf16_grouped_pixel). Tasks as in runGroupedPixel.
-    func runGroupedPixelBF16(_ g: ConvGeometry, x: UnsafePointer<UInt32>, weights: UnsafeRawPointer,
-                             bias: UnsafePointer<Float>?, output: UnsafeMutablePointer<Float>, outPlane: Int) throws {
-        guard let at = pixelOutputTable.first, g.taps <= Int(UInt32.max) else {
-            throw VGGError(.internal, "fc layer with \(g.taps) taps: no output pixel or too many taps")
-        }
-        let list = try sparseList(g.taps)
-        let values = UnsafeMutableRawPointer(list.values).assumingMemoryBound(to: UInt32.self)
-        var count = 0
-        for q in 0..<(g.taps + 1) / 2 {
-            let pair = x[q]
-            if pair >> 16 != 0 { list.taps[count] = UInt32(truncatingIfNeeded: 2 * q + 1); values[count] = pair >> 16; count += 1 }
-            if pair & 0xFFFF != 0 { list.taps[count] = UInt32(truncatingIfNeeded: 2 * q); values[count] = pair & 0xFFFF; count += 1 }
-        }
-        let taps = UnsafePointer(list.taps), relu: Int32 = g.relu ? 1 : 0, listed = count
-        try forEachGroupPart(outBlocks: g.outBlocks) { start, blocks, sums in
-            let (w, _, stride) = Session.bf16WeightBases(weights, taps: g.taps, outBlocks: g.outBlocks, start, start, grouped: true)
-            vggbf16_grouped_pixel(taps, values, listed, w, stride, blocks, sums, bias.map { $0 + start * 16 },
-                                  output + start * outPlane + at, outPlane, relu)
         }
     }
 

@@ -25,7 +25,7 @@ typealias GatherKernel = (UnsafePointer<Float>, UnsafeRawPointer, UInt32, Unsafe
                           UnsafePointer<UInt32>?, Bool) -> Void
 typealias SparsePixelKernel = (UnsafePointer<Float>, UnsafePointer<UInt32>, Int, UnsafeRawPointer, UInt32, UnsafePointer<Float>?,
                                 UnsafeMutablePointer<Float>, ConvGeometry, Int, Int, Int) -> Void
-typealias GroupedPixelKernel = (UnsafePointer<Float>, UnsafePointer<UInt32>, Int, UnsafeRawPointer, UInt32, UnsafePointer<Float>?,
+typealias GroupedPixelKernel = (UnsafePointer<Float>, UnsafePointer<UInt32>, Int, UnsafeRawPointer, UnsafePointer<Float>?,
                                  UnsafeMutablePointer<Float>, ConvGeometry, Int, Int, Int, Int, UnsafeMutablePointer<Float>) -> Void
 typealias PoolKernel = (UnsafePointer<Float>, UnsafeMutablePointer<Float>, PoolGeometry, Int, Int) -> Void
 typealias WinogradInputKernel = (UnsafePointer<Float>, WinogradGeometry, Int, Int, Int, Int, Int, UnsafeMutablePointer<Float>) -> Void
@@ -51,7 +51,7 @@ struct KernelTable {
     let gather: GatherKernel
     /// A lone fc pixel from its non-zero inputs (runSparsePixel).
     let sparsePixel: SparsePixelKernel
-    /// A lone fc pixel of OGROUP1024 weights from its non-zero inputs in f32 arithmetic (runGroupedPixel).
+    /// A lone fc pixel of f32 OGROUP1024 weights from its non-zero inputs (runGroupedPixel).
     let groupedPixel: GroupedPixelKernel
     let pool: PoolKernel
     /// nil where Winograd is not offered (the direct kernel then serves every 3×3 layer).
@@ -62,7 +62,7 @@ struct KernelTable {
         pixels: { VGGKernelsV4.Kernels.convolutionPixels(input: $0, weights: $1, dtype: $2, bias: $3, output: $4, geometry: $5, offsets: $6, block: $7, pixelStart: $8, pixelEnd: $9) },
         gather: { VGGKernelsV4.Kernels.convolutionGather(input: $0, weights: $1, dtype: $2, bias: $3, output: $4, geometry: $5, offsets: $6, pixelInput: $7, pixelOutput: $8, pixels: $9, outPlane: $10, block: $11, tapStart: $12, tapEnd: $13, grouped: $14, tapList: $15, last: $16) },
         sparsePixel: { VGGKernelsV4.Kernels.convolutionSparsePixel(values: $0, taps: $1, count: $2, weights: $3, dtype: $4, bias: $5, output: $6, geometry: $7, outPlane: $8, at: $9, block: $10) },
-        groupedPixel: { VGGKernelsV4.Kernels.convolutionGroupedPixel(values: $0, taps: $1, count: $2, weights: $3, dtype: $4, bias: $5, output: $6, geometry: $7, outPlane: $8, at: $9, firstBlock: $10, blocks: $11, sums: $12) },
+        groupedPixel: { VGGKernelsV4.Kernels.convolutionGroupedPixel(values: $0, taps: $1, count: $2, weights: $3, bias: $4, output: $5, geometry: $6, outPlane: $7, at: $8, firstBlock: $9, blocks: $10, sums: $11) },
         pool: { VGGKernelsV4.Kernels.poolRow(input: $0, output: $1, geometry: $2, block: $3, row: $4) },
         winograd: WinogradKernels(
             input: { VGGKernelsV4.Kernels.winogradInput(input: $0, geometry: $1, inputBlock: $2, groupStart: $3, groupTiles: $4, tileStart: $5, tileEnd: $6, into: $7) },
@@ -73,7 +73,7 @@ struct KernelTable {
         pixels: { VGGKernelsV3.Kernels.convolutionPixels(input: $0, weights: $1, dtype: $2, bias: $3, output: $4, geometry: $5, offsets: $6, block: $7, pixelStart: $8, pixelEnd: $9) },
         gather: { VGGKernelsV3.Kernels.convolutionGather(input: $0, weights: $1, dtype: $2, bias: $3, output: $4, geometry: $5, offsets: $6, pixelInput: $7, pixelOutput: $8, pixels: $9, outPlane: $10, block: $11, tapStart: $12, tapEnd: $13, grouped: $14, tapList: $15, last: $16) },
         sparsePixel: { VGGKernelsV3.Kernels.convolutionSparsePixel(values: $0, taps: $1, count: $2, weights: $3, dtype: $4, bias: $5, output: $6, geometry: $7, outPlane: $8, at: $9, block: $10) },
-        groupedPixel: { VGGKernelsV3.Kernels.convolutionGroupedPixel(values: $0, taps: $1, count: $2, weights: $3, dtype: $4, bias: $5, output: $6, geometry: $7, outPlane: $8, at: $9, firstBlock: $10, blocks: $11, sums: $12) },
+        groupedPixel: { VGGKernelsV3.Kernels.convolutionGroupedPixel(values: $0, taps: $1, count: $2, weights: $3, bias: $4, output: $5, geometry: $6, outPlane: $7, at: $8, firstBlock: $9, blocks: $10, sums: $11) },
         pool: { VGGKernelsV3.Kernels.poolRow(input: $0, output: $1, geometry: $2, block: $3, row: $4) },
         winograd: WinogradKernels(
             input: { VGGKernelsV3.Kernels.winogradInput(input: $0, geometry: $1, inputBlock: $2, groupStart: $3, groupTiles: $4, tileStart: $5, tileEnd: $6, into: $7) },
@@ -84,7 +84,7 @@ struct KernelTable {
         pixels: { VGGKernelsBase.Kernels.convolutionPixels(input: $0, weights: $1, dtype: $2, bias: $3, output: $4, geometry: $5, offsets: $6, block: $7, pixelStart: $8, pixelEnd: $9) },
         gather: { VGGKernelsBase.Kernels.convolutionGather(input: $0, weights: $1, dtype: $2, bias: $3, output: $4, geometry: $5, offsets: $6, pixelInput: $7, pixelOutput: $8, pixels: $9, outPlane: $10, block: $11, tapStart: $12, tapEnd: $13, grouped: $14, tapList: $15, last: $16) },
         sparsePixel: { VGGKernelsBase.Kernels.convolutionSparsePixel(values: $0, taps: $1, count: $2, weights: $3, dtype: $4, bias: $5, output: $6, geometry: $7, outPlane: $8, at: $9, block: $10) },
-        groupedPixel: { VGGKernelsBase.Kernels.convolutionGroupedPixel(values: $0, taps: $1, count: $2, weights: $3, dtype: $4, bias: $5, output: $6, geometry: $7, outPlane: $8, at: $9, firstBlock: $10, blocks: $11, sums: $12) },
+        groupedPixel: { VGGKernelsBase.Kernels.convolutionGroupedPixel(values: $0, taps: $1, count: $2, weights: $3, bias: $4, output: $5, geometry: $6, outPlane: $7, at: $8, firstBlock: $9, blocks: $10, sums: $11) },
         pool: { VGGKernelsBase.Kernels.poolRow(input: $0, output: $1, geometry: $2, block: $3, row: $4) },
         winograd: WinogradKernels(
             input: { VGGKernelsBase.Kernels.winogradInput(input: $0, geometry: $1, inputBlock: $2, groupStart: $3, groupTiles: $4, tileStart: $5, tileEnd: $6, into: $7) },

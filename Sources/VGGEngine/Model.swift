@@ -64,7 +64,7 @@ public final class Model: @unchecked Sendable {
     public let layerNamePointers: [UnsafePointer<CChar>]
     public let namePointer: UnsafePointer<CChar>
     public let sourceFormat: SourceFormat
-    /// The file's format_version (1…3; docs/FORMAT.md).
+    /// The file's format_version (1 or 2; docs/FORMAT.md).
     public let formatVersion: Int
     /// Winograd-transformed weights its sessions made, shared by all of them (KeptWeights.swift).
     let keptWeights = KeptWeightsStore()

@@ -175,8 +175,8 @@ struct ModelReader {
             guard let layout = TensorLayout(rawValue: u32(at + TensorField.layout)) else {
                 throw fail("tensor '\(tname)' layout: expected 1 (OBLOCK16), 2 (VECTOR16) or 3 (OGROUP1024), found \(u32(at + TensorField.layout))")
             }
-            if layout == .oGroup1024 && !VGGFile.allowsGroupedWeights(dtype, version: version) {
-                throw fail("tensor '\(tname)' layout: OGROUP1024 holds f32 weights in format version 2 or later and bf16 in 3 or later, found \(dtype.name) in version \(version)")
+            if layout == .oGroup1024 && (version < 2 || dtype != .f32) {
+                throw fail("tensor '\(tname)' layout: OGROUP1024 holds f32 weights in format version 2 or later, found \(dtype.name) in version \(version)")
             }
             let dims = (u32(at + TensorField.dims), u32(at + TensorField.dims + 4),
                         u32(at + TensorField.dims + 8), u32(at + TensorField.dims + 12))

@@ -4,9 +4,8 @@
 public enum VGGFile {
     /// `\x89VGG\r\n\x1a\n`.
     public static let magic: [UInt8] = [0x89, 0x56, 0x47, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]
-    /// Written by this converter; readers take 1…3 (2 added the OGROUP1024 layout for f32 fc
-    /// weights, 3 for bf16 ones too).
-    public static let version: UInt32 = 3
+    /// Written by this converter; readers take 1 and 2 (2 added the OGROUP1024 layout).
+    public static let version: UInt32 = 2
     public static let oldestVersion: UInt32 = 1
     public static let headerSize = 256
     public static let layerRecordSize = 128
@@ -31,16 +30,6 @@ public enum VGGFile {
     public static let channelBlock = 16
     /// Output channels per group of an OGROUP1024 weight (4 KiB of f32 per tap: a page).
     public static let outputGroup = 1024
-
-    /// Whether format version `version` lets fc weights of `dtype` be stored OGROUP1024
-    /// (f32 since 2, bf16 since 3; f16 never: it ran slower that way at 384×384).
-    public static func allowsGroupedWeights(_ dtype: DType, version: UInt32) -> Bool {
-        switch dtype {
-        case .f32: return version >= 2
-        case .bf16: return version >= 3
-        case .f16: return false
-        }
-    }
 }
 
 public enum LayerKind: UInt32, Sendable {
@@ -69,10 +58,9 @@ public enum TensorLayout: UInt32, Sendable {
     /// `[ceil(N/16)*16]`, zero padded.
     case vector16 = 2
     /// `[G][I][KH][KW][W_g]`: output channels in groups of 1024, the group's channels innermost
-    /// (the last group `ceil(O/16)·16 − 1024·(G−1)` wide, zero lanes past O); f32 (format
-    /// version ≥ 2) or bf16 (≥ 3) weights of the fc layers only. A tap's weights for a whole
-    /// group are one run (4 KiB of f32, 2 KiB of bf16), so a zero input's can be skipped without
-    /// the prefetchers reading them.
+    /// (the last group `ceil(O/16)·16 − 1024·(G−1)` wide, zero lanes past O); f32 weights of the
+    /// fc layers only (format version 2). A tap's weights for a whole group are one 4 KiB page,
+    /// so a zero input's can be skipped without the prefetchers reading them.
     case oGroup1024 = 3
 }
 

@@ -108,7 +108,7 @@ public enum Kernels {
         case 2: gather(F16Weights.self, input, weights, bias, output, g, offsets, pixelInput, pixelOutput, pixels, outPlane,
                        block, tapStart, tapEnd, false, tapList, last)
         case 3: gather(BF16Weights.self, input, weights, bias, output, g, offsets, pixelInput, pixelOutput, pixels, outPlane,
-                       block, tapStart, tapEnd, grouped, tapList, last)
+                       block, tapStart, tapEnd, false, tapList, last)
         default: gather(F32Weights.self, input, weights, bias, output, g, offsets, pixelInput, pixelOutput, pixels, outPlane,
                         block, tapStart, tapEnd, grouped, tapList, last)
         }
@@ -160,47 +160,32 @@ public enum Kernels {
         if second != block { UnsafeMutableRawPointer(output + second &* outPlane + at).storeBytes(of: c, as: SIMD16<Float>.self) }
     }
 
-    /// Where output blocks `block` and `second` of OGROUP1024 weights start (16-lane vectors of
-    /// `vectorBytes`: 64 f32, 32 bf16), and the vectors from one tap to the next (the group's
-    /// width / 16).
+    /// Where output blocks `block` and `second` of f32 OGROUP1024 weights start, and the vectors
+    /// from one tap to the next (the group's width / 16).
     @inline(__always)
-    static func groupedBases(_ weights: UnsafeRawPointer, _ g: ConvGeometry, _ block: Int, _ second: Int,
-                             vectorBytes: Int) -> (UnsafeRawPointer, UnsafeRawPointer, Int) {
+    static func groupedBases(_ weights: UnsafeRawPointer, _ g: ConvGeometry, _ block: Int,
+                             _ second: Int) -> (UnsafeRawPointer, UnsafeRawPointer, Int) {
         let groupBlocks = VGGFile.outputGroup / 16
         let group = block / groupBlocks
         let width = outputGroupWidth(outChannels: g.outBlocks &* 16, group: group)
-        let start = weights + group &* groupBlocks &* g.taps &* vectorBytes
-        return (start + (block &- group &* groupBlocks) &* vectorBytes, start + (second &- group &* groupBlocks) &* vectorBytes,
-                width / 16)
+        let start = weights + group &* VGGFile.outputGroup &* g.taps &* 4
+        return (start + (block &- group &* groupBlocks) &* 64, start + (second &- group &* groupBlocks) &* 64, width / 16)
     }
 
-    /// One output pixel, output blocks firstBlock ..< firstBlock + blocks of OGROUP1024 weights
-    /// (f32, or bf16 computed in f32: `dtype` 1 or 3; all in one group), from its non-zero
-    /// inputs: tap taps[k] (ascending) has value values[k]. Each tap's weights for the blocks are
-    /// one run (a page of f32 for a whole group), so a zero input's are never read. Eight taps
-    /// per pass over the sums (`sums`: room for `blocks` vectors, L1), each lane summed tap after
-    /// tap from its bias: the same floats as convolutionGather (the converter refuses non-finite
-    /// weights; a sum of zeros alone may differ in its sign). Stores with ReLU when the geometry
-    /// asks, block b at output + b · outPlane + at.
+    /// One output pixel, output blocks firstBlock ..< firstBlock + blocks of f32 OGROUP1024
+    /// weights (all in one group), from its non-zero inputs: tap taps[k] (ascending) has value
+    /// values[k]. Each tap's weights for the blocks are one run (a page for a whole group), so
+    /// a zero input's are never read. Eight taps per pass over the sums (`sums`: room for
+    /// `blocks` vectors, L1), each lane summed tap after tap from its bias: the same floats as
+    /// convolutionGather (the converter refuses non-finite weights; a sum of zeros alone may
+    /// differ in its sign). Stores with ReLU when the geometry asks, block b at output +
+    /// b · outPlane + at.
     public static func convolutionGroupedPixel(values: UnsafePointer<Float>, taps: UnsafePointer<UInt32>, count: Int,
-                                               weights: UnsafeRawPointer, dtype: UInt32, bias: UnsafePointer<Float>?,
+                                               weights: UnsafeRawPointer, bias: UnsafePointer<Float>?,
                                                output: UnsafeMutablePointer<Float>, geometry g: ConvGeometry, outPlane: Int,
                                                at: Int, firstBlock: Int, blocks: Int, sums: UnsafeMutablePointer<Float>) {
-        if dtype == 3 {
-            groupedPixel(BF16Weights.self, values, taps, count, weights, bias, output, g, outPlane, at, firstBlock, blocks, sums)
-        } else {
-            groupedPixel(F32Weights.self, values, taps, count, weights, bias, output, g, outPlane, at, firstBlock, blocks, sums)
-        }
-    }
-
-    @inline(__always)
-    static func groupedPixel<W: WeightLoad>(_: W.Type, _ values: UnsafePointer<Float>, _ taps: UnsafePointer<UInt32>,
-                                            _ count: Int, _ weights: UnsafeRawPointer, _ bias: UnsafePointer<Float>?,
-                                            _ output: UnsafeMutablePointer<Float>, _ g: ConvGeometry, _ outPlane: Int,
-                                            _ at: Int, _ firstBlock: Int, _ blocks: Int, _ sums: UnsafeMutablePointer<Float>) {
-        let vectorBytes = W.self == F32Weights.self ? 64 : 32
-        let (base, _, tapVectors) = groupedBases(weights, g, firstBlock, firstBlock, vectorBytes: vectorBytes)
-        let runBytes = blocks &* vectorBytes
+        let (base, _, tapVectors) = groupedBases(weights, g, firstBlock, firstBlock)
+        let rowBytes = tapVectors &* 64, runBytes = blocks &* 64
         let s = UnsafeMutableRawPointer(sums)
         for j in 0..<blocks {
             let b = bias.map { vload(UnsafeRawPointer($0), (firstBlock &+ j) &* 64) } ?? .zero
@@ -212,40 +197,44 @@ public enum Kernels {
         // line 13–14 ms, none at all 11–11.7.
         @inline(__always) func fetch(_ k: Int) {
             guard k < count else { return }
-            let run = base + Int(taps[k]) &* tapVectors &* vectorBytes
+            let run = base + Int(taps[k]) &* rowBytes
             var offset = 0
             while offset < runBytes { vggsupport_prefetch_l2(run + offset); offset &+= 512 }
         }
         var k = 0
         while k &+ 8 <= count {
             for q in 16..<24 { fetch(k &+ q) }
-            let r0 = Int(taps[k]) &* tapVectors, r1 = Int(taps[k &+ 1]) &* tapVectors
-            let r2 = Int(taps[k &+ 2]) &* tapVectors, r3 = Int(taps[k &+ 3]) &* tapVectors
-            let r4 = Int(taps[k &+ 4]) &* tapVectors, r5 = Int(taps[k &+ 5]) &* tapVectors
-            let r6 = Int(taps[k &+ 6]) &* tapVectors, r7 = Int(taps[k &+ 7]) &* tapVectors
+            let r0 = base + Int(taps[k]) &* rowBytes, r1 = base + Int(taps[k &+ 1]) &* rowBytes
+            let r2 = base + Int(taps[k &+ 2]) &* rowBytes, r3 = base + Int(taps[k &+ 3]) &* rowBytes
+            let r4 = base + Int(taps[k &+ 4]) &* rowBytes, r5 = base + Int(taps[k &+ 5]) &* rowBytes
+            let r6 = base + Int(taps[k &+ 6]) &* rowBytes, r7 = base + Int(taps[k &+ 7]) &* rowBytes
             let x0 = SIMD16<Float>(repeating: values[k]), x1 = SIMD16<Float>(repeating: values[k &+ 1])
             let x2 = SIMD16<Float>(repeating: values[k &+ 2]), x3 = SIMD16<Float>(repeating: values[k &+ 3])
             let x4 = SIMD16<Float>(repeating: values[k &+ 4]), x5 = SIMD16<Float>(repeating: values[k &+ 5])
             let x6 = SIMD16<Float>(repeating: values[k &+ 6]), x7 = SIMD16<Float>(repeating: values[k &+ 7])
-            for j in 0..<blocks {
-                var a = vload(UnsafeRawPointer(s), j &* 64)
-                a = multiplyAdd(a, x0, W.load(base, r0 &+ j))
-                a = multiplyAdd(a, x1, W.load(base, r1 &+ j))
-                a = multiplyAdd(a, x2, W.load(base, r2 &+ j))
-                a = multiplyAdd(a, x3, W.load(base, r3 &+ j))
-                a = multiplyAdd(a, x4, W.load(base, r4 &+ j))
-                a = multiplyAdd(a, x5, W.load(base, r5 &+ j))
-                a = multiplyAdd(a, x6, W.load(base, r6 &+ j))
-                a = multiplyAdd(a, x7, W.load(base, r7 &+ j))
-                s.storeBytes(of: a, toByteOffset: j &* 64, as: SIMD16<Float>.self)
+            var offset = 0
+            while offset < runBytes {
+                var a = vload(UnsafeRawPointer(s), offset)
+                a = multiplyAdd(a, x0, vload(r0, offset))
+                a = multiplyAdd(a, x1, vload(r1, offset))
+                a = multiplyAdd(a, x2, vload(r2, offset))
+                a = multiplyAdd(a, x3, vload(r3, offset))
+                a = multiplyAdd(a, x4, vload(r4, offset))
+                a = multiplyAdd(a, x5, vload(r5, offset))
+                a = multiplyAdd(a, x6, vload(r6, offset))
+                a = multiplyAdd(a, x7, vload(r7, offset))
+                s.storeBytes(of: a, toByteOffset: offset, as: SIMD16<Float>.self)
+                offset &+= 64
             }
             k &+= 8
         }
         while k < count {
-            let r = Int(taps[k]) &* tapVectors, x = SIMD16<Float>(repeating: values[k])
-            for j in 0..<blocks {
-                s.storeBytes(of: multiplyAdd(vload(UnsafeRawPointer(s), j &* 64), x, W.load(base, r &+ j)),
-                             toByteOffset: j &* 64, as: SIMD16<Float>.self)
+            let r = base + Int(taps[k]) &* rowBytes, x = SIMD16<Float>(repeating: values[k])
+            var offset = 0
+            while offset < runBytes {
+                s.storeBytes(of: multiplyAdd(vload(UnsafeRawPointer(s), offset), x, vload(r, offset)), toByteOffset: offset,
+                             as: SIMD16<Float>.self)
+                offset &+= 64
             }
             k &+= 1
         }
@@ -268,7 +257,7 @@ public enum Kernels {
         let second = block &+ 1 < g.outBlocks ? block &+ 1 : block
         // Vectors from one tap's weight vector to the next: 1 in OBLOCK16, the group's width / 16
         // in OGROUP1024 (a pair's two blocks always lie in the same group: 1024 = 32 · 32).
-        let (base0, base1, tapVectors) = grouped ? groupedBases(weights, g, block, second, vectorBytes: vectorBytes) :
+        let (base0, base1, tapVectors) = grouped ? groupedBases(weights, g, block, second) :
             (weights + block &* taps &* vectorBytes, weights + second &* taps &* vectorBytes, 1)
         let tapBytes = tapVectors &* vectorBytes
         let b0 = bias.map { vload(UnsafeRawPointer($0), block &* 64) } ?? .zero

@@ -54,8 +54,8 @@ struct VGGConvertCommand: ParsableCommand {
     @Option(name: .customLong("hdf5-timeout"), help: "Seconds one libhdf5 metadata read may take before giving up (0: no limit); libhdf5 can hang on malformed files.")
     var hdf5Timeout: UInt32 = 60
 
-    @Option(name: .customLong("format-version"), help: "File format version: 3 (default; f32 and bf16 fc weights grouped for skipping zero inputs), 2 (f32 ones only: what libvgg readers of version 2 open) or 1 (OBLOCK16 throughout: what readers that know only version 1 open).")
-    var formatVersion: UInt32 = 3
+    @Option(name: .customLong("format-version"), help: "File format version: 2 (default; f32 fc weights grouped for skipping zero inputs) or 1 (OBLOCK16 throughout: what readers that know only version 1 open).")
+    var formatVersion: UInt32 = 2
 
     @Option(help: "Model name stored in the file.")
     var name: String?
@@ -80,8 +80,8 @@ struct VGGConvertCommand: ParsableCommand {
         case "bf16", "bfloat16": o.dtype = .bf16
         default: throw ValidationError("--dtype must be f32, f16 or bf16, found '\(dtype)'")
         }
-        guard (1...3).contains(formatVersion) else {
-            throw ValidationError("--format-version must be 1, 2 or 3, found \(formatVersion)")
+        guard formatVersion == 1 || formatVersion == 2 else {
+            throw ValidationError("--format-version must be 1 or 2, found \(formatVersion)")
         }
         o.formatVersion = formatVersion
         if let s = inputSize {

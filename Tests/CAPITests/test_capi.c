@@ -118,7 +118,7 @@ static void test_queries(vgg_model *model) {
     CHECK_STATUS(vgg_model_get_info(model, VGG_INFO_WEIGHT_DTYPE, &v), VGG_OK);
     CHECK(v == 1, "dtype %lld", (long long)v);
     CHECK_STATUS(vgg_model_get_info(model, VGG_INFO_FORMAT_VERSION, &v), VGG_OK);
-    CHECK(v == 3, "format version %lld", (long long)v);
+    CHECK(v == 2, "format version %lld", (long long)v);
     for (int32_t key = 1; key <= 11; key++) CHECK_STATUS(vgg_model_get_info(model, key, &v), VGG_OK);
     CHECK_STATUS(vgg_model_get_info(model, 0, &v), VGG_ERROR_INVALID_ARGUMENT);
     CHECK_STATUS(vgg_model_get_info(model, 12, &v), VGG_ERROR_INVALID_ARGUMENT);

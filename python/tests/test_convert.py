@@ -114,12 +114,11 @@ def test_both_readers_agree(factory):
 
 
 def test_format_versions_and_fc_layouts(factory, tmp_path):
-    """Version 3 (the default) stores f32 and bf16 fc weights in OGROUP1024 and everything else
-    in OBLOCK16, version 2 only the f32 ones; --format-version 1 and f16 files keep OBLOCK16.
-    Both readers give the source tensors either way."""
+    """Version 2 (the default) stores f32 fc weights in OGROUP1024 and everything else in
+    OBLOCK16; --format-version 1 and half-precision files keep OBLOCK16. Both readers give the
+    source tensors either way."""
     src, weights = factory.caffemodel("tiny_lrn")
-    grouping = {(3, "f32"), (3, "bf16"), (2, "f32")}
-    for version, dtype in ((3, "f32"), (3, "bf16"), (3, "f16"), (2, "f32"), (2, "bf16"), (1, "f32"), (1, "bf16")):
+    for version, dtype in ((2, "f32"), (1, "f32"), (2, "f16")):
         path = tmp_path / f"v{version}-{dtype}.vgg"
         run_convert(src, "-o", path, "--dtype", dtype, "--input-size", 35, "--format-version", version)
         assert struct.unpack_from("<I", path.read_bytes(), 8)[0] == version
@@ -127,9 +126,9 @@ def test_format_versions_and_fc_layouts(factory, tmp_path):
             assert m.info["format_version"] == version
         f = assert_tensors_match_source(path, weights, dtype)
         grouped = {n for n, t in f.tensors.items() if t.layout == "OGROUP1024"}
-        assert grouped == ({"fc6.weight", "fc7.weight"} if (version, dtype) in grouping else set()), (version, dtype)
-    r = run_convert(src, "-o", tmp_path / "v4.vgg", "--format-version", 4, check=False)
-    assert r.returncode == 64 and "--format-version must be 1, 2 or 3, found 4" in r.stderr
+        assert grouped == ({"fc6.weight", "fc7.weight"} if (version, dtype) == (2, "f32") else set())
+    r = run_convert(src, "-o", tmp_path / "v3.vgg", "--format-version", 3, check=False)
+    assert r.returncode == 64 and "--format-version must be 1 or 2, found 3" in r.stderr
 
 
 def patched(path, out, edits):
@@ -147,24 +146,18 @@ def patched(path, out, edits):
 
 def test_grouped_fc_weights_only_where_the_rules_allow(factory, tmp_path):
     path, _ = factory.model("tiny")
-    src, _ = factory.caffemodel("tiny")
-    bf16 = tmp_path / "bf16.vgg"
-    run_convert(src, "-o", bf16, "--dtype", "bf16", "--input-size", 32)
     f = vf.read(str(path))
     tensor_off = struct.unpack_from("<Q", path.read_bytes(), 40)[0]
     index = {name: i for i, name in enumerate(f.tensors)}
     layout_at = lambda name: tensor_off + index[name] * 64 + 12  # noqa: E731
-    message = "OGROUP1024 holds f32 weights in format version 2 or later and bf16 in 3 or later"
     cases = [
-        (path, {8: 1}, message + ", found f32 in version 1"),  # a version-1 file with them
-        (bf16, {8: 2}, message + ", found bf16 in version 2"),
-        (path, {layout_at("fc6.weight") - 4: 2}, message + ", found f16 in version 3"),  # dtype field
-        (path, {layout_at("conv2_1.weight"): 3}, "OGROUP1024 is for the fc layers past the last pooling"),
-        (path, {layout_at("fc6.weight"): 4}, "expected 1 (OBLOCK16), 2 (VECTOR16) or 3 (OGROUP1024), found 4"),
-        (path, {8: 4}, "format_version: expected 1…3, found 4"),
+        ({8: 1}, "OGROUP1024 holds f32 weights in format version 2 or later"),  # a version-1 file with them
+        ({layout_at("conv2_1.weight"): 3}, "OGROUP1024 is for the fc layers past the last pooling"),
+        ({layout_at("fc6.weight"): 4}, "expected 1 (OBLOCK16), 2 (VECTOR16) or 3 (OGROUP1024), found 4"),
+        ({8: 3}, "format_version: expected 1…2, found 3"),
     ]
-    for i, (model, edits, message) in enumerate(cases):
-        bad = patched(model, tmp_path / f"bad{i}.vgg", edits)
+    for i, (edits, message) in enumerate(cases):
+        bad = patched(path, tmp_path / f"bad{i}.vgg", edits)
         with pytest.raises(vgg.Error) as e:
             vgg.Model(bad)
         assert e.value.status_name == "VGG_ERROR_FORMAT" and message in str(e.value), (edits, str(e.value))
@@ -197,9 +190,9 @@ def test_default_output_path_and_info_command(factory, tmp_path):
     r = subprocess.run([VGG_CLI, "info", str(out)], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     assert "conv1_1" in r.stdout and "fc→conv" in r.stdout and "15,642" in r.stdout
-    assert "format version 3" in r.stdout
+    assert "format version 2" in r.stdout
     j = json.loads(subprocess.run([VGG_CLI, "info", str(out), "--json"], capture_output=True, text=True).stdout)
-    assert j["parameters"] == 15642 and j["classes"] == 10 and j["format_version"] == 3
+    assert j["parameters"] == 15642 and j["classes"] == 10 and j["format_version"] == 2
 
 
 # ---- error paths: one line, non-zero exit, nothing written ------------------------------

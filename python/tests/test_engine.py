@@ -225,15 +225,15 @@ def test_vgg16_splits_in_lockstep_give_identical_results(factory, rng):
 
 
 @pytest.mark.parametrize("level", [1, 2, 3])
-@pytest.mark.parametrize("dtype,version", [("f32", 3), ("f32", 1), ("f16", 3), ("bf16", 3), ("bf16", 1)])
+@pytest.mark.parametrize("dtype,version", [("f32", 2), ("f32", 1), ("f16", 2), ("bf16", 2)])
 def test_sparse_fc_inputs_give_the_dense_sums(factory, rng, tmp_path, level, dtype, version):
     """A lone fc pixel whose inputs are mostly zero is summed from its non-zero inputs (or, in bf16
-    dot products of OBLOCK16 weights, tap pairs) only (Session.runSparsePixel; OGROUP1024
-    weights always: runGroupedPixel, and runGroupedPixelBF16 re-pairing the non-zero taps), and
-    a batch of two with OGROUP1024 weights over the taps either image needs (nonZeroInputs):
-    the same floats as alone, as the dense gather over every tap of OBLOCK16 weights, and
-    within the float64 reference's bound. Three quarters of conv3_1's and of fc6's, fc7's
-    outputs are switched off by their biases; ReLU zeroes part of the rest."""
+    dot products, tap pairs) only (Session.runSparsePixel; OGROUP1024 weights always,
+    runGroupedPixel), and a batch of two with OGROUP1024 weights over the taps either image
+    needs (nonZeroInputs): the same floats as alone, as the dense gather over every tap
+    of OBLOCK16 weights, and within the float64 reference's bound. Three quarters of
+    conv3_1's and of fc6's, fc7's outputs are switched off by their biases; ReLU zeroes part of
+    the rest."""
     weights = cf.make_weights("tiny", 3)
     for name in ("conv3_1", "fc6", "fc7"):
         w, b = weights[name]
@@ -254,22 +254,17 @@ def test_sparse_fc_inputs_give_the_dense_sums(factory, rng, tmp_path, level, dty
         feats = m.features(x[:1], ["pool3", "fc6", "fc7"])
         for name, f in feats.items():
             assert 0 < np.count_nonzero(f) <= 0.25 * f.size, name  # within the sparse path's limit
-        batches = {}
         for arithmetic in ([True, False] if dtype == "bf16" else [False]):
             m.bf16_arithmetic = arithmetic  # bf16 files: bf16 dot products of tap pairs (AVX512-BF16), or f32
-            batch = batches[arithmetic] = m.forward(x)  # two pixels: the gather tiles (OGROUP1024: over the taps either input needs)
+            batch = m.forward(x)  # two pixels: the gather tiles (OGROUP1024: over the taps either input needs)
             for i in range(2):
                 assert np.array_equal(m.forward(x[i : i + 1])[0], batch[i]), (arithmetic, i)
-        if version == 3 and dtype != "f16":  # OGROUP1024 fc weights: against every tap of OBLOCK16 ones
-            dense = tmp_path / f"sparse.{dtype}.v1.vgg"
-            run_convert(src, "-o", dense, "--dtype", dtype, "--input-size", 32, "--format-version", 1)
+        if (dtype, version) == ("f32", 2):  # against every tap of OBLOCK16 weights
+            dense = tmp_path / "sparse.f32.v1.vgg"
+            run_convert(src, "-o", dense, "--input-size", 32, "--format-version", 1)
             with vgg.Model(dense) as d:
                 d.isa = level
-                for arithmetic, expected in batches.items():
-                    d.bf16_arithmetic = arithmetic
-                    assert np.array_equal(d.forward(x), expected), arithmetic
-                    for i in range(2):
-                        assert np.array_equal(d.forward(x[i : i + 1])[0], expected[i]), (arithmetic, i)
+                assert np.array_equal(d.forward(x), batch)
         m.force_reference = True
         slow = m.forward(x).astype(np.float64)
     if dtype == "f32":
@@ -277,28 +272,23 @@ def test_sparse_fc_inputs_give_the_dense_sums(factory, rng, tmp_path, level, dty
     assert ref.relative_l2(batch, slow) <= 1e-5
 
 
-@pytest.mark.parametrize("dtype", ["f32", "bf16"])
-def test_fc_weight_layouts_give_identical_results(factory, rng, tmp_path, dtype):
-    """VGG16's fc layers from OGROUP1024 weights (format version 3: a lone pixel tap-major over
-    its non-zero inputs, several pixels with a group's width between a block's taps) and from
-    OBLOCK16 (version 1): the same floats at batch 1 and 3, at 224 (one fc pixel) and 257
-    (four), on 1 and 2 threads; bf16 files with bf16 dot products (the lone pixel's non-zero
-    taps paired again) and in f32."""
+def test_fc_weight_layouts_give_identical_results(factory, rng, tmp_path):
+    """VGG16's fc layers from OGROUP1024 weights (format version 2: a lone pixel tap-major over
+    its non-zero inputs, several pixels with 4 KiB between a block's taps) and from OBLOCK16
+    (version 1): the same floats at batch 1 and 3, at 224 (one fc pixel) and 257 (four), on 1
+    and 2 threads."""
     src, _ = factory.caffemodel("vgg16")
-    v1, v3 = tmp_path / "vgg16-v1.vgg", tmp_path / "vgg16-v3.vgg"
-    run_convert(src, "-o", v1, "--dtype", dtype, "--format-version", 1)
-    run_convert(src, "-o", v3, "--dtype", dtype)
+    v2, _ = factory.model("vgg16")
+    v1 = tmp_path / "vgg16-v1.vgg"
+    run_convert(src, "-o", v1, "--format-version", 1)
     try:
         for h, n in ((224, 1), (224, 3), (257, 1)):
             x = images(rng, n, h, h)
             for threads in (1, 2):
-                with vgg.Model(v1, threads=threads) as a, vgg.Model(v3, threads=threads) as b:
-                    for arithmetic in ([True, False] if dtype == "bf16" else [False]):
-                        a.bf16_arithmetic = b.bf16_arithmetic = arithmetic
-                        assert np.array_equal(a.forward(x), b.forward(x)), (h, n, threads, arithmetic)
+                with vgg.Model(v1, threads=threads) as a, vgg.Model(v2, threads=threads) as b:
+                    assert np.array_equal(a.forward(x), b.forward(x)), (h, n, threads)
     finally:
         v1.unlink()
-        v3.unlink()
 
 
 def test_features_by_canonical_alias_and_relu_names(factory, rng):

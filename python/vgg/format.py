@@ -15,7 +15,7 @@ from typing import Dict, List, Optional, Tuple
 import numpy as np
 
 MAGIC = b"\x89VGG\r\n\x1a\n"
-VERSIONS = (1, 2, 3)  # 2 added the OGROUP1024 layout for f32 fc weights, 3 for bf16 ones
+VERSIONS = (1, 2)  # 2 added the OGROUP1024 layout
 HEADER_SIZE = 256
 LAYER_SIZE = 128
 TENSOR_SIZE = 64
@@ -170,9 +170,8 @@ def parse(data, verify_checksums: bool = True) -> VGGFile:
         if dtype not in DTYPES or layout not in LAYOUTS or min(dims) < 1:
             _fail(f"tensor {tname}: dtype {dtype}, layout {layout}, dims {dims}")
         o = (dims[0] + 15) // 16 * 16
-        if layout == 3 and not ((dtype == 1 and version >= 2) or (dtype == 3 and version >= 3)):
-            _fail(f"tensor {tname}: OGROUP1024 holds f32 weights in version 2 or later and bf16 in 3 or later, "
-                  f"found dtype {DTYPES[dtype]} in version {version}")
+        if layout == 3 and (dtype != 1 or version < 2):
+            _fail(f"tensor {tname}: OGROUP1024 holds f32 weights in version 2 files")
         elements = o * dims[1] * dims[2] * dims[3] if layout in (1, 3) else o
         itemsize = 4 if dtype == 1 else 2
         if length != elements * itemsize or offset % ALIGN or offset < prev_end or offset + length > size:

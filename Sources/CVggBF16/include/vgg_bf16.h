@@ -36,10 +36,9 @@ void vggbf16_winograd_products(const uint16_t *v, size_t vStride, size_t blockSt
 void vggbf16_im2col(const float *input, const int64_t *offsets, size_t taps, const int64_t *pixelInput,
                     size_t pixels, uint32_t *x);
 
-/* Taps [2·q0, 2·q1) of one output block's weights (16 bf16 per tap, taps `stride` elements
- * apart: 16 in the .vgg OBLOCK16 layout, the group's width in OGROUP1024) as 32-bit pairs
- * p[q − q0][16] (tap 2q low, 2q + 1 high; 0 past the last of `taps`). */
-void vggbf16_pack_taps(const uint16_t *w, size_t taps, size_t stride, size_t q0, size_t q1, uint32_t *p);
+/* Taps [2·q0, 2·q1) of one output block's weights (bf16 [taps][16], the .vgg OBLOCK16 layout)
+ * as 32-bit pairs p[q − q0][16] (tap 2q low, 2q + 1 high; 0 past the last of `taps`). */
+void vggbf16_pack_taps(const uint16_t *w, size_t taps, size_t q0, size_t q1, uint32_t *p);
 
 /* Output blocks 0 and 1 (p0/p1: vggbf16_pack_taps of tap pairs q0 … q1) of every pixel j, 8 at
  * a time: out·[pixelOutput[j] …] = (q0 == 0 ? bias· : out·[…]) + Σ_q dot(x pair q of j, p·[q]),
@@ -60,18 +59,5 @@ void vggbf16_gather_one(const uint32_t *x, size_t taps, const uint16_t *w0, cons
 void vggbf16_gather_one_sparse(const uint32_t *x, const uint32_t *pairs, size_t count, size_t taps, const uint16_t *w0,
                                const uint16_t *w1, float *out0, float *out1, const float *bias0, const float *bias1,
                                int relu);
-
-/* One pixel, `blocks` output blocks of OGROUP1024 weights (w: the first block's weights of tap
- * 0; taps `stride` elements apart) from its non-zero inputs: taps[k] (count of them) with bf16
- * input bits values[k], listed in the order the dense sums add them (vdpbf16ps adds a pair's
- * high tap, 2q + 1, before its low one, 2q: so 1, 0, 3, 2, …, zero ones left out). Consecutive
- * entries are paired again (the first high, the second low), so every lane adds the same
- * products in the same order as vggbf16_gather over all tap pairs: the same floats (but for a
- * denormal or zero running sum, which the dense loop would flush or re-sign). Sums in `sums`
- * (room for 16·blocks floats), from the biases (or zero); block j stored, with ReLU when
- * `relu`, at out + j·outPlane. A zero input's weights are never read. */
-void vggbf16_grouped_pixel(const uint32_t *taps, const uint32_t *values, size_t count, const uint16_t *w,
-                           size_t stride, size_t blocks, float *sums, const float *bias, float *out,
-                           size_t outPlane, int relu);
 
 #endif
