@@ -433,12 +433,11 @@ extension Session {
                         let groups = (pairCount + groupPairs - 1) / groupPairs
                         let parts = max(1, min((pool.threadCount + groups - 1) / groups, groupPairs))
                         pool.parallelFor(groups * parts) { task in
-                            let first = task / parts * groupPairs, inGroup = min(groupPairs, pairCount - first)
-                            let start = first + task % parts * inGroup / parts, stop = first + (task % parts + 1) * inGroup / parts
+                            let share = Session.groupPart(task, parts: parts, perGroup: groupPairs, count: pairCount)
                             var t = 0
                             while t < listed {
                                 let end = min(listed, t + tapChunk)
-                                for pair in start..<stop {
+                                for pair in share {
                                     gather(input, weights, dtype, bias, dst, g, o, pi, po, pixels, outPlane, pair * 2, t, end, grouped,
                                            union?.taps, end == listed)
                                 }
@@ -498,13 +497,18 @@ extension Session {
         let sums = try groupSums.reserve(threads * VGGFile.outputGroup)
         let kernel = kernels.groupedPixel
         pool.parallelFor(groups * parts) { task, worker in
-            let first = task / parts * groupBlocks, part = task % parts
-            let blocks = min(groupBlocks, g.outBlocks - first)
-            let start = first + part * blocks / parts, end = first + (part + 1) * blocks / parts
-            guard end > start else { return }
-            kernel(values, taps, count, weights, bias, output, g, outPlane, at, start, end - start,
+            let share = Session.groupPart(task, parts: parts, perGroup: groupBlocks, count: g.outBlocks)
+            guard !share.isEmpty else { return }
+            kernel(values, taps, count, weights, bias, output, g, outPlane, at, share.lowerBound, share.count,
                    sums + worker * VGGFile.outputGroup)
         }
+    }
+
+    /// Task `task`'s share of `count` units (blocks or block pairs) that come in groups of
+    /// `perGroup`, each group cut into `parts` (tasks: groups × parts).
+    static func groupPart(_ task: Int, parts: Int, perGroup: Int, count: Int) -> Range<Int> {
+        let first = task / parts * perGroup, inGroup = min(perGroup, count - first), part = task % parts
+        return (first + part * inGroup / parts)..<(first + (part + 1) * inGroup / parts)
     }
 
     /// The taps at which some of the first `pixels` pixels' inputs are non-zero, ascending, into
