@@ -420,39 +420,28 @@ extension Session {
             pixelInputTable.withUnsafeBufferPointer { ins in
                 pixelOutputTable.withUnsafeBufferPointer { outs in
                     guard let o = offsets.baseAddress, let pi = ins.baseAddress, let po = outs.baseAddress else { return }
-                    if grouped && union == nil {
-                        // A tap's weights for a group are one page, a block pair's 128 bytes of it:
-                        // a task takes a chunk of taps through all its group's block pairs before
-                        // the next chunk, so each page is read whole while it is in L2 (and the
-                        // TLB), not two lines of it per pair. VGG16 384, fc6 on 1 thread 81.6 →
-                        // 73.7 ms (as fast as OBLOCK16 again), 2 threads 42.2 → 37.7 (minima of
-                        // 6–8 interleaved runs); batch 8 at 224 fc6 19.1 → 15.5 ms. Same sums in
-                        // the same order. Listed taps (a small sparse batch) keep a pair per task:
-                        // this way round their fc7 ran 8% slower.
-                        let groupPairs = VGGFile.outputGroup / 32, pairCount = (g.outBlocks + 1) / 2
-                        let groups = (pairCount + groupPairs - 1) / groupPairs
-                        let parts = max(1, min((pool.threadCount + groups - 1) / groups, groupPairs))
-                        pool.parallelFor(groups * parts) { task in
-                            let share = Session.groupPart(task, parts: parts, perGroup: groupPairs, count: pairCount)
-                            var t = 0
-                            while t < listed {
-                                let end = min(listed, t + tapChunk)
-                                for pair in share {
-                                    gather(input, weights, dtype, bias, dst, g, o, pi, po, pixels, outPlane, pair * 2, t, end, grouped,
-                                           union?.taps, end == listed)
-                                }
-                                t = end
-                            }
-                        }
-                        return
-                    }
-                    pool.parallelFor((g.outBlocks + 1) / 2) { pair in
+                    // OGROUP1024: a tap's weights for a group are one page, a block pair's 128
+                    // bytes of it. A task takes a chunk of taps through all block pairs of its
+                    // share of a group before the next chunk, so each page is read whole while it
+                    // is in L2 (and the TLB), not two lines of it per pair. VGG16 384, fc6 on 1
+                    // thread 81.6 → 73.7 ms (as fast as OBLOCK16 again), 2 threads 42.2 → 37.7
+                    // (minima of 6–8 interleaved runs); batch 8 at 224 fc6 19.1 → 15.5 ms. Same
+                    // sums in the same order. OBLOCK16 weights, and listed taps (a small sparse
+                    // batch; this way round their fc7 ran 8% slower), take a pair per task.
+                    let pairCount = (g.outBlocks + 1) / 2, groupPairs = VGGFile.outputGroup / 32
+                    let byGroup = grouped && union == nil
+                    let groups = (pairCount + groupPairs - 1) / groupPairs
+                    let parts = max(1, min((pool.threadCount + groups - 1) / groups, groupPairs))
+                    pool.parallelFor(byGroup ? groups * parts : pairCount) { task in
+                        let share = byGroup ? Session.groupPart(task, parts: parts, perGroup: groupPairs, count: pairCount) : task..<task + 1
                         var t = 0
                         while t < listed {
                             let end = min(listed, t + tapChunk)
-                            gather(input, weights, dtype, bias, dst, g, o, pi, po, pixels, outPlane, pair * 2, t, end, grouped,
-                                   union?.taps, end == listed)
-                            t += tapChunk
+                            for pair in share {
+                                gather(input, weights, dtype, bias, dst, g, o, pi, po, pixels, outPlane, pair * 2, t, end, grouped,
+                                       union?.taps, end == listed)
+                            }
+                            t = end
                         }
                     }
                 }
