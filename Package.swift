@@ -10,6 +10,7 @@
 //   VGGEngine    reader, planner, forward pass (Glibc only: no Foundation, HDF5, protobuf)
 //   VGGKernels*  per-ISA compute kernels, chosen at load time by CPU detection
 //   VGGConvert   importers and the .vgg writer
+//   AtomicFile   output files written through a temporary + fsync + rename (both executables)
 //
 // The unsafeFlags below (ISA flags for kernels, static stdlib, version script) make this
 // package unusable as a versioned SwiftPM dependency; libvgg is consumed through its C ABI.
@@ -51,11 +52,11 @@ let package = Package(
         ),
         .executableTarget(
             name: "vgg-convert",
-            dependencies: ["VGGConvert", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["VGGConvert", "AtomicFile", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         .executableTarget(
             name: "vgg",
-            dependencies: ["VGGEngine", "VGGFormat", "CImageIO", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["VGGEngine", "VGGFormat", "CImageIO", "AtomicFile", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
 
         // Implementation details
@@ -80,9 +81,12 @@ let package = Package(
         .systemLibrary(name: "CJPEG", pkgConfig: "libjpeg", providers: [.apt(["libjpeg62-turbo-dev"])]),
         .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
         .target(name: "CImageIO", dependencies: ["CJPEG", "CPNG"]),
+        // Output files that appear only when complete (temporary + fsync + rename): the
+        // converter's .vgg files and the vgg tool's .npz and PNG outputs.
+        .target(name: "AtomicFile"),
         .target(
             name: "VGGConvert",
-            dependencies: ["VGGFormat", "VGGEngine", "CCaffeProto", "CProtobufC", "CHDF5"]
+            dependencies: ["VGGFormat", "VGGEngine", "AtomicFile", "CCaffeProto", "CProtobufC", "CHDF5"]
         ),
     ]
 )

@@ -2,6 +2,7 @@
 // kernels' layouts (OBLOCK16; OGROUP1024 for f32 fc layers) and converted to the requested
 // dtype, streamed to an atomic output one block of 16 output channels (or one group of 1024)
 // at a time, then the header and tables with their CRCs.
+import AtomicFile
 import Glibc
 import VGGFormat
 

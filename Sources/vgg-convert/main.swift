@@ -1,5 +1,6 @@
 // vgg-convert: converts Caffe and Keras VGG weights to the .vgg format.
 import ArgumentParser
+import AtomicFile
 import Glibc
 import VGGConvert
 import VGGFormat
@@ -119,6 +120,9 @@ struct VGGConvertCommand: ParsableCommand {
                 print("wrote \(r.output): \(r.network.layers.count) layers, \(params) parameters, \(o.dtype.name), \(r.network.classCount) classes")
             }
         } catch let e as ConvertError {
+            fputs("vgg-convert: \(e.message)\n", stderr)
+            throw ExitCode(1)
+        } catch let e as AtomicOutputError {
             fputs("vgg-convert: \(e.message)\n", stderr)
             throw ExitCode(1)
         }

@@ -58,6 +58,8 @@ struct ClassifyCommand: ParsableCommand {
     @Option(help: "Worker processes of a local cluster.")
     var workers = 2
 
+    @OptionGroup var limits: ImageLimits
+
     func run() throws {
         if let cluster {
             guard let output else { throw ValidationError("--cluster needs -o DIRECTORY for the result shards") }
@@ -70,7 +72,7 @@ struct ClassifyCommand: ParsableCommand {
         }
         let qs = try parseScales(scales)
         if top < 1 { throw ValidationError("--top must be at least 1") }
-        if let c = centerCrop, c < 1 { throw ValidationError("--center-crop must be positive") }
+        if let c = centerCrop, c < 1 || c > Session.maxSide { throw ValidationError("--center-crop must be in 1…\(Session.maxSide), found \(c)") }
         let m = try openModel(model, verify: false)
         let session = try makeSession(m, threads: threads)
         if m.classCount == 0 {
@@ -84,7 +86,7 @@ struct ClassifyCommand: ParsableCommand {
         for (i, path) in paths.enumerated() {
             progress.update(i, path)
             do {
-                let image = try loadImage(path)
+                let image = try loadImage(path, maxPixels: limits.maxPixels)
                 let probabilities = try classify(session, image, scales: qs)
                 let best = Session.top(probabilities, k)
                 progress.finish()
@@ -104,20 +106,22 @@ struct ClassifyCommand: ParsableCommand {
     }
 
     func classify(_ session: Session, _ image: RGBImage, scales qs: [Int]) throws -> [Float] {
-        try image.pixels.withUnsafeBufferPointer { p in
-            guard let base = p.baseAddress else { throw ImageError(description: "empty image") }
-            guard let crop = centerCrop else {
-                return try session.classify(pixels: base, width: image.width, height: image.height, stride: image.width * 3,
-                                            format: .rgb, scales: qs, flip: flip)
+        guard let base = UnsafePointer(image.pixels.baseAddress) else { throw ImageError(description: "empty image") }
+        guard let crop = centerCrop else {
+            // Each resized input within the limit before the engine allocates it.
+            for q in qs.isEmpty ? [min(session.model.inputHeight, session.model.inputWidth)] : qs {
+                _ = try resizedSize(image, smallerSide: q, maxPixels: limits.maxPixels)
             }
-            // The C×C centre of the image resized to Q is, in original pixels, a square of side
-            // C·min(H,W)/Q around the centre: crop it and let the engine resize it to C.
-            let q = qs.first ?? 256
-            let side = min(min(image.width, image.height), max(1, Int((Double(crop) * Double(min(image.width, image.height)) / Double(q)).rounded())))
-            let x0 = (image.width - side) / 2, y0 = (image.height - side) / 2
-            return try session.classify(pixels: base + (y0 * image.width + x0) * 3, width: side, height: side,
-                                        stride: image.width * 3, format: .rgb, scales: [crop], flip: flip)
+            return try session.classify(pixels: base, width: image.width, height: image.height, stride: image.width * 3,
+                                        format: .rgb, scales: qs, flip: flip)
         }
+        // The C×C centre of the image resized to Q is, in original pixels, a square of side
+        // C·min(H,W)/Q around the centre: crop it and let the engine resize it to C.
+        let q = qs.first ?? 256
+        let side = min(min(image.width, image.height), max(1, Int((Double(crop) * Double(min(image.width, image.height)) / Double(q)).rounded())))
+        let x0 = (image.width - side) / 2, y0 = (image.height - side) / 2
+        return try session.classify(pixels: base + (y0 * image.width + x0) * 3, width: side, height: side,
+                                    stride: image.width * 3, format: .rgb, scales: [crop], flip: flip)
     }
 
     func printResult(_ path: String, _ best: [ClassScore], _ m: Model) {

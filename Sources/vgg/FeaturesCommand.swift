@@ -59,6 +59,8 @@ struct FeaturesCommand: ParsableCommand {
     @Option(help: "Worker processes of a local cluster.")
     var workers = 2
 
+    @OptionGroup var limits: ImageLimits
+
     func run() throws {
         if layers.isEmpty { throw ValidationError("give at least one --layer") }
         if let cluster {
@@ -71,52 +73,61 @@ struct FeaturesCommand: ParsableCommand {
             execBatch(args)
         }
         if let p = pool, p != "max" && p != "avg" { throw ValidationError("--pool must be max or avg, found '\(p)'") }
+        if let size, size < 1 || size > Session.maxSide { throw ValidationError("--size must be in 1…\(Session.maxSide), found \(size)") }
         let paths = expandImagePaths(images)
         if paths.count != 1 && pool == nil { throw ValidationError("several images need --pool (maps of different sizes cannot be stacked)") }
         if paths.isEmpty { throw ValidationError("no images given") }
         let m = try openModel(model, verify: false)
         let session = try makeSession(m, threads: threads)
         let q = size ?? min(m.inputHeight, m.inputWidth)
+        // Pooled descriptors (C floats per image) are stacked; without --pool the one image's
+        // maps are written straight from the buffers the run filled.
         var stacked = [String: [Float]]()
+        var maps = [FloatStorage]()
         var shapes = [String: [Int]]()
         let progress = ProgressLine(total: paths.count)
         do {
+            var indices = [Int]()
+            for name in layers {
+                guard let index = m.layerIndex(named: name) else {
+                    throw VGGError(.notFound, "no layer named '\(name)' (layers: \(m.layers.map(\.name).joined(separator: ", ")))")
+                }
+                indices.append(index)
+            }
             for (n, path) in paths.enumerated() {
                 progress.update(n, path)
-                let image = try loadImage(path)
-                let (input, h, w) = preprocessed(image, session: session, smallerSide: q)
-                var buffers = [UnsafeMutableBufferPointer<Float>]()
-                defer { for b in buffers { b.deallocate() } }
+                // Every size derived from the image is checked before anything of that size is
+                // allocated; the decoded pixels are freed once the input is made.
+                let (input, h, w): (FloatStorage, Int, Int) = try {
+                    let image = try loadImage(path, maxPixels: limits.maxPixels)
+                    let (h, w) = try resizedSize(image, smallerSide: q, maxPixels: limits.maxPixels)
+                    for (name, index) in zip(layers, indices) {
+                        let s = try session.outputShape(layer: index, height: h, width: w)
+                        shapes[name] = [s.channels, s.height, s.width]
+                    }
+                    return (try preprocessed(image, session: session, height: h, width: w), h, w)
+                }()
+                var buffers = [FloatStorage]()
                 for name in layers {
-                    guard let index = m.layerIndex(named: name) else {
-                        throw VGGError(.notFound, "no layer named '\(name)' (layers: \(m.layers.map(\.name).joined(separator: ", ")))")
-                    }
-                    let s = try session.outputShape(layer: index, height: h, width: w)
-                    let b = UnsafeMutableBufferPointer<Float>.allocate(capacity: s.count)
-                    b.initialize(repeating: 0)
-                    buffers.append(b)
-                    shapes[name] = [s.channels, s.height, s.width]
+                    let s = shapes[name] ?? [0, 0, 0]
+                    buffers.append(try FloatStorage(count: s[0] * s[1] * s[2], for: "the output of '\(name)' (\(s[0])×\(s[1])×\(s[2]))"))
                 }
-                try input.withUnsafeBufferPointer { inp in
-                    guard let base = inp.baseAddress else { return }
-                    try session.features(input: base, n: 1, height: h, width: w, layers: layers,
-                                         outputs: buffers.compactMap(\.baseAddress), capacities: buffers.map(\.count))
-                }
-                let outputs = buffers.map { Array($0) }
-                for (name, var values) in zip(layers, outputs) {
-                    let shape = shapes[name] ?? []
-                    if let p = pool {
-                        let c = shape[0], plane = shape[1] * shape[2]
-                        values = (0..<c).map { ch in
-                            let slice = values[(ch * plane)..<((ch + 1) * plane)]
-                            return p == "max" ? (slice.max() ?? 0) : slice.reduce(0, +) / Float(plane)
-                        }
+                try session.features(input: input.pointer, n: 1, height: h, width: w, layers: layers,
+                                     outputs: buffers.map(\.pointer), capacities: buffers.map(\.buffer.count))
+                for (name, values) in zip(layers, buffers) {
+                    let shape = shapes[name] ?? [0, 0, 0]
+                    guard let p = pool else {
+                        if l2Normalize { normalize(values.buffer) }
+                        maps.append(values)
+                        continue
                     }
-                    if l2Normalize {
-                        let norm = values.reduce(0) { $0 + Double($1) * Double($1) }.squareRoot()
-                        if norm > 0 { values = values.map { Float(Double($0) / norm) } }
+                    let c = shape[0], plane = shape[1] * shape[2]
+                    var descriptor = (0..<c).map { ch in
+                        let slice = values.buffer[(ch * plane)..<((ch + 1) * plane)]
+                        return p == "max" ? (slice.max() ?? 0) : slice.reduce(0, +) / Float(plane)
                     }
-                    stacked[name, default: []] += values
+                    if l2Normalize { descriptor.withUnsafeMutableBufferPointer { normalize($0) } }
+                    stacked[name, default: []] += descriptor
                 }
             }
         } catch {
@@ -125,18 +136,40 @@ struct FeaturesCommand: ParsableCommand {
             throw ExitCode(1)
         }
         progress.finish()
-        var arrays = [NPYArray]()
-        for name in layers {
-            let shape = pool == nil ? (shapes[name] ?? []) : [paths.count, shapes[name]?[0] ?? 0]
-            arrays.append(NPYArray(name: name, shape: shape, floats: stacked[name]))
-        }
-        if pool != nil { arrays.append(NPYArray(name: "images", shape: [paths.count], floats: nil, strings: paths)) }
+        // Keep the stacked descriptors alive (and in place) while the archive is written.
+        let pooledValues = layers.map { stacked[$0] ?? [] }
         do {
-            try NPZWriter.write(arrays, to: output)
+            try withFloatBuffers(pooledValues) { pooled in
+                var arrays = [NPYArray]()
+                for (i, name) in layers.enumerated() {
+                    let shape = pool == nil ? (shapes[name] ?? []) : [paths.count, shapes[name]?[0] ?? 0]
+                    let values = pool == nil ? UnsafeBufferPointer(maps[i].buffer) : pooled[i]
+                    arrays.append(NPYArray(name: name, shape: shape, floats: values))
+                }
+                if pool != nil { arrays.append(NPYArray(name: "images", shape: [paths.count], floats: nil, strings: paths)) }
+                // A file-size limit must give a clean error (EFBIG), not kill the process mid-write.
+                signal(SIGXFSZ, SIG_IGN)
+                try NPZWriter.write(arrays, to: output)
+                print("wrote \(output): " + arrays.map { "\($0.name) \($0.shape)" }.joined(separator: ", "))
+            }
         } catch {
             fputs("vgg: \(describe(error))\n", stderr)
             throw ExitCode(1)
         }
-        print("wrote \(output): " + arrays.map { "\($0.name) \($0.shape)" }.joined(separator: ", "))
     }
+}
+
+/// Scales the values to unit L2 norm (unchanged when all are zero).
+func normalize(_ values: UnsafeMutableBufferPointer<Float>) {
+    let norm = values.reduce(0) { $0 + Double($1) * Double($1) }.squareRoot()
+    if norm > 0 { for i in values.indices { values[i] = Float(Double(values[i]) / norm) } }
+}
+
+/// Runs `body` with buffer pointers to each array's elements, valid for the whole call.
+func withFloatBuffers<R>(_ arrays: [[Float]], _ body: ([UnsafeBufferPointer<Float>]) throws -> R) throws -> R {
+    func nest(_ i: Int, _ acc: [UnsafeBufferPointer<Float>]) throws -> R {
+        if i == arrays.count { return try body(acc) }
+        return try arrays[i].withUnsafeBufferPointer { try nest(i + 1, acc + [$0]) }
+    }
+    return try nest(0, [])
 }

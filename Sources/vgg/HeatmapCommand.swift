@@ -45,8 +45,10 @@ struct HeatmapCommand: ParsableCommand {
     @Option(help: "Threads per run (default: all cores).")
     var threads: Int?
 
+    @OptionGroup var limits: ImageLimits
+
     func run() throws {
-        guard size >= 1 && size <= 65536 else { throw ValidationError("--size must be in 1…65536") }
+        guard size >= 1 && size <= Session.maxSide else { throw ValidationError("--size must be in 1…65536") }
         guard alpha >= 0 && alpha <= 1 else { throw ValidationError("--alpha must be in 0…1") }
         let m = try openModel(model, verify: false)
         guard m.classCount > 0 else {
@@ -58,21 +60,24 @@ struct HeatmapCommand: ParsableCommand {
         }
         do {
             let session = try makeSession(m, threads: threads)
-            let img = try loadImage(image)
-            let (input, h, w) = preprocessed(img, session: session, smallerSide: size)
+            let img = try loadImage(image, maxPixels: limits.maxPixels)
+            // Every size derived from the image is checked before anything of that size is allocated.
+            let (h, w) = try resizedSize(img, smallerSide: size, maxPixels: limits.maxPixels)
             let shape = try session.outputShape(height: h, width: w)
-            var scores = [Float](repeating: 0, count: shape.count)
-            try input.withUnsafeBufferPointer { inp in
-                try scores.withUnsafeMutableBufferPointer { out in
-                    guard let i = inp.baseAddress, let o = out.baseAddress else { return }
-                    _ = try session.forward(input: i, n: 1, height: h, width: w, output: o, capacity: out.count)
-                }
+            let scores = try FloatStorage(count: shape.count, for: "the \(shape.channels)×\(shape.height)×\(shape.width) score map")
+            do {
+                let input = try preprocessed(img, session: session, height: h, width: w)
+                _ = try session.forward(input: input.pointer, n: 1, height: h, width: w, output: scores.pointer, capacity: scores.buffer.count)
             }
-            let map = probabilityMap(scores, shape: shape, classIndex: classIndex)
-            let picture = overlay(img, map: map.values, mapHeight: shape.height, mapWidth: shape.width)
-            try writePNG(output, picture)
-            let name = m.labels.isEmpty ? "class \(map.classIndex)" : m.labels[map.classIndex]
-            print("wrote \(output): \(img.width)×\(img.height), \(name), \(shape.height)×\(shape.width) score map, peak p = \(formatProbability(map.values.max() ?? 0))")
+            let chosen = probabilityMap(scores.buffer, shape: shape, classIndex: classIndex)
+            let plane = shape.height * shape.width
+            let map = UnsafeBufferPointer(rebasing: scores.buffer[(chosen * plane)..<((chosen + 1) * plane)])
+            overlay(img, map: map, mapHeight: shape.height, mapWidth: shape.width)
+            // A file-size limit must give a clean error (EFBIG), not kill the process mid-write.
+            signal(SIGXFSZ, SIG_IGN)
+            try writePNG(output, img)
+            let name = m.labels.isEmpty ? "class \(chosen)" : m.labels[chosen]
+            print("wrote \(output): \(img.width)×\(img.height), \(name), \(shape.height)×\(shape.width) score map, peak p = \(formatProbability(map.max() ?? 0))")
         } catch let e as ExitCode {
             throw e
         } catch {
@@ -81,30 +86,29 @@ struct HeatmapCommand: ParsableCommand {
         }
     }
 
-    /// Per-location soft-max of the K×h×w scores; the map of `classIndex` (or the class with
-    /// the highest mean probability).
-    func probabilityMap(_ scores: [Float], shape: ActivationShape, classIndex: Int?) -> (values: [Float], classIndex: Int) {
+    /// Per-location soft-max of the K×h×w scores, in place; returns `classIndex` (or the
+    /// class with the highest mean probability).
+    func probabilityMap(_ probs: UnsafeMutableBufferPointer<Float>, shape: ActivationShape, classIndex: Int?) -> Int {
         let k = shape.channels, plane = shape.height * shape.width
-        var probs = [Float](repeating: 0, count: k * plane)
         for p in 0..<plane {
             var top = -Float.infinity
-            for c in 0..<k { top = max(top, scores[c * plane + p]) }
+            for c in 0..<k { top = max(top, probs[c * plane + p]) }
             var sum: Double = 0
             for c in 0..<k {
-                let e = exp(Double(scores[c * plane + p] - top))
+                let e = exp(Double(probs[c * plane + p] - top))
                 probs[c * plane + p] = Float(e)
                 sum += e
             }
             for c in 0..<k { probs[c * plane + p] = Float(Double(probs[c * plane + p]) / sum) }
         }
-        let chosen = classIndex ?? (0..<k).max { a, b in
+        return classIndex ?? (0..<k).max { a, b in
             probs[(a * plane)..<((a + 1) * plane)].reduce(0, +) < probs[(b * plane)..<((b + 1) * plane)].reduce(0, +)
         } ?? 0
-        return (Array(probs[(chosen * plane)..<((chosen + 1) * plane)]), chosen)
     }
 
-    func overlay(_ img: RGBImage, map: [Float], mapHeight mh: Int, mapWidth mw: Int) -> RGBImage {
-        var out = img
+    /// Blends the upsampled map (and a colour bar) over the image, in place.
+    func overlay(_ img: RGBImage, map: UnsafeBufferPointer<Float>, mapHeight mh: Int, mapWidth mw: Int) {
+        let pixels = img.pixels
         let bar = max(6, img.width / 40), margin = max(2, bar / 3)
         for y in 0..<img.height {
             // Map cell centres are spread evenly over the image (pixel-centre aligned).
@@ -126,11 +130,10 @@ struct HeatmapCommand: ParsableCommand {
                 let color = viridis(v)
                 let a = inBar ? 1.0 : alpha
                 for c in 0..<3 {
-                    out.pixels[i + c] = UInt8(max(0, min(255, (Double(img.pixels[i + c]) * (1 - a) + color[c] * a).rounded())))
+                    pixels[i + c] = UInt8(max(0, min(255, (Double(pixels[i + c]) * (1 - a) + color[c] * a).rounded())))
                 }
             }
         }
-        return out
     }
 }
 

@@ -1,36 +1,100 @@
 // Image files for the CLI: decoding (JPEG/PNG through CImageIO), directory expansion.
+import ArgumentParser
+import AtomicFile
 import CImageIO
 import Glibc
 import VGGEngine
 
-struct RGBImage {
-    var pixels: [UInt8]
-    var width: Int
-    var height: Int
+/// Decoded 8-bit RGB pixels, rows packed (stride 3 × width): the decoder's own buffer, the
+/// one copy of the image in memory, freed with the image.
+final class RGBImage {
+    let pixels: UnsafeMutableBufferPointer<UInt8>
+    let width: Int
+    let height: Int
+
+    init(taking pixels: UnsafeMutablePointer<UInt8>, width: Int, height: Int) {
+        self.pixels = UnsafeMutableBufferPointer(start: pixels, count: width * height * 3)
+        self.width = width
+        self.height = height
+    }
+
+    deinit { free(pixels.baseAddress) }
 }
 
 struct ImageError: Error, CustomStringConvertible {
     let description: String
 }
 
-func loadImage(_ path: String) throws -> RGBImage {
+/// The image size limit of the commands that read images: decoded images and the resized
+/// inputs made from them are refused above it.
+struct ImageLimits: ParsableArguments {
+    @Option(name: .customLong("max-pixels"), help: "Largest image accepted, decoded or resized, in pixels.")
+    var maxPixels = Int(VGGIMG_DEFAULT_MAX_PIXELS)
+
+    func validate() throws {
+        if maxPixels < 1 { throw ValidationError("--max-pixels must be positive, found \(maxPixels)") }
+    }
+}
+
+func loadImage(_ path: String, maxPixels: Int) throws -> RGBImage {
     var raw: UnsafeMutablePointer<UInt8>? = nil
     var w: Int32 = 0, h: Int32 = 0
     var message = [CChar](repeating: 0, count: 512)
-    if vggimg_decode_file(path, &raw, &w, &h, &message, message.count) != 0 {
+    if vggimg_decode_file(path, UInt64(max(1, maxPixels)), &raw, &w, &h, &message, message.count) != 0 {
         throw ImageError(description: String(cString: message))
     }
-    defer { free(raw) }
-    guard let raw, w > 0, h > 0 else { throw ImageError(description: "'\(path)': empty image") }
-    return RGBImage(pixels: Array(UnsafeBufferPointer(start: raw, count: Int(w) * Int(h) * 3)), width: Int(w), height: Int(h))
+    guard let raw else { throw ImageError(description: "'\(path)': empty image") }
+    guard w > 0, h > 0 else {
+        free(raw)
+        throw ImageError(description: "'\(path)': empty image")
+    }
+    return RGBImage(taking: raw, width: Int(w), height: Int(h))
 }
 
+/// Writes the image as a PNG that replaces `path` only once complete (a failed write leaves
+/// any previous file as it was).
 func writePNG(_ path: String, _ image: RGBImage) throws {
+    let out = try AtomicOutput(path: path)
     var message = [CChar](repeating: 0, count: 512)
-    let rc = image.pixels.withUnsafeBufferPointer {
-        vggimg_write_png(path, $0.baseAddress, Int32(image.width), Int32(image.height), &message, message.count)
-    }
+    let rc = vggimg_write_png_fd(out.fd, path, image.pixels.baseAddress, Int32(image.width), Int32(image.height),
+                                 &message, message.count)
     if rc != 0 { throw ImageError(description: String(cString: message)) }
+    try out.commit()
+}
+
+/// Floats the CLI allocates in sizes derived from its input: the byte count is computed with
+/// overflow checks and a failed allocation is an error with a message, not an abort.
+final class FloatStorage {
+    let buffer: UnsafeMutableBufferPointer<Float>
+
+    init(count: Int, for what: String) throws {
+        let (bytes, overflow) = count.multipliedReportingOverflow(by: MemoryLayout<Float>.size)
+        guard count >= 0, !overflow, let raw = malloc(max(bytes, MemoryLayout<Float>.size)) else {
+            throw ImageError(description: "cannot allocate \(overflow ? "more than \(Int.max)" : String(bytes)) bytes for \(what)")
+        }
+        let p = raw.bindMemory(to: Float.self, capacity: max(count, 1))
+        p.initialize(repeating: 0, count: count)
+        buffer = UnsafeMutableBufferPointer(start: p, count: count)
+    }
+
+    var pointer: UnsafeMutablePointer<Float> { buffer.baseAddress! }
+
+    deinit { free(buffer.baseAddress) }
+}
+
+/// The size of `image` resized so its smaller side is `side`, refused when a side is past
+/// what the engine takes or the pixel count past the limit: checked before anything of that
+/// size is allocated.
+func resizedSize(_ image: RGBImage, smallerSide side: Int, maxPixels: Int) throws -> (height: Int, width: Int) {
+    guard side >= 1 && side <= Session.maxSide else {
+        throw ImageError(description: "smaller side \(side): expected 1…\(Session.maxSide)")
+    }
+    let (h, w) = Session.resizedSize(height: image.height, width: image.width, smallerSide: side)
+    let (pixels, overflow) = h.multipliedReportingOverflow(by: w)
+    if h > Session.maxSide || w > Session.maxSide || overflow || pixels > maxPixels {
+        throw ImageError(description: "the \(image.width)×\(image.height) image resized to smaller side \(side) would be \(w)×\(h) = \(overflow ? "too many" : String(pixels)) pixels; expected sides of at most \(Session.maxSide) and at most \(maxPixels) pixels (--max-pixels)")
+    }
+    return (h, w)
 }
 
 /// Files named on the command line, with directories replaced by the JPEG/PNG files in them
@@ -72,17 +136,13 @@ final class ProgressLine {
     func finish() { if enabled { fputs("\r\u{1B}[K", stderr) } }
 }
 
-/// The image resized so its smaller side is `side` and preprocessed for the model (CHW floats),
-/// with its height and width: the input of features and heatmap runs.
-func preprocessed(_ image: RGBImage, session: Session, smallerSide side: Int) -> (input: [Float], height: Int, width: Int) {
-    let (h, w) = Session.resizedSize(height: image.height, width: image.width, smallerSide: side)
-    var input = [Float](repeating: 0, count: 3 * h * w)
-    image.pixels.withUnsafeBufferPointer { p in
-        input.withUnsafeMutableBufferPointer { d in
-            guard let src = p.baseAddress, let dst = d.baseAddress else { return }
-            session.preprocess(pixels: src, width: image.width, height: image.height, stride: image.width * 3,
-                               format: .rgb, outHeight: h, outWidth: w, flip: false, into: dst)
-        }
-    }
-    return (input, h, w)
+/// The image resized to `height`×`width` (from `resizedSize`, checked by the caller against
+/// the layers it runs) and preprocessed for the model: CHW floats, the input of features and
+/// heatmap runs.
+func preprocessed(_ image: RGBImage, session: Session, height h: Int, width w: Int) throws -> FloatStorage {
+    let input = try FloatStorage(count: 3 * h * w, for: "the \(w)×\(h) input image")
+    guard let src = image.pixels.baseAddress else { throw ImageError(description: "empty image") }
+    session.preprocess(pixels: src, width: image.width, height: image.height, stride: image.width * 3,
+                       format: .rgb, outHeight: h, outWidth: w, flip: false, into: input.pointer)
+    return input
 }
