@@ -23,7 +23,10 @@
  *   - vgg_session: the per-run workspace of one model. NOT thread-safe: use a session from
  *     one thread at a time (one session per thread is the usual pattern). A session keeps
  *     its model alive: vgg_model_close() may be called while sessions exist; the mapping is
- *     released when the last of the model handle and its sessions is gone.
+ *     released when the last of the model handle and its sessions is gone. A session keeps
+ *     its workspace between runs; it frees it after a failed run and after a run that
+ *     needed more than VGG_OPTION_KEPT_WORKSPACE_MIB (default 1 GiB), and always in
+ *     vgg_session_free.
  *
  * EXAMPLE
  *   vgg_model *model = NULL;
@@ -217,6 +220,13 @@ void vgg_session_free(vgg_session *session);
                                          ~1e-2 relative L2 of f32 arithmetic (docs/PERFORMANCE.md);
                                          0 = f32 arithmetic. No effect on f32/f16 models or
                                          other CPUs. */
+#define VGG_OPTION_KEPT_WORKSPACE_MIB 6 /* workspace a session keeps between runs, in MiB,
+                                         0..2^40; default 1024. A session keeps the buffers
+                                         of its runs for the next run, except: after a failed
+                                         run (any error status) it frees them all, and after
+                                         a run whose buffers total more than this it frees
+                                         them all (a one-off large input does not pin its
+                                         memory). 0 = free after every run. */
 
 /* Sets an option. Errors: VGG_ERROR_INVALID_ARGUMENT (NULL session, unknown option, value out
  * of its range: the message gives the range), VGG_ERROR_UNSUPPORTED (an ISA level this CPU
@@ -235,8 +245,10 @@ const char *vgg_session_kernel_path(vgg_session *session);
  * and the Winograd-transformed weights of this size's first 3x3 layers: made once by the
  * first session of the model that needs them and kept by the model for all its sessions, at
  * most 64 MiB per model over all sizes; counted whether made already or still to be made);
- * kept by the session and reused by later runs of the same or smaller size. Batches hold up
- * to 8 images' activation buffers at once (within 256 MB). Errors as vgg_model_output_shape. */
+ * kept by the session and reused by later runs of the same or smaller size, within
+ * VGG_OPTION_KEPT_WORKSPACE_MIB (past it, and after a failed run, the session frees its
+ * buffers when the run ends). Batches hold up to 8 images' activation buffers at once
+ * (within 256 MB). Errors as vgg_model_output_shape. */
 int32_t vgg_session_workspace_bytes(vgg_session *session, int64_t height, int64_t width, size_t *bytes);
 
 /* Runs the network fully convolutionally on `n` preprocessed images (float32, NCHW,
@@ -291,9 +303,12 @@ int32_t vgg_session_preprocess(vgg_session *session, const uint8_t *pixels, int6
  *   Resampling: bilinear on the 0..255 values with pixel centres aligned (source x =
  *   (x + 0.5) * W_in / W_out - 0.5, clamped to [0, W_in - 1]; likewise y), no antialiasing;
  *   the resized size is round(H*Q/min(H,W)) x round(W*Q/min(H,W)).
- * Errors: VGG_ERROR_INVALID_ARGUMENT (NULLs, sizes, stride < 3*width, top_k outside 1..K),
- * VGG_ERROR_UNSUPPORTED (no classifier), VGG_ERROR_INPUT_TOO_SMALL (a scale below the
- * model's minimum), VGG_ERROR_OUT_OF_MEMORY. */
+ *   Memory: every scale's resized size is checked (sides of at most 65536, the model's
+ *   minimum) before anything is allocated, and each run's activation buffers are allocated
+ *   before its resized image, so an input too large for memory fails before it is written.
+ * Errors: VGG_ERROR_INVALID_ARGUMENT (NULLs, sizes, stride < 3*width, top_k outside 1..K, a
+ * resized side over 65536), VGG_ERROR_UNSUPPORTED (no classifier), VGG_ERROR_INPUT_TOO_SMALL
+ * (a scale below the model's minimum), VGG_ERROR_OUT_OF_MEMORY. */
 int32_t vgg_session_classify(vgg_session *session, const uint8_t *pixels, int64_t width, int64_t height,
                              int64_t stride, int32_t pixel_format, const int32_t *scales, int32_t scale_count,
                              int32_t flip, int32_t top_k, int32_t *classes, float *probabilities);

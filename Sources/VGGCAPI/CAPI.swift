@@ -231,7 +231,18 @@ public func vgg_model_output_shape(_ model: OpaquePointer?, _ layer: UnsafePoint
 // MARK: - Session options and runs
 
 enum OptionKey: Int32 {
-    case threads = 1, forceReference = 2, isa = 3, winograd = 4, bf16Arithmetic = 5
+    case threads = 1, forceReference = 2, isa = 3, winograd = 4, bf16Arithmetic = 5, keptWorkspaceMiB = 6
+}
+
+/// Largest VGG_OPTION_KEPT_WORKSPACE_MIB: its bytes stay within Int.
+let maxKeptWorkspaceMiB: Int64 = 1 << 40
+
+/// A run under vgg.h's memory rule: the session gives its workspace back after a failed run
+/// and after a run whose workspace went past VGG_OPTION_KEPT_WORKSPACE_MIB.
+func sessionRun(_ function: String, _ s: Session, _ body: () throws -> Void) -> Int32 {
+    let status = guarded(function, body)
+    s.finishRun(failed: status != VGGStatus.ok.rawValue)
+    return status
 }
 
 @_cdecl("vgg_session_set_option")
@@ -239,7 +250,7 @@ public func vgg_session_set_option(_ session: OpaquePointer?, _ option: Int32, _
     guard let session else { return fail(.invalidArgument, "vgg_session_set_option: session is NULL") }
     let s = unbox(session, as: Session.self)
     guard let key = OptionKey(rawValue: option) else {
-        return fail(.invalidArgument, "vgg_session_set_option: option \(option) is not a VGG_OPTION_* value (1…5)")
+        return fail(.invalidArgument, "vgg_session_set_option: option \(option) is not a VGG_OPTION_* value (1…6)")
     }
     return guarded("vgg_session_set_option") {
         switch key {
@@ -261,6 +272,11 @@ public func vgg_session_set_option(_ session: OpaquePointer?, _ option: Int32, _
         case .bf16Arithmetic:
             guard value == 0 || value == 1 else { throw VGGError(.invalidArgument, "VGG_OPTION_BF16_ARITHMETIC: expected 0 or 1, found \(value)") }
             s.bf16Arithmetic = value == 1
+        case .keptWorkspaceMiB:
+            guard value >= 0 && value <= maxKeptWorkspaceMiB else {
+                throw VGGError(.invalidArgument, "VGG_OPTION_KEPT_WORKSPACE_MIB: expected 0…\(maxKeptWorkspaceMiB), found \(value)")
+            }
+            s.keptWorkspaceBytes = Int(value) << 20
         }
     }
 }
@@ -271,7 +287,7 @@ public func vgg_session_get_option(_ session: OpaquePointer?, _ option: Int32, _
     guard let value else { return fail(.invalidArgument, "vgg_session_get_option: value is NULL") }
     let s = unbox(session, as: Session.self)
     guard let key = OptionKey(rawValue: option) else {
-        return fail(.invalidArgument, "vgg_session_get_option: option \(option) is not a VGG_OPTION_* value (1…5)")
+        return fail(.invalidArgument, "vgg_session_get_option: option \(option) is not a VGG_OPTION_* value (1…6)")
     }
     switch key {
     case .threads: value.pointee = Int64(s.threads)
@@ -279,6 +295,7 @@ public func vgg_session_get_option(_ session: OpaquePointer?, _ option: Int32, _
     case .isa: value.pointee = Int64(s.isaLevel)
     case .winograd: value.pointee = s.winogradEnabled ? (s.winogradTileSize == 0 ? 1 : Int64(s.winogradTileSize)) : 0
     case .bf16Arithmetic: value.pointee = s.bf16Arithmetic ? 1 : 0
+    case .keptWorkspaceMiB: value.pointee = Int64(s.keptWorkspaceBytes >> 20)
     }
     return VGGStatus.ok.rawValue
 }
@@ -319,7 +336,7 @@ public func vgg_session_forward(_ session: OpaquePointer?, _ input: UnsafePointe
     guard let session else { return fail(.invalidArgument, "vgg_session_forward: session is NULL") }
     guard let input, let scores else { return fail(.invalidArgument, "vgg_session_forward: input and scores must not be NULL") }
     let s = unbox(session, as: Session.self)
-    return guarded("vgg_session_forward") {
+    return sessionRun("vgg_session_forward", s) {
         let (h, w) = try checkedSize("vgg_session_forward", height, width)
         _ = try s.forward(input: input, n: try checkedBatch(n), height: h, width: w, output: scores, capacity: capacity)
     }
@@ -332,7 +349,7 @@ public func vgg_session_probabilities(_ session: OpaquePointer?, _ input: Unsafe
     guard let session else { return fail(.invalidArgument, "vgg_session_probabilities: session is NULL") }
     guard let input, let probabilities else { return fail(.invalidArgument, "vgg_session_probabilities: input and probabilities must not be NULL") }
     let s = unbox(session, as: Session.self)
-    return guarded("vgg_session_probabilities") {
+    return sessionRun("vgg_session_probabilities", s) {
         let (h, w) = try checkedSize("vgg_session_probabilities", height, width)
         try s.probabilities(input: input, n: try checkedBatch(n), height: h, width: w, output: probabilities, capacity: capacity)
     }
@@ -358,7 +375,7 @@ public func vgg_session_features(_ session: OpaquePointer?, _ input: UnsafePoint
         caps.append(Int(clamping: capacities[i]))
     }
     let s = unbox(session, as: Session.self)
-    return guarded("vgg_session_features") {
+    return sessionRun("vgg_session_features", s) {
         let (h, w) = try checkedSize("vgg_session_features", height, width)
         try s.features(input: input, n: try checkedBatch(n), height: h, width: w, layers: names, outputs: outs, capacities: caps)
     }
@@ -391,7 +408,7 @@ public func vgg_session_classify(_ session: OpaquePointer?, _ pixels: UnsafePoin
         return fail(.invalidArgument, "vgg_session_classify: stride: expected \(width * 3)…\(Int32.max) bytes, found \(stride)")
     }
     let qs = scales.map { p in (0..<Int(scaleCount)).map { Int(p[$0]) } } ?? []
-    return guarded("vgg_session_classify") {
+    return sessionRun("vgg_session_classify", s) {
         let p = try s.classify(pixels: pixels, width: Int(width), height: Int(height), stride: Int(stride), format: format,
                                scales: qs, flip: flip == 1)
         for (i, c) in Session.top(p, Int(topK)).enumerated() {

@@ -79,12 +79,25 @@ extension Session {
         for q in qs where q < 1 || q > Session.maxSide {
             throw VGGError(.invalidArgument, "scale: expected a smaller side in 1…\(Session.maxSide), found \(q)")
         }
+        // Every derived size before any buffer grows: each scale's resized image must be an
+        // input the model accepts (sides, the minimum size).
+        var sizes = [(height: Int, width: Int)]()
+        for q in qs {
+            let (h, w) = Session.resizedSize(height: height, width: width, smallerSide: q)
+            if h > Session.maxSide || w > Session.maxSide {
+                throw VGGError(.invalidArgument, "scale \(q): the \(width)×\(height) image resized to smaller side \(q) is \(w)×\(h); expected sides of at most \(Session.maxSide)")
+            }
+            _ = try ForwardPlan(model: model, height: h, width: w, through: model.layers.count - 1)
+            sizes.append((h, w))
+        }
         let k = model.classCount
         var total = [Float](repeating: 0, count: k)
         var probs = [Float](repeating: 0, count: k)
         var runs = 0
-        for q in qs {
-            let (h, w) = Session.resizedSize(height: height, width: width, smallerSide: q)
+        for (h, w) in sizes {
+            // The run's activation buffers first: a size too large for memory fails before the
+            // resized image is allocated and written.
+            try reserveActivations(height: h, width: w)
             let image = try imageBuffer.reserve(3 * h * w)
             for flipped in flip ? [false, true] : [false] {
                 preprocess(pixels: pixels, width: width, height: height, stride: stride, format: format,

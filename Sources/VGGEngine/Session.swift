@@ -38,6 +38,10 @@ public final class Session {
     /// --layers`; nil in normal use.
     public var layerTimer: ((Int, Double) -> Void)?
 
+    /// Workspace bytes kept between runs (see `finishRun`); more is given back after the run.
+    public var keptWorkspaceBytes = Session.defaultKeptWorkspaceBytes
+    public static let defaultKeptWorkspaceBytes = 1 << 30
+
     /// Largest accepted input side and batch: far beyond any real use, small enough that
     /// every size computation stays exact.
     public static let maxSide = 1 << 16
@@ -122,6 +126,36 @@ public final class Session {
             }
         }
         return (floats + scratch * pool.threadCount) * MemoryLayout<Float>.size
+    }
+
+    /// Bytes the session's buffers hold now.
+    public var heldWorkspaceBytes: Int {
+        ([bufferA, bufferB, scoreBuffer, imageBuffer, tailStash, tailPairs, sparseInputs, groupSums] + winogradScratch)
+            .reduce(0) { $0 + $1.bytes }
+    }
+
+    /// Gives back every buffer of the session (the model's kept Winograd weights stay with
+    /// the model); the next run allocates what it needs again.
+    public func releaseWorkspace() {
+        for b in [bufferA, bufferB, scoreBuffer, imageBuffer, tailStash, tailPairs, sparseInputs, groupSums] + winogradScratch {
+            b.release()
+        }
+    }
+
+    /// The rule for memory after a run: a failed run gives back its workspace (it may have
+    /// grown for a size that then failed), and so does a run whose workspace went past
+    /// `keptWorkspaceBytes` (a one-off large input); otherwise it is kept for the next run.
+    public func finishRun(failed: Bool) {
+        if failed || heldWorkspaceBytes > keptWorkspaceBytes { releaseWorkspace() }
+    }
+
+    /// Grows the two activation buffers a one-image run at this size needs, so that an input
+    /// too large for memory fails here, before the caller writes other buffers for the run.
+    func reserveActivations(height: Int, width: Int) throws {
+        let plan = try ForwardPlan(model: model, height: height, width: width, through: model.layers.count - 1)
+        if forceReference { return }
+        _ = try bufferA.reserve(plan.bufferFloats)
+        _ = try bufferB.reserve(plan.bufferFloats)
     }
 
     func checkInput(n: Int, height: Int, width: Int) throws {

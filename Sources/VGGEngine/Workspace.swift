@@ -1,4 +1,5 @@
-// Aligned float buffers a session reuses across runs; they grow, never shrink.
+// Aligned float buffers a session reuses across runs; they grow until the session gives
+// them back (Session.releaseWorkspace).
 import Glibc
 
 final class FloatBuffer {
@@ -22,6 +23,13 @@ final class FloatBuffer {
     }
 
     var bytes: Int { capacity * MemoryLayout<Float>.size }
+
+    /// Frees the memory; the next `reserve` allocates again.
+    func release() {
+        free(pointer)
+        pointer = nil
+        capacity = 0
+    }
 
     deinit { free(pointer) }
 }

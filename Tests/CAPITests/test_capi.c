@@ -8,6 +8,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+
+/* The memory tests limit the address space, which sanitizers (whose shadow memory reserves
+ * terabytes of it) do not survive: they run in the plain build only. */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define UNDER_SANITIZER 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define UNDER_SANITIZER 1
+#endif
+#endif
 
 static int passed = 0, failed = 0;
 
@@ -216,7 +227,11 @@ static void test_runs(vgg_model *model) {
     CHECK_STATUS(vgg_session_get_option(s, VGG_OPTION_BF16_ARITHMETIC, &v), VGG_OK);
     CHECK(v == 0, "bf16 arithmetic off");
     CHECK_STATUS(vgg_session_set_option(s, VGG_OPTION_BF16_ARITHMETIC, 1), VGG_OK);
-    CHECK_STATUS(vgg_session_set_option(s, 6, 0), VGG_ERROR_INVALID_ARGUMENT);
+    CHECK_STATUS(vgg_session_get_option(s, VGG_OPTION_KEPT_WORKSPACE_MIB, &v), VGG_OK);
+    CHECK(v == 1024, "default kept workspace %lld MiB", (long long)v);
+    CHECK_STATUS(vgg_session_set_option(s, VGG_OPTION_KEPT_WORKSPACE_MIB, -1), VGG_ERROR_INVALID_ARGUMENT);
+    CHECK_STATUS(vgg_session_set_option(s, VGG_OPTION_KEPT_WORKSPACE_MIB, INT64_MAX), VGG_ERROR_INVALID_ARGUMENT);
+    CHECK_STATUS(vgg_session_set_option(s, 7, 0), VGG_ERROR_INVALID_ARGUMENT);
     CHECK_STATUS(vgg_session_set_option(NULL, VGG_OPTION_THREADS, 1), VGG_ERROR_INVALID_ARGUMENT);
     CHECK_STATUS(vgg_session_get_option(s, 99, &v), VGG_ERROR_INVALID_ARGUMENT);
     CHECK_STATUS(vgg_session_get_option(s, VGG_OPTION_THREADS, NULL), VGG_ERROR_INVALID_ARGUMENT);
@@ -404,6 +419,109 @@ static void test_threads(vgg_model *model, const char *path) {
     vgg_model_close(fresh);
 }
 
+
+/* Virtual and resident size of this process in MiB (/proc/self/statm). */
+static void memory_mib(long *virtual_mib, long *resident_mib) {
+    long pages = 0, resident = 0;
+    FILE *f = fopen("/proc/self/statm", "r");
+    if (f) {
+        if (fscanf(f, "%ld %ld", &pages, &resident) != 2) pages = resident = 0;
+        fclose(f);
+    }
+    *virtual_mib = pages * 4096 / (1 << 20);
+    *resident_mib = resident * 4096 / (1 << 20);
+}
+
+/* Peak resident size in MiB since the last reset_peak_rss() (VmHWM), or -1. */
+static long peak_rss_mib(void) {
+    char line[256];
+    long kb = -1;
+    FILE *f = fopen("/proc/self/status", "r");
+    if (!f) return -1;
+    while (fgets(line, sizeof line, f)) {
+        if (sscanf(line, "VmHWM: %ld kB", &kb) == 1) break;
+    }
+    fclose(f);
+    return kb < 0 ? -1 : kb / 1024;
+}
+
+static int reset_peak_rss(void) {
+    FILE *f = fopen("/proc/self/clear_refs", "w");
+    if (!f) return 0;
+    int ok = fputs("5", f) >= 0;
+    return fclose(f) == 0 && ok;
+}
+
+/* Sizes derived from the caller's arguments are checked before anything of that size is
+ * allocated, and a session gives back memory it grew for a failed or one-off large run. The
+ * address space is limited to 1 GiB above what the process uses, so an attempt to allocate
+ * or fill a large buffer shows as a wrong status or a grown process. */
+static void test_memory(vgg_model *model) {
+#ifdef UNDER_SANITIZER
+    (void)model;
+    printf("memory tests skipped under a sanitizer\n");
+#else
+    enum { TW = 10, TH = 65535 };
+    uint8_t *tall = calloc((size_t)TW * TH, 3);
+    float *input = malloc(sizeof(float) * 3 * 1024 * 1024);
+    CHECK(tall && input, "allocate test images");
+    if (!tall || !input) { free(tall); free(input); return; }
+    fill(input, 3 * 1024 * 1024, 5);
+    struct rlimit saved;
+    getrlimit(RLIMIT_AS, &saved);
+    long virtual_before, resident_before, virtual_after, resident_after;
+    memory_mib(&virtual_before, &resident_before);
+    struct rlimit tight = saved;
+    tight.rlim_cur = ((rlim_t)virtual_before + 1024) << 20;
+    if (saved.rlim_cur != RLIM_INFINITY && saved.rlim_cur < tight.rlim_cur) tight.rlim_cur = saved.rlim_cur;
+    CHECK(setrlimit(RLIMIT_AS, &tight) == 0, "limit the address space");
+    vgg_session *s = NULL;
+    CHECK_STATUS(vgg_session_create(model, &s), VGG_OK);
+    int32_t classes[1];
+    float probs[1];
+
+    /* A 10 x 65535 image resized to a smaller side of 224 would be 224 x 1468006: refused as
+     * an argument, before the 3.9 GB resized image is allocated. */
+    int32_t q224 = 224;
+    CHECK_STATUS(vgg_session_classify(s, tall, TW, TH, TW * 3, VGG_PIXELS_RGB, &q224, 1, 0, 1, classes, probs),
+                 VGG_ERROR_INVALID_ARGUMENT);
+    CHECK(strstr(vgg_last_error(), "resized") != NULL, "message names the resized size: %s", vgg_last_error());
+
+    /* A 1 x 1 image at scale 6000: the 432 MB resized image fits the limit, the run's
+     * activations (2 x 2.3 GB) do not. The run fails before the image is written, and the
+     * session keeps nothing of it. */
+    int reset = reset_peak_rss();
+    int32_t q6000 = 6000;
+    CHECK_STATUS(vgg_session_classify(s, tall, 1, 1, 3, VGG_PIXELS_RGB, &q6000, 1, 0, 1, classes, probs),
+                 VGG_ERROR_OUT_OF_MEMORY);
+    long peak = peak_rss_mib();
+    memory_mib(&virtual_after, &resident_after);
+    if (reset && peak >= 0) CHECK(peak < resident_before + 100, "peak RSS %ld MiB, %ld MiB before", peak, resident_before);
+    CHECK(virtual_after < virtual_before + 64, "a failed run keeps %ld MiB", virtual_after - virtual_before);
+    CHECK(resident_after < resident_before + 64, "a failed run keeps %ld MiB resident", resident_after - resident_before);
+
+    /* A 1024 x 1024 run (about 140 MB of workspace): kept for the next run by default, given
+     * back when it is past VGG_OPTION_KEPT_WORKSPACE_MIB. */
+    float out[10];
+    CHECK_STATUS(vgg_session_probabilities(s, input, 1, 1024, 1024, out, 10), VGG_OK);
+    memory_mib(&virtual_after, &resident_after);
+    CHECK(virtual_after > virtual_before + 100, "the workspace is kept by default (%ld MiB)", virtual_after - virtual_before);
+    CHECK_STATUS(vgg_session_set_option(s, VGG_OPTION_KEPT_WORKSPACE_MIB, 16), VGG_OK);
+    CHECK_STATUS(vgg_session_probabilities(s, input, 1, 1024, 1024, out, 10), VGG_OK);
+    memory_mib(&virtual_after, &resident_after);
+    CHECK(virtual_after < virtual_before + 64, "a run past the kept size gives it back (%ld MiB kept)",
+          virtual_after - virtual_before);
+    /* A small run stays within 16 MiB and keeps its workspace. */
+    static float small[3 * 32 * 32];
+    CHECK_STATUS(vgg_session_probabilities(s, small, 1, 32, 32, out, 10), VGG_OK);
+
+    vgg_session_free(s);
+    CHECK(setrlimit(RLIMIT_AS, &saved) == 0, "restore the address-space limit");
+    free(tall);
+    free(input);
+#endif
+}
+
 static void test_with_model(const char *path) {
     vgg_model *model = NULL;
     CHECK_STATUS(vgg_model_open(path, 0, &model), VGG_OK);
@@ -415,6 +533,7 @@ static void test_with_model(const char *path) {
     test_queries(model);
     test_runs(model);
     test_threads(model, path);
+    test_memory(model);
 
     vgg_session *session = NULL;
     CHECK_STATUS(vgg_session_create(model, NULL), VGG_ERROR_INVALID_ARGUMENT);
