@@ -87,7 +87,15 @@ struct ClassifyCommand: ParsableCommand {
             progress.update(i, path)
             do {
                 let image = try loadImage(path, maxPixels: limits.maxPixels)
-                let probabilities = try classify(session, image, scales: qs)
+                let probabilities: [Float]
+                do {
+                    probabilities = try classify(session, image, scales: qs)
+                    session.finishRun(failed: false)
+                } catch {
+                    // The library's memory rule: a failed run gives its workspace back.
+                    session.finishRun(failed: true)
+                    throw error
+                }
                 let best = Session.top(probabilities, k)
                 progress.finish()
                 printResult(path, best, m)
