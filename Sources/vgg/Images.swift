@@ -65,6 +65,7 @@ func writePNG(_ path: String, _ image: RGBImage) throws {
 /// Floats the CLI allocates in sizes derived from its input: the byte count is computed with
 /// overflow checks and a failed allocation is an error with a message, not an abort.
 final class FloatStorage {
+    let pointer: UnsafeMutablePointer<Float>
     let buffer: UnsafeMutableBufferPointer<Float>
 
     init(count: Int, for what: String) throws {
@@ -74,12 +75,11 @@ final class FloatStorage {
         }
         let p = raw.bindMemory(to: Float.self, capacity: max(count, 1))
         p.initialize(repeating: 0, count: count)
+        pointer = p
         buffer = UnsafeMutableBufferPointer(start: p, count: count)
     }
 
-    var pointer: UnsafeMutablePointer<Float> { buffer.baseAddress! }
-
-    deinit { free(buffer.baseAddress) }
+    deinit { free(pointer) }
 }
 
 /// The size of `image` resized so its smaller side is `side`, refused when a side is past
