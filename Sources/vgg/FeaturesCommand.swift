@@ -136,22 +136,25 @@ struct FeaturesCommand: ParsableCommand {
             throw ExitCode(1)
         }
         progress.finish()
-        // Keep the stacked descriptors alive (and in place) while the archive is written.
-        let pooledValues = layers.map { stacked[$0] ?? [] }
         do {
-            try withFloatBuffers(pooledValues) { pooled in
-                var arrays = [NPYArray]()
-                for (i, name) in layers.enumerated() {
-                    let shape = pool == nil ? (shapes[name] ?? []) : [paths.count, shapes[name]?[0] ?? 0]
-                    let values = pool == nil ? UnsafeBufferPointer(maps[i].buffer) : pooled[i]
-                    arrays.append(NPYArray(name: name, shape: shape, floats: values))
+            var arrays = [NPYArray]()
+            var descriptors = [FloatStorage]()
+            for (i, name) in layers.enumerated() {
+                guard pool != nil else {
+                    arrays.append(NPYArray(name: name, shape: shapes[name] ?? [], floats: UnsafeBufferPointer(maps[i].buffer)))
+                    continue
                 }
-                if pool != nil { arrays.append(NPYArray(name: "images", shape: [paths.count], floats: nil, strings: paths)) }
-                // A file-size limit must give a clean error (EFBIG), not kill the process mid-write.
-                signal(SIGXFSZ, SIG_IGN)
-                try NPZWriter.write(arrays, to: output)
-                print("wrote \(output): " + arrays.map { "\($0.name) \($0.shape)" }.joined(separator: ", "))
+                let values = stacked[name] ?? []
+                let storage = try FloatStorage(count: values.count, for: "the descriptors of '\(name)'")
+                for (j, v) in values.enumerated() { storage.buffer[j] = v }
+                descriptors.append(storage)
+                arrays.append(NPYArray(name: name, shape: [paths.count, shapes[name]?[0] ?? 0], floats: UnsafeBufferPointer(storage.buffer)))
             }
+            if pool != nil { arrays.append(NPYArray(name: "images", shape: [paths.count], floats: nil, strings: paths)) }
+            // A file-size limit must give a clean error (EFBIG), not kill the process mid-write.
+            signal(SIGXFSZ, SIG_IGN)
+            try withExtendedLifetime((maps, descriptors)) { try NPZWriter.write(arrays, to: output) }
+            print("wrote \(output): " + arrays.map { "\($0.name) \($0.shape)" }.joined(separator: ", "))
         } catch {
             fputs("vgg: \(describe(error))\n", stderr)
             throw ExitCode(1)
@@ -163,13 +166,4 @@ struct FeaturesCommand: ParsableCommand {
 func normalize(_ values: UnsafeMutableBufferPointer<Float>) {
     let norm = values.reduce(0) { $0 + Double($1) * Double($1) }.squareRoot()
     if norm > 0 { for i in values.indices { values[i] = Float(Double(values[i]) / norm) } }
-}
-
-/// Runs `body` with buffer pointers to each array's elements, valid for the whole call.
-func withFloatBuffers<R>(_ arrays: [[Float]], _ body: ([UnsafeBufferPointer<Float>]) throws -> R) throws -> R {
-    func nest(_ i: Int, _ acc: [UnsafeBufferPointer<Float>]) throws -> R {
-        if i == arrays.count { return try body(acc) }
-        return try arrays[i].withUnsafeBufferPointer { try nest(i + 1, acc + [$0]) }
-    }
-    return try nest(0, [])
 }
