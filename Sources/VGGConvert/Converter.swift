@@ -4,7 +4,7 @@ import Glibc
 import VGGFormat
 
 public enum InputKind: Equatable {
-    case caffemodel, hdf5, vgg, torch, torchLegacy, safetensors, unknown
+    case caffemodel, hdf5, vgg, torch, torchLegacy, safetensors, onnx, unknown
 }
 
 public struct ConvertOptions {
@@ -45,6 +45,7 @@ public enum Converter {
         if bytes == VGGFile.magic { return .vgg }
         if bytes == [0x89, 0x48, 0x44, 0x46, 0x0D, 0x0A, 0x1A, 0x0A] { return .hdf5 }
         if all.withUnsafeBytes({ ZipArchive.looksLikeZip($0) }) { return .torch }
+        if all.withUnsafeBytes({ ONNXImporter.looksLikeONNX($0) }) { return .onnx }
         if all.withUnsafeBytes({ SafetensorsImporter.looksLikeSafetensors($0) }) { return .safetensors }
         if all.withUnsafeBytes({ TorchImporter.looksLikeLegacy($0) }) { return .torchLegacy }
         if bytes.withUnsafeBytes({ CaffeImporter.looksLikeCaffemodel($0) }) { return .caffemodel }
@@ -71,12 +72,14 @@ public enum Converter {
             net = try TorchImporter.importFile(path: input, inputSize: options.inputSize)
         case .safetensors:
             net = try SafetensorsImporter.importFile(path: input, inputSize: options.inputSize)
+        case .onnx:
+            net = try ONNXImporter.importFile(path: input, inputSize: options.inputSize)
         case .torchLegacy:
             throw ConvertError("'\(input)' is a pickle, or a torch.save file in the legacy format (before torch 1.6), which is not read; re-save it with a current torch: torch.save(torch.load(path, weights_only=True), 'vgg.pth')")
         case .vgg:
             throw ConvertError("'\(input)' is already a .vgg file")
         case .unknown:
-            throw ConvertError("'\(input)' is not a caffemodel, HDF5, PyTorch (.pth) or safetensors file (unrecognised first bytes)")
+            throw ConvertError("'\(input)' is not a caffemodel, HDF5, PyTorch (.pth), safetensors or ONNX file (unrecognised first bytes)")
         }
         if let order = options.channelOrder { net.channelOrder = order }
         if let mean = options.mean {
