@@ -18,6 +18,10 @@ The networks keep VGG's shape (VGG16: 13 convolutions in 5 blocks, 5 max pools; 
   vgg16_strided.pth          a state dict with a transposed (non-contiguous) classifier.0.weight (refused)
   malicious.pth              a pickle whose REDUCE calls posix.system('touch <marker>') (refused, nothing run)
   expected.npz               inputs and the frameworks' outputs (see main)
+
+It also writes the fuzzers' seeds: Tests/Fuzz/corpus/torch/*.pth and corpus/safetensors/*.safetensors,
+a one-block VGG (conv, [BatchNorm], pool, classifier.0/3/6 over the 16x16 map of a 32x32 input) in
+a few KB, as the fuzz harness converts at --input-size 32.
 """
 import os
 import sys
@@ -76,8 +80,28 @@ class RunsACommand:
         return (os.system, (f"touch {MARKER}",))
 
 
+def write_fuzz_seeds():
+    corpus = OUT.parents[1] / "Fuzz" / "corpus"
+    (corpus / "torch").mkdir(parents=True, exist_ok=True)
+    (corpus / "safetensors").mkdir(parents=True, exist_ok=True)
+    for bn in (False, True):
+        torch.manual_seed(1)
+        m = VGG(make_layers([2, "M"], batch_norm=bn), num_classes=3, init_weights=True)
+        m.classifier = nn.Sequential(nn.Linear(2 * 16 * 16, 4), nn.ReLU(True), nn.Dropout(),
+                                     nn.Linear(4, 4), nn.ReLU(True), nn.Dropout(), nn.Linear(4, 3))
+        sd = m.state_dict()
+        name = "micro_bn" if bn else "micro"
+        torch.save(sd, corpus / "torch" / f"{name}.pth")
+        safetensors.torch.save_file({k: v for k, v in sd.items() if v.dtype != torch.int64} if not bn else sd,
+                                    str(corpus / "safetensors" / f"{name}.safetensors"), metadata={"format": "pt"})
+    torch.save({"epoch": 1, "state_dict": {"module." + k: v.half() for k, v in sd.items()}},
+               corpus / "torch" / "micro_checkpoint_f16.pth")
+    torch.save({"weights": RunsACommand()}, corpus / "torch" / "malicious.pth")
+
+
 def main():
     OUT.mkdir(parents=True, exist_ok=True)
+    write_fuzz_seeds()
     torch.manual_seed(0)
     plain, bn, tm = torchvision_vgg(False), torchvision_vgg(True), timm_vgg()
 
