@@ -1,7 +1,7 @@
 #!/bin/sh
 # Builds the libFuzzer targets of Tests/Fuzz with coverage and AddressSanitizer: each Swift
 # module of the engine (and the converter) is compiled again with -sanitize=fuzzer,address,
-# in dependency order, then linked with the target. Output: build/fuzz/fuzz-{vgg,caffe,hdf5}.
+# in dependency order, then linked with the target. Output: build/fuzz/fuzz-{vgg,caffe,hdf5,torch,safetensors}.
 set -eu
 cd "$(dirname "$0")/.."
 B=build/fuzz
@@ -39,4 +39,6 @@ CONVERT="$ENGINE $B/obj/VGGConvert.o $B/obj/caffe_pb.o -lprotobuf-c -L/usr/lib/x
 swiftc $SAN $CINC Tests/Fuzz/FuzzVGGReader.swift $ENGINE -o "$B/fuzz-vgg"
 swiftc $SAN $CINC Tests/Fuzz/FuzzCaffeImporter.swift Tests/Fuzz/ConverterHarness.swift $CONVERT -o "$B/fuzz-caffe"
 swiftc $SAN $CINC Tests/Fuzz/FuzzHDF5Importer.swift Tests/Fuzz/ConverterHarness.swift $CONVERT -o "$B/fuzz-hdf5"
-echo "built $B/fuzz-vgg $B/fuzz-caffe $B/fuzz-hdf5"
+swiftc $SAN $CINC Tests/Fuzz/FuzzTorchImporter.swift Tests/Fuzz/ConverterHarness.swift $CONVERT -o "$B/fuzz-torch"
+swiftc $SAN $CINC Tests/Fuzz/FuzzSafetensorsImporter.swift Tests/Fuzz/ConverterHarness.swift $CONVERT -o "$B/fuzz-safetensors"
+echo "built $B/fuzz-vgg $B/fuzz-caffe $B/fuzz-hdf5 $B/fuzz-torch $B/fuzz-safetensors"

@@ -12,15 +12,26 @@ The networks keep VGG's shape (VGG16: 13 convolutions in 5 blocks, 5 max pools; 
   vgg16_bn_tiny.pth          the same with BatchNorm (random running stats, gamma, beta)
   vgg16_bn_checkpoint.pth    {'epoch', 'arch', 'state_dict' (keys prefixed 'module.'), 'best_acc1' (a tensor), 'optimizer'}
   vgg16_tiny_f16.pth         vgg16_tiny's state dict in float16
+  vgg16_bn_legacy.pth        vgg16_bn_tiny in the legacy format (_use_new_zipfile_serialization=False), as
+                             torchvision's own 2017-18 VGG downloads are
+  vgg16_legacy_v1.pth        vgg16_tiny in the legacy format with tensors pickled as torch 0.2-0.3 did,
+                             torch._utils._rebuild_tensor(storage, offset, size, stride)
   vgg16_tiny.safetensors     vgg16_tiny's state dict, safetensors.torch.save_file
   timm_vgg11_tiny.safetensors  timm VGG11 (pre_logits 7x7 conv, head.fc), with {'format': 'pt'} metadata as on the hub
   vgg16_whole_model.pth      torch.save(model): a pickled nn.Module (must be refused)
   vgg16_strided.pth          a state dict with a transposed (non-contiguous) classifier.0.weight (refused)
   malicious.pth              a pickle whose REDUCE calls posix.system('touch <marker>') (refused, nothing run)
   expected.npz               inputs and the frameworks' outputs (see main)
+
+It also writes the fuzzers' seeds: Tests/Fuzz/corpus/torch/*.pth and corpus/safetensors/*.safetensors,
+a one-block VGG (conv, [BatchNorm], pool, classifier.0/3/6 over the 16x16 map of a 32x32 input) in
+a few KB, as the fuzz harness converts at --input-size 32.
 """
 import os
+import pickle
 import sys
+import types
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -69,6 +80,18 @@ def timm_vgg() -> nn.Module:
     return m.eval()
 
 
+class Torch03Pickler(pickle.Pickler):
+    """Pickles tensors the way torch 0.2-0.3 did (before _rebuild_tensor_v2)."""
+
+    def reducer_override(self, obj):
+        if isinstance(obj, torch.Tensor):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                storage = obj.storage()
+            return (torch._utils._rebuild_tensor, (storage, obj.storage_offset(), tuple(obj.size()), obj.stride()))
+        return NotImplemented
+
+
 class RunsACommand:
     """What an attacker pickles: unpickling it calls os.system."""
 
@@ -76,8 +99,29 @@ class RunsACommand:
         return (os.system, (f"touch {MARKER}",))
 
 
+def write_fuzz_seeds():
+    corpus = OUT.parents[1] / "Fuzz" / "corpus"
+    (corpus / "torch").mkdir(parents=True, exist_ok=True)
+    (corpus / "safetensors").mkdir(parents=True, exist_ok=True)
+    for bn in (False, True):
+        torch.manual_seed(1)
+        m = VGG(make_layers([2, "M"], batch_norm=bn), num_classes=3, init_weights=True)
+        m.classifier = nn.Sequential(nn.Linear(2 * 16 * 16, 4), nn.ReLU(True), nn.Dropout(),
+                                     nn.Linear(4, 4), nn.ReLU(True), nn.Dropout(), nn.Linear(4, 3))
+        sd = m.state_dict()
+        name = "micro_bn" if bn else "micro"
+        torch.save(sd, corpus / "torch" / f"{name}.pth")
+        safetensors.torch.save_file({k: v for k, v in sd.items() if v.dtype != torch.int64} if not bn else sd,
+                                    str(corpus / "safetensors" / f"{name}.safetensors"), metadata={"format": "pt"})
+    torch.save({"epoch": 1, "state_dict": {"module." + k: v.half() for k, v in sd.items()}},
+               corpus / "torch" / "micro_checkpoint_f16.pth")
+    torch.save(sd, corpus / "torch" / "micro_bn_legacy.pth", _use_new_zipfile_serialization=False)
+    torch.save({"weights": RunsACommand()}, corpus / "torch" / "malicious.pth")
+
+
 def main():
     OUT.mkdir(parents=True, exist_ok=True)
+    write_fuzz_seeds()
     torch.manual_seed(0)
     plain, bn, tm = torchvision_vgg(False), torchvision_vgg(True), timm_vgg()
 
@@ -90,6 +134,9 @@ def main():
     torch.save(half, OUT / "vgg16_tiny_f16.pth")
     safetensors.torch.save_file(plain.state_dict(), str(OUT / "vgg16_tiny.safetensors"))
     safetensors.torch.save_file(tm.state_dict(), str(OUT / "timm_vgg11_tiny.safetensors"), metadata={"format": "pt"})
+    torch.save(bn.state_dict(), OUT / "vgg16_bn_legacy.pth", _use_new_zipfile_serialization=False)
+    torch03 = types.SimpleNamespace(Pickler=Torch03Pickler, dump=pickle.dump, __name__="pickle")
+    torch.save(plain.state_dict(), OUT / "vgg16_legacy_v1.pth", pickle_module=torch03, _use_new_zipfile_serialization=False)
     torch.save(plain, OUT / "vgg16_whole_model.pth")
     strided = dict(plain.state_dict())
     strided["classifier.0.weight"] = strided["classifier.0.weight"].t().contiguous().t()

@@ -47,7 +47,7 @@ public enum Converter {
         if all.withUnsafeBytes({ ZipArchive.looksLikeZip($0) }) { return .torch }
         if all.withUnsafeBytes({ ONNXImporter.looksLikeONNX($0) }) { return .onnx }
         if all.withUnsafeBytes({ SafetensorsImporter.looksLikeSafetensors($0) }) { return .safetensors }
-        if all.withUnsafeBytes({ TorchImporter.looksLikeLegacy($0) }) { return .torchLegacy }
+        if all.withUnsafeBytes({ TorchLegacyImporter.looksLikePickle($0) }) { return .torchLegacy }
         if bytes.withUnsafeBytes({ CaffeImporter.looksLikeCaffemodel($0) }) { return .caffemodel }
         return .unknown
     }
@@ -75,7 +75,7 @@ public enum Converter {
         case .onnx:
             net = try ONNXImporter.importFile(path: input, inputSize: options.inputSize)
         case .torchLegacy:
-            throw ConvertError("'\(input)' is a pickle, or a torch.save file in the legacy format (before torch 1.6), which is not read; re-save it with a current torch: torch.save(torch.load(path, weights_only=True), 'vgg.pth')")
+            net = try TorchLegacyImporter.importFile(path: input, inputSize: options.inputSize)
         case .vgg:
             throw ConvertError("'\(input)' is already a .vgg file")
         case .unknown:

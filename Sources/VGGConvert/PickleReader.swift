@@ -12,11 +12,14 @@ final class PickleBox {
     init(isList: Bool) { self.isList = isList }
 }
 
-/// A storage named by a persistent id: the zip entry `data/<key>` holding `count` elements.
+/// A storage named by a persistent id: the zip entry `data/<key>` (or the legacy format's
+/// record `key`) holding `count` elements; legacy files may name a view of it.
 struct TorchStorage {
     var key: String
     var dtype: TorchDType
     var count: Int
+    /// The legacy format's view_metadata: the view's start and length in the storage.
+    var view: (offset: Int, count: Int)?
 }
 
 /// A tensor as `_rebuild_tensor_v2` describes it: a view into a storage.
@@ -84,19 +87,29 @@ struct PickleReader {
     private var memo: [Int: PickleValue] = [:]
     /// Every dict and list made, emptied at the end so reference cycles a file builds are freed.
     private var boxes: [PickleBox] = []
+    private var storages: [TorchStorage] = []
 
     private init(_ bytes: UnsafeRawBufferPointer, what: String) {
         self.bytes = bytes
         self.what = what
     }
 
-    /// Interprets the pickle and hands its value to `body`; the dicts and lists in it are
-    /// valid only during the call.
-    static func read<T>(_ bytes: UnsafeRawBufferPointer, what: String, _ body: (PickleValue) throws -> T) throws -> T {
+    /// What a pickle holds, and what it took to read it.
+    struct Result {
+        var value: PickleValue
+        /// Bytes up to and including STOP (the legacy format has several pickles in a row).
+        var length: Int
+        /// Every storage a persistent id named, referenced by a tensor or not.
+        var storages: [TorchStorage]
+    }
+
+    /// Interprets the pickle at the start of `bytes` and hands the result to `body`; the dicts
+    /// and lists in it are valid only during the call.
+    static func read<T>(_ bytes: UnsafeRawBufferPointer, what: String, _ body: (Result) throws -> T) throws -> T {
         var reader = PickleReader(bytes, what: what)
         defer { for b in reader.boxes { b.items = []; b.elements = [] } }
         let value = try reader.run()
-        return try body(value)
+        return try body(Result(value: value, length: reader.at, storages: reader.storages))
     }
 
     /// Globals that make a module's class (a whole pickled model) rather than tensors.
@@ -106,8 +119,8 @@ struct PickleReader {
     }
 
     private static let rebuildFunctions: Set<String> = [
-        "torch._utils._rebuild_tensor_v2", "torch._utils._rebuild_parameter",
-        "torch._utils._rebuild_parameter_with_state", "torch._tensor._rebuild_from_type_v2",
+        "torch._utils._rebuild_tensor_v2", "torch._utils._rebuild_tensor", "torch._utils._rebuild_parameter",
+        "torch._utils._rebuild_parameter_with_state", "torch._tensor._rebuild_from_type_v2", "torch.tensor._rebuild_from_type_v2",
     ]
     private static let typeMarkers: Set<String> = ["torch._tensor.Tensor", "torch.nn.parameter.Parameter", "torch.Tensor", "torch.Size"]
     private static let dtypeNames: Set<String> = [
@@ -170,7 +183,8 @@ struct PickleReader {
                 try push(.float(Double(bitPattern: v)))
             case 0x58: try push(.string(try text(Int(try uint(4)), at: position)))  // BINUNICODE
             case 0x8C: try push(.string(try text(Int(try byte()), at: position)))  // SHORT_BINUNICODE
-            case 0x55: try push(.string(try text(Int(try byte()), at: position)))  // SHORT_BINSTRING
+            case 0x55: try push(.string(try text(Int(try byte()), at: position)))  // SHORT_BINSTRING (Python 2 str)
+            case 0x54: try push(.string(try text(Int(try uint(4)), at: position)))  // BINSTRING
             case 0x63:  // GLOBAL "module\nname\n"
                 let module = try line(), name = try line()
                 try push(try global(module, name, at: position))
@@ -187,7 +201,9 @@ struct PickleReader {
                 guard let v = memo[index] else { throw fail("memo entry \(index) read before it was written", at: position) }
                 try push(v)
             case 0x51:  // BINPERSID
-                try push(try persistentStorage(try pop(), at: position))
+                let storage = try persistentStorage(try pop(), at: position)
+                if case let .storage(s) = storage { storages.append(s) }
+                try push(storage)
             case 0x52:  // REDUCE
                 let args = try pop(), callable = try pop()
                 try push(try call(callable, args, at: position))
@@ -224,15 +240,29 @@ struct PickleReader {
         throw ConvertError("\(what) refers to the global '\(module) \(name)', which is not one torch.save writes for tensors; the file is refused and nothing in it was run")
     }
 
-    /// `('storage', torch.<T>Storage, key, location, numel)`.
+    /// `('storage', torch.<T>Storage, key, location, numel)`, and in the legacy format a sixth
+    /// item: None or the view (view_key, offset, view_numel).
     private func persistentStorage(_ pid: PickleValue, at position: Int) throws -> PickleValue {
-        guard case let .tuple(t, _) = pid, t.count == 5, case .string("storage") = t[0],
+        guard case let .tuple(t, _) = pid, t.count == 5 || t.count == 6, case .string("storage") = t[0],
               case let .global(_, storageClass) = t[1], storageClass.hasSuffix("Storage"),
               let dtype = TorchDType(rawValue: String(storageClass.dropLast(7))),
               case let .string(key) = t[2], case .string = t[3], case let .int(count) = t[4], count >= 0 else {
             throw fail("a persistent id that is not ('storage', torch.<type>Storage, key, location, numel)", at: position)
         }
-        return .storage(TorchStorage(key: key, dtype: dtype, count: count))
+        var storage = TorchStorage(key: key, dtype: dtype, count: count)
+        if t.count == 6 {
+            switch t[5] {
+            case .none: break
+            case let .tuple(v, _) where v.count == 3:
+                guard case let .int(offset) = v[1], case let .int(n) = v[2], offset >= 0, n >= 0, offset <= count, n <= count - offset else {
+                    throw fail("a storage view that is not (key, offset, numel) inside its \(count)-element storage", at: position)
+                }
+                storage.view = (offset, n)
+            default:
+                throw fail("a storage view that is not None or (key, offset, numel)", at: position)
+            }
+        }
+        return .storage(storage)
     }
 
     private mutating func call(_ callable: PickleValue, _ args: PickleValue, at position: Int) throws -> PickleValue {
@@ -243,8 +273,8 @@ struct PickleReader {
         case "collections.OrderedDict":
             guard a.isEmpty else { throw fail("OrderedDict called with arguments", at: position) }
             return newBox(isList: false)
-        case "torch._utils._rebuild_tensor_v2":
-            // (storage, storage_offset, size, stride, requires_grad, backward_hooks[, metadata])
+        case "torch._utils._rebuild_tensor_v2", "torch._utils._rebuild_tensor":
+            // (storage, storage_offset, size, stride[, requires_grad, backward_hooks[, metadata]]): v1 has the first four
             guard a.count >= 4, case let .storage(s) = a[0], case let .int(offset) = a[1],
                   let shape = ints(a[2]), let stride = ints(a[3]) else {
                 throw fail("_rebuild_tensor_v2 arguments are not (storage, offset, size, stride, …)", at: position)
@@ -256,9 +286,9 @@ struct PickleReader {
         case "torch._utils._rebuild_parameter", "torch._utils._rebuild_parameter_with_state":
             guard let first = a.first, case .tensor = first else { throw fail("\(name) of something that is not a tensor", at: position) }
             return first
-        case "torch._tensor._rebuild_from_type_v2":
+        case "torch._tensor._rebuild_from_type_v2", "torch.tensor._rebuild_from_type_v2":
             // (func, type, args, state): the tensor func(*args) makes; a subclass's state is not needed.
-            guard a.count == 4, case let .global(m, n) = a[0], "\(m).\(n)" != "torch._tensor._rebuild_from_type_v2" else {
+            guard a.count == 4, case let .global(m, n) = a[0], !n.hasPrefix("_rebuild_from_type"), "\(m).\(n)" != "\(module).\(name)" else {
                 throw fail("_rebuild_from_type_v2 arguments are not (rebuild function, type, args, state)", at: position)
             }
             let tensor = try call(a[0], a[2], at: position)

@@ -8,11 +8,6 @@ enum TorchImporter {
     /// Entries of a training checkpoint that hold the model's state dict, tried in order.
     static let checkpointKeys = ["state_dict", "model_state_dict", "model"]
 
-    /// The legacy (torch < 1.6) format starts with a pickled magic number (protocol 2).
-    static func looksLikeLegacy(_ head: UnsafeRawBufferPointer) -> Bool {
-        head.count >= 2 && head[0] == 0x80 && head[1] == 0x02
-    }
-
     static func importFile(path: String, inputSize: Int?) throws -> CanonicalNetwork {
         let file = try MappedFile(path: path)
         let zip = try ZipArchive(file: file, path: path)
@@ -32,11 +27,15 @@ enum TorchImporter {
             let order = String(decoding: try zip.bytes(of: prefix + "byteorder"), as: UTF8.self)
             if order != "little" { throw ConvertError("\(what) was saved with byte order '\(order)'; only little-endian files are read") }
         }
-        let views = try PickleReader.read(try zip.bytes(of: pickleName), what: what) { try stateDict(in: $0, what: what) }
+        let views = try PickleReader.read(try zip.bytes(of: pickleName), what: what) { try stateDict(in: $0.value, what: what) }
 
         var tensors = [String: StateDictTensor]()
         for (name, v) in views {
-            tensors[name] = try tensor(name, v, zip: zip, prefix: prefix, what: what)
+            let entryName = prefix + "data/" + v.storage.key
+            guard let entry = zip.entries[entryName] else {
+                throw ConvertError("\(what): tensor '\(name)' refers to storage '\(v.storage.key)' but the archive has no entry '\(entryName)'")
+            }
+            tensors[name] = try tensor(name, v, storageBytes: entry.size, file: file, what: what) { try zip.bytes(of: entryName) }
         }
         var net = CanonicalNetwork(name: modelName(path))
         if let s = inputSize { net.inputHeight = s; net.inputWidth = s }
@@ -76,12 +75,10 @@ enum TorchImporter {
         throw ConvertError("\(what) holds a dict without tensors (keys: \(keys.prefix(6).joined(separator: ", "))\(keys.count > 6 ? ", …" : "")) and no \(checkpointKeys.map { "'\($0)'" }.joined(separator: "/")) entry holding a state dict")
     }
 
-    /// Checks a tensor view against its storage entry: contiguous, in bounds, a known dtype.
-    static func tensor(_ name: String, _ v: TorchTensorView, zip: ZipArchive, prefix: String, what: String) throws -> StateDictTensor {
-        let entryName = prefix + "data/" + v.storage.key
-        guard let entry = zip.entries[entryName] else {
-            throw ConvertError("\(what): tensor '\(name)' refers to storage '\(v.storage.key)' but the archive has no entry '\(entryName)'")
-        }
+    /// Checks a tensor view against its storage's bytes (`storageBytes` of them, served by
+    /// `storage`): contiguous, in bounds, a known dtype.
+    static func tensor(_ name: String, _ v: TorchTensorView, storageBytes: Int, file: MappedFile, what: String,
+                       storage: @escaping () throws -> UnsafeRawBufferPointer) throws -> StateDictTensor {
         let size = v.storage.dtype.size
         var elements = 1
         for d in v.shape {
@@ -97,12 +94,14 @@ enum TorchImporter {
             }
             expected = expected &* max(v.shape[d], 1)
         }
-        let (storageBytes, o1) = v.storage.count.multipliedReportingOverflow(by: size)
-        guard !o1, entry.size == storageBytes else {
-            throw ConvertError("\(what): storage '\(v.storage.key)' of tensor '\(name)' should hold \(v.storage.count) \(v.storage.dtype.rawValue) elements (\(v.storage.count &* size) bytes) but its entry has \(entry.size) bytes")
+        let (wanted, o1) = v.storage.count.multipliedReportingOverflow(by: size)
+        guard !o1, storageBytes == wanted else {
+            throw ConvertError("\(what): storage '\(v.storage.key)' of tensor '\(name)' should hold \(v.storage.count) \(v.storage.dtype.rawValue) elements (\(v.storage.count &* size) bytes) but has \(storageBytes) bytes")
         }
-        guard v.offset <= v.storage.count, elements <= v.storage.count - v.offset else {
-            throw ConvertError("\(what): tensor '\(name)' (offset \(v.offset), \(elements) elements) runs past its storage of \(v.storage.count) elements")
+        // A legacy view starts inside its storage; the tensor's offset counts from the view.
+        let (viewStart, viewCount) = v.storage.view ?? (0, v.storage.count)
+        guard v.offset <= viewCount, elements <= viewCount - v.offset else {
+            throw ConvertError("\(what): tensor '\(name)' (offset \(v.offset), \(elements) elements) runs past its storage of \(viewCount) elements")
         }
         let dtype: StateDictTensor.DType
         switch v.storage.dtype {
@@ -112,10 +111,10 @@ enum TorchImporter {
         case .float64: dtype = .f64
         default: dtype = .other(v.storage.dtype.rawValue.lowercased())
         }
-        let offset = v.offset * size, count = elements * size
+        let offset = (viewStart + v.offset) * size, count = elements * size
         return StateDictTensor(name: name, dtype: dtype, shape: v.shape, bytes: {
-            let all = try zip.bytes(of: entryName)
+            let all = try storage()
             return UnsafeRawBufferPointer(rebasing: all[offset..<(offset + count)])
-        }, file: zip.file)
+        }, file: file)
     }
 }

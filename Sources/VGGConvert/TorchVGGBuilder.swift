@@ -138,8 +138,8 @@ enum TorchVGGBuilder {
             (height, width, channels) = (1, 1, l.outChannels)
             net.layers.append(l)
         }
-        if modules == TorchVisionNames.torchvisionClassifier {
-            net.notes.append("fc6 runs as a \(net.layers.first { $0.name == "fc6" }?.kernelH ?? 7)×\(net.layers.first { $0.name == "fc6" }?.kernelW ?? 7) convolution over pool5: equal to torchvision's AdaptiveAvgPool2d((7, 7)) + classifier at 224; at other sizes the classifier slides over the map instead of pooling it to 7×7")
+        if modules == TorchVisionNames.torchvisionClassifier, let fc6 = net.layers.first(where: { $0.name == "fc6" }) {
+            net.notes.append("fc6 runs as a \(fc6.kernelH)×\(fc6.kernelW) convolution over pool5, fully convolutionally: torchvision first pools pool5 to 7×7 (AdaptiveAvgPool2d), the identity at 224; at other sizes libvgg slides the classifier over the map instead")
         }
         net.notes.append("preprocessing recorded as torchvision/timm's: RGB, mean (0.485, 0.456, 0.406)·255, scale 1/((0.229, 0.224, 0.225)·255)")
 

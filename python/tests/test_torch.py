@@ -51,6 +51,8 @@ def f64(a):
     ("vgg16_tiny.safetensors", "vgg16", 1e-5),
     ("vgg16_bn_tiny.pth", "vgg16_bn", 3e-5),
     ("vgg16_bn_checkpoint.pth", "vgg16_bn", 3e-5),
+    ("vgg16_bn_legacy.pth", "vgg16_bn", 3e-5),
+    ("vgg16_legacy_v1.pth", "vgg16", 1e-5),
 ])
 def test_torchvision_files_match_torchvision_outputs(tmp_path, expected, name, key, tolerance):
     """Logits at 224 (where AdaptiveAvgPool2d((7,7)) is the identity) and pool5 at 250×230 (floor pooling)."""
@@ -114,8 +116,13 @@ def test_pth_safetensors_and_checkpoint_give_identical_files(tmp_path):
         return {n: t.stored for n, t in vf.read(str(converted(tmp_path, name))).tensors.items()}
     a, b = tensors("vgg16_tiny.pth"), tensors("vgg16_tiny.safetensors")
     assert a.keys() == b.keys() and all(np.array_equal(a[n], b[n]) for n in a)
-    c, d = tensors("vgg16_bn_tiny.pth"), tensors("vgg16_bn_checkpoint.pth")
-    assert c.keys() == d.keys() and all(np.array_equal(c[n], d[n]) for n in c)
+    for other in ("vgg16_legacy_v1.pth",):
+        e = tensors(other)
+        assert a.keys() == e.keys() and all(np.array_equal(a[n], e[n]) for n in a), other
+    c = tensors("vgg16_bn_tiny.pth")
+    for other in ("vgg16_bn_checkpoint.pth", "vgg16_bn_legacy.pth"):
+        d = tensors(other)
+        assert c.keys() == d.keys() and all(np.array_equal(c[n], d[n]) for n in c), other
 
 
 def test_dtype_and_labels(tmp_path, expected):
@@ -161,6 +168,13 @@ def test_any_global_outside_the_allowlist_is_refused_by_name(tmp_path, module, n
     src = with_pickle(TORCH_DIR / "vgg16_tiny.pth", tmp_path / "evil.pth", pickle_global(module, name, f"touch {MARKER}"))
     err = refused(src, tmp_path / "evil.vgg")
     assert f"'{module} {name}'" in err
+    # The same pickle as the object of a legacy-format file.
+    legacy = (TORCH_DIR / "vgg16_bn_legacy.pth").read_bytes()
+    header = len(b"\x80\x02\x8a\x0al\xfc\x9cF\xf9 j\xa8P\x19.") + len(b"\x80\x02M\xe9\x03.")
+    info_end = legacy.index(b".", legacy.index(b"type_sizes")) + 1
+    assert info_end > header
+    (tmp_path / "evil_legacy.pth").write_bytes(legacy[:info_end] + pickle_global(module, name, f"touch {MARKER}"))
+    assert f"'{module} {name}'" in refused(tmp_path / "evil_legacy.pth", tmp_path / "evil2.vgg")
     assert not MARKER.exists()
 
 
@@ -189,7 +203,7 @@ def test_damaged_tensor_bytes_fail_the_crc(tmp_path):
     assert "CRC-32" in refused(tmp_path / "c.pth", tmp_path / "c.vgg")
 
 
-@pytest.mark.parametrize("name", ["vgg16_tiny.pth", "vgg16_tiny.safetensors"])
+@pytest.mark.parametrize("name", ["vgg16_tiny.pth", "vgg16_tiny.safetensors", "vgg16_bn_legacy.pth"])
 def test_truncated_files_are_refused(tmp_path, name):
     data = (TORCH_DIR / name).read_bytes()
     for cut in [1, 9, 100, len(data) // 3, len(data) // 2, len(data) - 200, len(data) - 1]:
@@ -199,10 +213,13 @@ def test_truncated_files_are_refused(tmp_path, name):
         assert "vgg-convert:" in err
 
 
-def test_legacy_format_and_other_zips_are_refused(tmp_path):
-    legacy = tmp_path / "old.pth"
-    legacy.write_bytes(b"\x80\x02\x8a\x0al\xfc\x9cF\xf9 j\xa8P\x19.")
-    assert "legacy" in refused(legacy, tmp_path / "o.vgg")
+def test_bare_pickles_and_other_zips_are_refused(tmp_path):
+    bare = tmp_path / "weights.pkl"
+    bare.write_bytes(b"\x80\x02}q\x00.")
+    assert "not a torch.save file" in refused(bare, tmp_path / "b.vgg")
+    magic_only = tmp_path / "old.pth"
+    magic_only.write_bytes(b"\x80\x02\x8a\x0al\xfc\x9cF\xf9 j\xa8P\x19.")
+    assert "without STOP" in refused(magic_only, tmp_path / "o.vgg")
     npz = tmp_path / "arrays.npz"
     np.savez(npz, a=np.zeros(3))
     assert "not a torch.save file" in refused(npz, tmp_path / "n.vgg")
