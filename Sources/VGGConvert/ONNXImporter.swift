@@ -9,7 +9,7 @@ public enum ONNXImporter {
     /// Ops the importer reads; anything else in the graph is refused naming the node.
     static let supportedOps: Set<String> = [
         "Conv", "Relu", "MaxPool", "BatchNormalization", "AveragePool", "GlobalAveragePool", "Flatten", "Reshape",
-        "Gemm", "MatMul", "Add", "Dropout", "Identity", "Softmax", "Constant",
+        "Gemm", "MatMul", "Add", "Dropout", "Identity", "Softmax", "Constant", "ReduceMean",
     ]
 
     static func looksLikeONNX(_ bytes: UnsafeRawBufferPointer) -> Bool { ONNXGraph.looksLikeModel(bytes) }
@@ -185,6 +185,7 @@ private struct ONNXChainBuilder {
             guard d.count == 4 else { throw ConvertError("'\(path)': input '\(input.name)' has \(d.count) dimensions; expected (N, 3, H, W)") }
             if let c = d[1], c != 3 { throw ConvertError("'\(path)': input '\(input.name)' has \(c) channels; expected 3 (an image)") }
             if let h = d[2], let w = d[3], h > 0, w > 0 {
+                guard h <= 65536, w <= 65536 else { throw ConvertError("'\(path)': input '\(input.name)' is \(h)×\(w); expected an image size up to 65536") }
                 (height, width) = (h, w)
                 net.notes.append("training input size \(h)×\(w) taken from the input '\(input.name)'")
             }
@@ -203,6 +204,7 @@ private struct ONNXChainBuilder {
             guard node.inputs.first == value else {
                 throw ConvertError("\(node.label) reads '\(value)' as a weight; only a plain chain (VGG) is supported")
             }
+            if visited.contains(index) { throw ConvertError("\(node.label) is reached twice: the graph has a cycle") }
             if finished { throw ConvertError("\(node.label) follows the Softmax; only a chain ending in Softmax is supported") }
             visited.insert(index)
             value = try step(node, finished: &finished)
@@ -256,8 +258,18 @@ private struct ONNXChainBuilder {
                   let wd = windowOutput(width, kernel: kw, stride: stride.1, pad: pad.1, rounding: nil) else {
                 throw ConvertError("\(node.label): its \(kh)×\(kw) kernel does not fit the \(spatial) map at the training input size \(net.inputHeight)×\(net.inputWidth) (see --input-size)")
             }
-            convInBlock += 1
-            var l = CanonicalLayer(kind: .convolution, name: "conv\(block)_\(convInBlock)")
+            // A convolution over the whole map (timm's pre_logits.fc1, 7×7 over pool5), and any
+            // after it, is a fully connected layer run convolutionally: fc6, fc7, …
+            let isFullyConnected = fcCount > 0 || (kh == height && kw == width && kh > 1 && pad == (0, 0))
+            var l: CanonicalLayer
+            if isFullyConnected {
+                l = CanonicalLayer(kind: .convolution, name: "fc\(6 + fcCount)")
+                l.fromInnerProduct = true
+                fcCount += 1
+            } else {
+                convInBlock += 1
+                l = CanonicalLayer(kind: .convolution, name: "conv\(block)_\(convInBlock)")
+            }
             l.alias = Self.sourceName(weight: w.name, node: node)
             (l.inChannels, l.outChannels, l.kernelH, l.kernelW) = (channels, outC, kh, kw)
             (l.strideH, l.strideW, l.padH, l.padW) = (stride.0, stride.1, pad.0, pad.1)
@@ -322,6 +334,15 @@ private struct ONNXChainBuilder {
             guard height == 1, width == 1 else {
                 throw ConvertError("\(node.label) averages a \(spatial) map at the training input size \(net.inputHeight)×\(net.inputWidth); only a global pool over a 1×1 map (the identity) is supported")
             }
+            skipped.append(node.label)
+        case "ReduceMean":
+            // The dynamo exporter's global average pool (timm's head): the identity over a 1×1 map.
+            let axes = try constant(node, 1, "axes")?.integers() ?? node.ints("axes").map { $0.map(Int64.init) } ?? []
+            let keepDims = try node.int("keepdims", default: 1) != 0
+            guard !flattened, Set(axes.map { $0 < 0 ? $0 + 4 : $0 }) == [2, 3], height == 1, width == 1 else {
+                throw ConvertError("\(node.label): a mean over axes \(axes) of the \(spatial) map at the training input size is not the identity; only a spatial mean over a 1×1 map is supported")
+            }
+            if !keepDims { flattened = true }
             skipped.append(node.label)
         case "Flatten":
             let axis = try node.int("axis", default: 1)

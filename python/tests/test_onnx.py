@@ -177,3 +177,18 @@ def test_dtype_and_labels(tmp_path, expected):
         assert m.info["dtype"] == "f16" and m.labels[3] == "class 3"
         scores = m.forward(expected["input_224"])
     assert ref.relative_l2(f64(scores[:, :, 0, 0]), f64(expected["vgg16_logits_224"])) <= 3e-3
+
+
+@pytest.mark.parametrize("name", ["timm_vgg11_tiny.onnx", "timm_vgg11_tiny_dynamo.onnx"])
+def test_timm_exports_classifier_runs_convolutionally(tmp_path, expected, name):
+    """timm's pre_logits convs become fc6/fc7 and the global pool (GlobalAveragePool, or the dynamo exporter's
+    ReduceMean) is the identity at 224; at 224×288 timm's logits are the mean of libvgg's score map."""
+    out = converted(tmp_path, name)
+    f = vf.read(str(out))
+    assert [(l.name, l.alias) for l in f.layers][-3:] == [("fc6", "pre_logits.fc1"), ("fc7", "pre_logits.fc2"), ("fc8", "head.fc")]
+    with vgg.Model(out) as m:
+        scores = m.forward(expected["input_224"])
+        wide = m.forward(expected["input_timm"])
+    assert ref.relative_l2(f64(scores[:, :, 0, 0]), f64(expected["timm_logits_224"])) <= 1e-5
+    assert wide.shape[2:] == (1, 3)
+    assert ref.relative_l2(f64(wide.mean(axis=(2, 3))), f64(expected["timm_logits_224x288"])) <= 1e-5
