@@ -45,8 +45,8 @@ public enum Converter {
         if bytes == VGGFile.magic { return .vgg }
         if bytes == [0x89, 0x48, 0x44, 0x46, 0x0D, 0x0A, 0x1A, 0x0A] { return .hdf5 }
         if all.withUnsafeBytes({ ZipArchive.looksLikeZip($0) }) { return .torch }
-        if all.withUnsafeBytes({ ONNXImporter.looksLikeONNX($0) }) { return .onnx }
         if all.withUnsafeBytes({ SafetensorsImporter.looksLikeSafetensors($0) }) { return .safetensors }
+        if all.withUnsafeBytes({ ONNXImporter.looksLikeONNX($0) }) { return .onnx }
         if all.withUnsafeBytes({ TorchLegacyImporter.looksLikePickle($0) }) { return .torchLegacy }
         if bytes.withUnsafeBytes({ CaffeImporter.looksLikeCaffemodel($0) }) { return .caffemodel }
         return .unknown

@@ -92,7 +92,9 @@ extension ONNXGraph {
     static func looksLikeModel(_ bytes: UnsafeRawBufferPointer) -> Bool {
         guard bytes.count >= 3, bytes[0] == 0x08, bytes[1] >= 1, bytes[1] <= 0x7F else { return false }
         let key = bytes[2]
-        return [0x12, 0x1A, 0x22, 0x28, 0x32, 0x3A, 0x42, 0x72].contains(key) || (key == 0xA2 && bytes.count > 3 && bytes[3] == 0x01)
+        // Fields 2-8 and 14 take one key byte; 20, 25 and 26 (training_info, functions, configuration) two.
+        return [0x12, 0x1A, 0x22, 0x28, 0x32, 0x3A, 0x42, 0x72].contains(key)
+            || ([0xA2, 0xCA, 0xD2].contains(key) && bytes.count > 3 && bytes[3] == 0x01)
     }
 
     static func read(file: MappedFile, path: String) throws -> ONNXGraph {
