@@ -138,12 +138,15 @@ private struct ONNXChainBuilder {
     }
 
     /// The source name of a layer: the weight's module path (`features.0` of `features.0.weight`)
-    /// or the node's (`features.4` of `/features/features.4/MaxPool`), "" when neither says one.
+    /// or the node's (`features.4` of `/features/features.4/MaxPool`, or a hand-given node name),
+    /// "" when neither says one.
     static func sourceName(weight: String?, node: ONNXNode) -> String {
         if let w = weight, w.hasSuffix(".weight"), !w.hasPrefix("onnx::") { return String(w.dropLast(7)) }
         let parts = node.name.split(separator: "/")
         if node.name.hasPrefix("/"), parts.count >= 2 { return String(parts[parts.count - 2]) }
-        return ""
+        // A name a person gave (conv1_1, features_4), not one an exporter numbered (node_Conv_4, MaxPool_3).
+        if node.name.hasPrefix("node_") || node.name.hasPrefix(node.opType + "_") || node.name.contains("/") { return "" }
+        return node.name
     }
 
     /// Symmetric pads [top, left, bottom, right] as (h, w).

@@ -109,7 +109,7 @@ def test_hand_built_matmul_add_ceil_pool(tmp_path, expected):
     r = run_convert(ONNX_DIR / "matmul_add.onnx", "-o", tmp_path / "mm.vgg")
     assert "--mean" in r.stderr + r.stdout
     f = vf.read(str(tmp_path / "mm.vgg"))
-    assert [l.name for l in f.layers] == ["conv1_1", "pool1", "fc6"]
+    assert [(l.name, l.alias) for l in f.layers] == [("conv1_1", "conv"), ("pool1", "pool"), ("fc6", "matmul")]
     with vgg.Model(tmp_path / "mm.vgg") as m:
         assert m.info["channel_order"] == "bgr"
         scores = m.forward(expected["input_12"])
