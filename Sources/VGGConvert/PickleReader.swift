@@ -237,7 +237,7 @@ struct PickleReader {
         if PickleReader.isModelClass(module) {
             throw ConvertError("\(what) pickles a whole model (\(module).\(name)), not a state dict; it cannot be read without running its code. In Python, save the weights instead: torch.save(model.state_dict(), 'vgg.pth')")
         }
-        throw ConvertError("\(what) refers to the global '\(module) \(name)', which is not one torch.save writes for tensors; the file is refused and nothing in it was run")
+        throw ConvertError("\(what) refers to the global '\(module) \(name)', which is not one torch.save writes for tensors; the file is refused and nothing in it was run (if the file is yours, save only the weights: torch.save(model.state_dict(), path))")
     }
 
     /// `('storage', torch.<T>Storage, key, location, numel)`, and in the legacy format a sixth
