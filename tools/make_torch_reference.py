@@ -14,8 +14,9 @@ The networks keep VGG's shape (VGG16: 13 convolutions in 5 blocks, 5 max pools; 
   vgg16_tiny_f16.pth         vgg16_tiny's state dict in float16
   vgg16_bn_legacy.pth        vgg16_bn_tiny in the legacy format (_use_new_zipfile_serialization=False), as
                              torchvision's own 2017-18 VGG downloads are
-  vgg16_legacy_v1.pth        vgg16_tiny in the legacy format with tensors pickled as torch 0.2-0.3 did,
-                             torch._utils._rebuild_tensor(storage, offset, size, stride)
+  vgg16_legacy_v1.pth        vgg16_tiny in the legacy format pickled as torch 0.2-0.3 under Python 2.7 did:
+                             torch._utils._rebuild_tensor(storage, offset, size, stride) for tensors,
+                             OrderedDict([[key, value], ...]) for the dict
   vgg16_tiny.safetensors     vgg16_tiny's state dict, safetensors.torch.save_file
   timm_vgg11_tiny.safetensors  timm VGG11 (pre_logits 7x7 conv, head.fc), with {'format': 'pt'} metadata as on the hub
   vgg16_whole_model.pth      torch.save(model): a pickled nn.Module (must be refused)
@@ -29,6 +30,7 @@ a few KB, as the fuzz harness converts at --input-size 32.
 """
 import os
 import pickle
+from collections import OrderedDict
 import sys
 import types
 import warnings
@@ -81,9 +83,12 @@ def timm_vgg() -> nn.Module:
 
 
 class Torch03Pickler(pickle.Pickler):
-    """Pickles tensors the way torch 0.2-0.3 did (before _rebuild_tensor_v2)."""
+    """Pickles tensors the way torch 0.2-0.3 did (before _rebuild_tensor_v2), and OrderedDicts
+    as Python 2.7 did (the items passed to the constructor)."""
 
     def reducer_override(self, obj):
+        if type(obj) is OrderedDict:
+            return (OrderedDict, ([[k, v] for k, v in obj.items()],))
         if isinstance(obj, torch.Tensor):
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")

@@ -237,7 +237,7 @@ struct PickleReader {
         if PickleReader.isModelClass(module) {
             throw ConvertError("\(what) pickles a whole model (\(module).\(name)), not a state dict; it cannot be read without running its code. In Python, save the weights instead: torch.save(model.state_dict(), 'vgg.pth')")
         }
-        throw ConvertError("\(what) refers to the global '\(module) \(name)', which is not one torch.save writes for tensors; the file is refused and nothing in it was run")
+        throw ConvertError("\(what) refers to the global '\(module) \(name)', which is not one torch.save writes for tensors; the file is refused and nothing in it was run (if the file is yours, save only the weights: torch.save(model.state_dict(), path))")
     }
 
     /// `('storage', torch.<T>Storage, key, location, numel)`, and in the legacy format a sixth
@@ -271,8 +271,21 @@ struct PickleReader {
         }
         switch "\(module).\(name)" {
         case "collections.OrderedDict":
-            guard a.isEmpty else { throw fail("OrderedDict called with arguments", at: position) }
-            return newBox(isList: false)
+            // Python 3 pickles OrderedDict() and then SETITEMS; Python 2 passes the items,
+            // a list of [key, value] pairs (torch files saved from Python 2.7).
+            let dict = newBox(isList: false)
+            guard let items = a.first else { return dict }
+            guard a.count == 1, case let .box(list) = items, list.isList, case let .box(d) = dict else {
+                throw fail("OrderedDict called with \(a.count) arguments; expected none or a list of pairs", at: position)
+            }
+            for pair in list.elements {
+                switch pair {
+                case let .box(p) where p.isList && p.elements.count == 2: d.items.append((p.elements[0], p.elements[1]))
+                case let .tuple(p, _) where p.count == 2: d.items.append((p[0], p[1]))
+                default: throw fail("OrderedDict item is a \(pair.kind), not a [key, value] pair", at: position)
+                }
+            }
+            return dict
         case "torch._utils._rebuild_tensor_v2", "torch._utils._rebuild_tensor":
             // (storage, storage_offset, size, stride[, requires_grad, backward_hooks[, metadata]]): v1 has the first four
             guard a.count >= 4, case let .storage(s) = a[0], case let .int(offset) = a[1],

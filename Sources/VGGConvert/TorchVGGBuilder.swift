@@ -32,6 +32,7 @@ enum TorchVGGBuilder {
             throw ConvertError("\(what) is not a torchvision or timm VGG state dict: no 'features.N.weight' convolution weights (keys: \(sample)\(tensors.count > 4 ? ", …" : ""))")
         }
         let layers = try TorchVisionNames.featureLayers(convolutions: convIndices, batchNorms: batchNorms)
+        if layers.count + 3 > VGGFile.maxLayers { throw ConvertError("\(what): \(layers.count) feature layers; the format allows \(VGGFile.maxLayers) layers") }
 
         net.channelOrder = TorchVisionNames.channelOrder
         net.mean = TorchVisionNames.mean
@@ -46,8 +47,9 @@ enum TorchVGGBuilder {
                 if inC != channels {
                     throw ConvertError("\(what): '\(prefix).weight' \(w.shape): expected \(channels) input channels (the previous layer's output), found \(inC)")
                 }
-                guard kh % 2 == 1, kw % 2 == 1, kh <= Int(VGGFile.maxKernel), kw <= Int(VGGFile.maxKernel), outC >= 1 else {
-                    throw ConvertError("\(what): '\(prefix).weight' \(w.shape): expected an odd kernel (VGG's 3×3, padding 1) and at least one output")
+                guard kh % 2 == 1, kw % 2 == 1, kh <= Int(VGGFile.maxKernel), kw <= Int(VGGFile.maxKernel),
+                      (1...Int(VGGFile.maxChannels)).contains(outC) else {
+                    throw ConvertError("\(what): '\(prefix).weight' \(w.shape): expected an odd kernel of at most \(VGGFile.maxKernel) (VGG's 3×3, padding 1) and 1…\(VGGFile.maxChannels) outputs")
                 }
                 let bias = tensor(prefix + ".bias")
                 try checkVector(bias, outC, what)
@@ -117,13 +119,16 @@ enum TorchVGGBuilder {
                 }
                 (l.outChannels, l.kernelH, l.kernelW) = (s[0], s[2], s[3])
             } else if s.count == 2 {  // Linear (out, in), in = channels·k·k in (c, h, w) order: OIHW
-                let side = k == 0 ? Int(Double(s[1] / max(channels, 1)).squareRoot().rounded()) : 1
+                let side = k == 0 ? min(Int(Double(s[1] / max(channels, 1)).squareRoot().rounded()), Int(VGGFile.maxKernel) + 1) : 1
                 guard s[1] == channels * side * side else {
                     throw ConvertError("\(what): '\(module).weight' \(s): expected \(channels)·k·k inputs (\(channels) channels over a k×k map), found \(s[1])")
                 }
                 (l.outChannels, l.kernelH, l.kernelW) = (s[0], side, side)
             } else {
                 throw ConvertError("\(what): '\(module).weight' \(s): expected 2 (Linear) or 4 (conv) dimensions")
+            }
+            guard (1...Int(VGGFile.maxChannels)).contains(l.outChannels), l.kernelH <= Int(VGGFile.maxKernel) else {
+                throw ConvertError("\(what): '\(module).weight' \(s): expected 1…\(VGGFile.maxChannels) outputs over at most a \(VGGFile.maxKernel)×\(VGGFile.maxKernel) map")
             }
             if k == 0, (l.kernelH != height || l.kernelW != width) {
                 throw ConvertError("\(what): \(module) takes a \(l.kernelH)×\(l.kernelW) map but the training input \(net.inputHeight)×\(net.inputWidth) gives \(height)×\(width) at \(net.layers.last?.name ?? ""); pass --input-size \(l.kernelH * 32)")

@@ -295,3 +295,23 @@ def test_safetensors_rules(tmp_path, case, message):
     src.write_bytes(data)
     err = refused(src, tmp_path / "bad.vgg")
     assert message in err, err
+
+
+@pytest.mark.parametrize("dtype", ["F16", "BF16", "F64"])
+def test_safetensors_dtypes_convert_exactly(tmp_path, dtype):
+    state = tiny_state()
+    w = state["features.0.weight"][1]
+    if dtype == "F16":
+        w = w.astype(np.float16).astype(np.float32)
+        stored = w.astype(np.float16)
+    elif dtype == "BF16":
+        w = (w.view(np.uint32) & 0xFFFF0000).view(np.float32)  # exactly representable in bf16
+        stored = (w.view(np.uint32) >> 16).astype(np.uint16)
+    else:
+        stored = w.astype(np.float64)
+    state["features.0.weight"] = (dtype, stored)
+    src = tmp_path / f"{dtype}.safetensors"
+    src.write_bytes(safetensors_bytes(state))
+    run_convert(src, "-o", tmp_path / "d.vgg", "--input-size", 32)
+    got, _ = vf.read(str(tmp_path / "d.vgg")).weights("conv1_1")
+    assert np.array_equal(got, w)
