@@ -94,9 +94,9 @@ build/fixtures/tiny.vgg: $(BUILD)/vgg-convert tools/caffe_fixtures.py
 
 $(BUILD)/vgg-convert: build
 
-# libFuzzer targets (Tests/Fuzz). make test fuzzes the .vgg reader and the caffemodel importer
-# for FUZZ_SECONDS each (a crash, leak or 10 s hang fails) and replays the HDF5 seed corpus;
-# make fuzz SECONDS=N fuzzes all three for N s each. Fuzzing HDF5 mostly exercises libhdf5,
+# libFuzzer targets (Tests/Fuzz). make test fuzzes the .vgg reader and the caffemodel, .pth,
+# safetensors and ONNX importers for FUZZ_SECONDS each (a crash, leak or 10 s hang fails) and replays the HDF5 seed corpus;
+# make fuzz SECONDS=N fuzzes all six for N s each. Fuzzing HDF5 mostly exercises libhdf5,
 # which has memory-safety bugs on malformed files (docs/RELIABILITY.md): for that target its
 # interceptor errors are suppressed, leak detection is off, and a hang ends the run quietly.
 FUZZ_SECONDS ?= 10
@@ -121,16 +121,22 @@ HDF5_FUZZ_OPTIONS = -detect_leaks=0 -timeout_exitcode=0
 test-fuzz: fuzz-build
 	$(call fuzz_one,vgg,$(FUZZ_SECONDS),)
 	$(call fuzz_one,caffe,$(FUZZ_SECONDS),)
+	$(call fuzz_one,torch,$(FUZZ_SECONDS),)
+	$(call fuzz_one,safetensors,$(FUZZ_SECONDS),)
+	$(call fuzz_one,onnx,$(FUZZ_SECONDS),)
 	@mkdir -p build/fuzz/seeds-hdf5
 	@$(FUZZ_ENV) build/fuzz/fuzz-hdf5 -runs=0 -detect_leaks=0 Tests/Fuzz/corpus/hdf5 > build/fuzz/run-hdf5.log 2>&1 \
 	  && echo "fuzz-hdf5: seed corpus replayed" || { tail -40 build/fuzz/run-hdf5.log; echo "0 passed, 1 failed"; exit 1; }
-	@echo "3 passed, 0 failed"
+	@echo "5 passed, 0 failed"
 
 fuzz: fuzz-build
 	$(call fuzz_one,vgg,$(SECONDS),)
 	$(call fuzz_one,caffe,$(SECONDS),)
 	$(call fuzz_one,hdf5,$(SECONDS),$(HDF5_FUZZ_OPTIONS))
-	@echo "3 passed, 0 failed"
+	$(call fuzz_one,torch,$(SECONDS),)
+	$(call fuzz_one,safetensors,$(SECONDS),)
+	$(call fuzz_one,onnx,$(SECONDS),)
+	@echo "5 passed, 0 failed"
 
 test-python: build
 	VGG_LIBRARY=$(CURDIR)/$(BUILD)/libvgg.so PYTHONPATH=$(CURDIR)/python $(PYTHON) -m pytest -q python/tests

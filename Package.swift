@@ -78,6 +78,7 @@ let package = Package(
                        providers: [.apt(["libprotobuf-c-dev"])]),
         .systemLibrary(name: "CHDF5", pkgConfig: "hdf5", providers: [.apt(["libhdf5-dev"])]),
         .target(name: "CCaffeProto", dependencies: ["CProtobufC"]),
+        .target(name: "COnnxProto", dependencies: ["CProtobufC"]),
         .systemLibrary(name: "CJPEG", pkgConfig: "libjpeg", providers: [.apt(["libjpeg62-turbo-dev"])]),
         .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
         .target(name: "CImageIO", dependencies: ["CJPEG", "CPNG"]),
@@ -86,7 +87,7 @@ let package = Package(
         .target(name: "AtomicFile"),
         .target(
             name: "VGGConvert",
-            dependencies: ["VGGFormat", "VGGEngine", "AtomicFile", "CCaffeProto", "CProtobufC", "CHDF5"]
+            dependencies: ["VGGFormat", "VGGEngine", "AtomicFile", "CCaffeProto", "COnnxProto", "CProtobufC", "CHDF5"]
         ),
     ]
 )

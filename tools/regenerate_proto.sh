@@ -1,11 +1,16 @@
 #!/bin/sh
-# Regenerates Sources/CCaffeProto from proto/caffe.proto with protoc-c (Debian's
-# protobuf-c-compiler). The generated files are committed so builds need no protoc.
+# Regenerates Sources/CCaffeProto and Sources/COnnxProto from proto/caffe.proto and
+# proto/onnx.proto with protoc-c (Debian's protobuf-c-compiler). The generated files are
+# committed so builds need no protoc.
 set -eu
 cd "$(dirname "$0")/.."
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
-protoc-c --proto_path=proto --c_out="$out" proto/caffe.proto
-cp "$out/caffe.pb-c.h" Sources/CCaffeProto/include/caffe.pb-c.h
-sed 's|#include "caffe.pb-c.h"|#include "include/caffe.pb-c.h"|' "$out/caffe.pb-c.c" > Sources/CCaffeProto/caffe.pb-c.c
-echo "regenerated Sources/CCaffeProto from proto/caffe.proto ($(protoc-c --version | head -1))"
+for pair in caffe:CCaffeProto onnx:COnnxProto; do
+    name=${pair%%:*}; target=Sources/${pair#*:}
+    protoc-c --proto_path=proto --c_out="$out" "proto/$name.proto"
+    mkdir -p "$target/include"
+    cp "$out/$name.pb-c.h" "$target/include/$name.pb-c.h"
+    sed "s|#include \"$name.pb-c.h\"|#include \"include/$name.pb-c.h\"|" "$out/$name.pb-c.c" > "$target/$name.pb-c.c"
+    echo "regenerated $target from proto/$name.proto ($(protoc-c --version | head -1))"
+done

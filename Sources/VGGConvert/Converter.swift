@@ -4,7 +4,7 @@ import Glibc
 import VGGFormat
 
 public enum InputKind: Equatable {
-    case caffemodel, hdf5, vgg, unknown
+    case caffemodel, hdf5, vgg, torch, torchLegacy, safetensors, onnx, unknown
 }
 
 public struct ConvertOptions {
@@ -38,12 +38,16 @@ public enum Converter {
         defer { close(fd) }
         var st = stat()
         if fstat(fd, &st) != 0 || (st.st_mode & S_IFMT) != S_IFREG { throw ConvertError("'\(path)' is not a regular file") }
-        var head = [UInt8](repeating: 0, count: 8)
-        let n = head.withUnsafeMutableBytes { read(fd, $0.baseAddress, 8) }
+        var head = [UInt8](repeating: 0, count: 16)
+        let n = head.withUnsafeMutableBytes { read(fd, $0.baseAddress, 16) }
         if n <= 0 { throw ConvertError("'\(path)' is empty") }
-        let bytes = Array(head[0..<n])
+        let bytes = Array(head[0..<min(n, 8)]), all = Array(head[0..<n])
         if bytes == VGGFile.magic { return .vgg }
         if bytes == [0x89, 0x48, 0x44, 0x46, 0x0D, 0x0A, 0x1A, 0x0A] { return .hdf5 }
+        if all.withUnsafeBytes({ ZipArchive.looksLikeZip($0) }) { return .torch }
+        if all.withUnsafeBytes({ SafetensorsImporter.looksLikeSafetensors($0) }) { return .safetensors }
+        if all.withUnsafeBytes({ ONNXImporter.looksLikeONNX($0) }) { return .onnx }
+        if all.withUnsafeBytes({ TorchLegacyImporter.looksLikePickle($0) }) { return .torchLegacy }
         if bytes.withUnsafeBytes({ CaffeImporter.looksLikeCaffemodel($0) }) { return .caffemodel }
         return .unknown
     }
@@ -64,10 +68,18 @@ public enum Converter {
             net = try CaffeImporter.importFile(path: input, options: CaffeImportOptions(inputSize: options.inputSize))
         case .hdf5:
             net = try HDF5Importer.importFile(path: input, options: HDF5ImportOptions(inputSize: options.inputSize, kernelLayout: options.kernelLayout))
+        case .torch:
+            net = try TorchImporter.importFile(path: input, inputSize: options.inputSize)
+        case .safetensors:
+            net = try SafetensorsImporter.importFile(path: input, inputSize: options.inputSize)
+        case .onnx:
+            net = try ONNXImporter.importFile(path: input, inputSize: options.inputSize)
+        case .torchLegacy:
+            net = try TorchLegacyImporter.importFile(path: input, inputSize: options.inputSize)
         case .vgg:
             throw ConvertError("'\(input)' is already a .vgg file")
         case .unknown:
-            throw ConvertError("'\(input)' is neither a caffemodel nor an HDF5 file (unrecognised first bytes)")
+            throw ConvertError("'\(input)' is not a caffemodel, HDF5, PyTorch (.pth), safetensors or ONNX file (unrecognised first bytes)")
         }
         if let order = options.channelOrder { net.channelOrder = order }
         if let mean = options.mean {

@@ -1,4 +1,4 @@
-// vgg-convert: converts Caffe and Keras VGG weights to the .vgg format.
+// vgg-convert: converts Caffe, Keras, PyTorch, safetensors and ONNX VGG weights to the .vgg format.
 import ArgumentParser
 import AtomicFile
 import Glibc
@@ -8,7 +8,7 @@ import VGGFormat
 struct VGGConvertCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "vgg-convert",
-        abstract: "Convert VGG weights (Caffe .caffemodel, Keras / Caffe HDF5) to a .vgg file.",
+        abstract: "Convert VGG weights (Caffe .caffemodel, Keras / Caffe HDF5, PyTorch .pth, safetensors, ONNX) to a .vgg file.",
         discussion: """
         The input type is detected from the file's content. The output appears only when the
         conversion succeeded (it is written to a temporary file, synced, then renamed).
@@ -19,6 +19,13 @@ struct VGGConvertCommand: ParsableCommand {
           vgg-convert VGG_CNN_M.caffemodel --input-size 224
           vgg-convert vgg16_weights_tf_dim_ordering_tf_kernels.h5
           vgg-convert vgg16_weights_th_dim_ordering_th_kernels_notop.h5 --kernel-layout th
+          vgg-convert vgg16_bn-6c64b313.pth     (torchvision; BatchNorm folded)
+          vgg-convert model.safetensors         (torchvision or timm)
+          vgg-convert vgg16.onnx                (torch.onnx export; a plain VGG chain)
+
+        A .pth pickle is interpreted, never executed: globals other than
+        those torch.save writes for tensors are refused. Save
+        model.state_dict() (or a checkpoint dict), not the whole model.
 
         Exit status: 0 on success, 1 when the conversion failed (nothing is written),
         64 on a usage error.

@@ -23,7 +23,7 @@ nonisolated(unsafe) private var madeDirectory: String?
 
 private func removeMadeDirectory() {
     guard let directory = madeDirectory else { return }
-    for name in ["in.caffemodel", "in.h5", "out.vgg"] { unlink(directory + "/" + name) }
+    for name in ["in.caffemodel", "in.h5", "in.pth", "in.safetensors", "in.onnx", "out.vgg"] { unlink(directory + "/" + name) }
     rmdir(directory)
 }
 
