@@ -11,23 +11,28 @@ PY_SITE = lib/python3/site-packages
 # Compile and link flags of the staged install, as a user's program gets them from pkg-config.
 VGG_FLAGS = $$(PKG_CONFIG_PATH=$(CURDIR)/$(STAGE)/lib/pkgconfig pkg-config --cflags --libs vgg)
 
-.PHONY: all build deps install test test-c test-exports test-kernels test-python test-fuzz test-tsan fuzz demo clean
+.PHONY: all build deps deps-system install test test-c test-exports test-kernels test-python test-fuzz test-tsan fuzz demo clean
 
 all: build
 
 # System packages the build and tests need: installed with apt-get when running as root,
 # otherwise a clear message says what to install.
-deps:
-	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
-	if [ -n "$$missing" ]; then \
-	  if [ "$$(id -u)" = 0 ]; then \
-	    echo "installing:$$missing"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
-	  else echo "missing Debian packages:$$missing -- run: sudo apt-get install$$missing" >&2; exit 1; fi; \
-	fi
+deps: deps-system
 	@$(PYTHON) -c "import numpy, pytest, h5py, PIL, dask.distributed" 2>/dev/null || \
 	  $(PYTHON) -m pip install -q numpy pytest h5py pillow "dask[distributed]"
 
-build:
+# The Debian packages the build needs. When some had to be installed, SwiftPM's cached
+# pkg-config results (from a build that failed without them) are dropped with .build.
+deps-system:
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing:$$missing"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null && \
+	    if [ -d .build ]; then echo "removing .build (it may hold pkg-config results from before the install)"; rm -rf .build; fi; \
+	  else echo "missing Debian packages:$$missing -- run: sudo apt-get install$$missing" >&2; exit 1; fi; \
+	fi
+
+build: deps-system
 	$(SWIFT) build -c release
 
 install: build
@@ -63,6 +68,11 @@ test-c: build build/fixtures/tiny.vgg
 	@echo "== corruption sweep: every truncation, 10000 bit flips"
 	$(CC) -std=c11 -O2 -Wall -Wextra -Werror -o build/corruption_sweep Tests/CAPITests/corruption_sweep.c $(VGG_FLAGS)
 	cd build && SWIFT_BACKTRACE=enable=no ./corruption_sweep fixtures/tiny.vgg 10000
+	@echo "== the README's C example, extracted from README.md, built and run on the tiny model"
+	awk '/^```c$$/ {inside = 1; next} /^```$$/ {if (inside) exit} inside' README.md > build/readme_example.c
+	$(CC) -std=c11 -Wall -Wextra -Werror -o build/readme_example build/readme_example.c $(VGG_FLAGS)
+	cd build && SWIFT_BACKTRACE=enable=no ./readme_example fixtures/tiny.vgg | grep -E '^class [0-9]+ \(.*\): [0-9.]+$$'
+	cd build && ! SWIFT_BACKTRACE=enable=no ./readme_example fixtures/missing.vgg 2>/dev/null
 	@echo "== open/forward/close loop under valgrind memcheck: no definite leaks"
 	$(CC) -std=c11 -g -Wall -Wextra -Werror -o build/leak_loop Tests/CAPITests/leak_loop.c $(VGG_FLAGS)
 	cd build && SWIFT_BACKTRACE=enable=no valgrind -q --leak-check=full --show-possibly-lost=no --errors-for-leak-kinds=definite \

@@ -115,8 +115,14 @@ const char *vgg_last_error(void);
  * flags: 0 or VGG_OPEN_VERIFY_CHECKSUMS. On success *out_model receives a handle the caller
  * owns and must release with vgg_model_close(); on failure *out_model is set to NULL.
  * Errors: VGG_ERROR_INVALID_ARGUMENT (NULL path or out_model, unknown flag bits),
- * VGG_ERROR_NOT_FOUND (no such file), VGG_ERROR_IO, VGG_ERROR_FORMAT, VGG_ERROR_CHECKSUM.
- * Thread-safe. */
+ * VGG_ERROR_NOT_FOUND (no such file), VGG_ERROR_IO (also for a FIFO, directory or device:
+ * only regular files are opened, and the open never blocks), VGG_ERROR_FORMAT,
+ * VGG_ERROR_CHECKSUM. Thread-safe.
+ * The file stays mapped while the model or any of its sessions lives. Replace a model file
+ * by writing a new file and renaming it over the old one (as vgg-convert does): the open
+ * model keeps reading the old file. Truncating or rewriting the mapped file in place
+ * (`cp new.vgg model.vgg`, `> model.vgg`) makes the next read of a vanished page raise
+ * SIGBUS in the host process, which no library can catch for you. */
 int32_t vgg_model_open(const char *path, uint32_t flags, vgg_model **out_model);
 
 /* Like vgg_model_open, on `size` bytes at `data` that the caller owns. The bytes are not

@@ -132,14 +132,9 @@ final class MappedFile {
     let count: Int
 
     init(path: String) throws {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        if fd < 0 { throw ConvertError("cannot open '\(path)': \(String(cString: strerror(errno)))") }
+        let fd: Int32
+        (fd, count) = try openConverterInput(path)
         defer { close(fd) }
-        var st = stat()
-        guard fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else {
-            throw ConvertError("'\(path)' is not a regular file")
-        }
-        count = Int(st.st_size)
         if count == 0 { throw ConvertError("'\(path)' is empty") }
         guard let p = mmap(nil, count, PROT_READ, MAP_PRIVATE, fd, 0), p != MAP_FAILED else {
             throw ConvertError("cannot map '\(path)': \(String(cString: strerror(errno)))")

@@ -4,7 +4,7 @@ import Glibc
 import VGGFormat
 
 public enum InputKind: Equatable {
-    case caffemodel, hdf5, vgg, torch, torchLegacy, safetensors, onnx, unknown
+    case caffemodel, hdf5, vgg, torch, torchLegacy, safetensors, onnx, text, unknown
 }
 
 public struct ConvertOptions {
@@ -33,11 +33,8 @@ public struct ConvertResult {
 public enum Converter {
     /// Reads the first bytes to tell the file type (extensions lie).
     public static func detect(path: String) throws -> InputKind {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        if fd < 0 { throw ConvertError("cannot open '\(path)': \(String(cString: strerror(errno)))") }
+        let (fd, _) = try openConverterInput(path)
         defer { close(fd) }
-        var st = stat()
-        if fstat(fd, &st) != 0 || (st.st_mode & S_IFMT) != S_IFREG { throw ConvertError("'\(path)' is not a regular file") }
         var head = [UInt8](repeating: 0, count: 16)
         let n = head.withUnsafeMutableBytes { read(fd, $0.baseAddress, 16) }
         if n <= 0 { throw ConvertError("'\(path)' is empty") }
@@ -49,6 +46,7 @@ public enum Converter {
         if all.withUnsafeBytes({ ONNXImporter.looksLikeONNX($0) }) { return .onnx }
         if all.withUnsafeBytes({ TorchLegacyImporter.looksLikePickle($0) }) { return .torchLegacy }
         if bytes.withUnsafeBytes({ CaffeImporter.looksLikeCaffemodel($0) }) { return .caffemodel }
+        if all.allSatisfy({ $0 == 0x09 || $0 == 0x0A || $0 == 0x0D || (0x20..<0x7F).contains($0) }) { return .text }
         return .unknown
     }
 
@@ -60,8 +58,33 @@ public enum Converter {
         return input + ".vgg"
     }
 
+    /// Where a conversion writes: `-o` as given, `-o DIR/` or an existing directory gets the
+    /// input's name with `.vgg`, no `-o` writes beside the input. Refused before any work when
+    /// the directory is missing or unwritable, or when the output is the input itself (the same
+    /// file through a symlink or a hard link too): the rename would destroy the source weights.
+    public static func outputPath(input: String, requested: String?) throws -> String {
+        var output = requested ?? defaultOutput(for: input)
+        var st = stat()
+        if output.hasSuffix("/") || (stat(output, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR) {
+            let name = defaultOutput(for: input).split(separator: "/").last.map(String.init) ?? "model.vgg"
+            output = (output.hasSuffix("/") ? output : output + "/") + name
+        }
+        let directory = output.lastIndex(of: "/").map { output[..<$0].isEmpty ? "/" : String(output[..<$0]) } ?? "."
+        if stat(directory, &st) != 0 || (st.st_mode & S_IFMT) != S_IFDIR {
+            throw ConvertError("cannot write '\(output)': the directory '\(directory)' does not exist")
+        }
+        if access(directory, W_OK) != 0 {
+            throw ConvertError("cannot write '\(output)': the directory '\(directory)' is not writable (\(String(cString: strerror(errno))))")
+        }
+        var source = stat(), target = stat()
+        if stat(input, &source) == 0, stat(output, &target) == 0, source.st_dev == target.st_dev, source.st_ino == target.st_ino {
+            throw ConvertError("the output '\(output)' is the input file itself; choose another -o (the conversion would replace the source weights)")
+        }
+        return output
+    }
+
     public static func convert(input: String, options: ConvertOptions) throws -> ConvertResult {
-        let output = options.output ?? defaultOutput(for: input)
+        let output = try outputPath(input: input, requested: options.output)
         var net: CanonicalNetwork
         switch try detect(path: input) {
         case .caffemodel:
@@ -78,6 +101,8 @@ public enum Converter {
             net = try TorchLegacyImporter.importFile(path: input, inputSize: options.inputSize)
         case .vgg:
             throw ConvertError("'\(input)' is already a .vgg file")
+        case .text:
+            throw ConvertError("'\(input)' is a text file (a .prototxt network description?); pass the binary .caffemodel (or .h5, .pth, .safetensors, .onnx) that holds the weights")
         case .unknown:
             throw ConvertError("'\(input)' is not a caffemodel, HDF5, PyTorch (.pth), safetensors or ONNX file (unrecognised first bytes)")
         }
@@ -92,7 +117,7 @@ public enum Converter {
         }
         if let name = options.name { net.name = name }
         if let labelsPath = options.labelsPath {
-            net.labels = try readLabels(path: labelsPath)
+            net.labels = try LabelsFile.read(path: labelsPath)
             if net.classCount == 0 { throw ConvertError("--labels given but the model has no classifier layer") }
             if net.labels.count != net.classCount {
                 throw ConvertError("'\(labelsPath)' has \(net.labels.count) labels, the model has \(net.classCount) classes")
@@ -102,31 +127,13 @@ public enum Converter {
                             showProgress: options.showProgress)
         return ConvertResult(output: output, network: net)
     }
-
-    /// One label per line (synset_words.txt style); trailing blank lines ignored.
-    public static func readLabels(path: String) throws -> [String] {
-        guard let f = fopen(path, "r") else { throw ConvertError("cannot open labels file '\(path)': \(String(cString: strerror(errno)))") }
-        defer { fclose(f) }
-        var labels = [String]()
-        var line: UnsafeMutablePointer<CChar>? = nil
-        var cap = 0
-        defer { free(line) }
-        while getline(&line, &cap, f) >= 0, let l = line {
-            var s = String(cString: l)
-            while let last = s.last, last == "\n" || last == "\r" { s.removeLast() }
-            labels.append(s)
-        }
-        while let last = labels.last, last.trimmingCharacters(in: " \t").isEmpty { labels.removeLast() }
-        if labels.isEmpty { throw ConvertError("labels file '\(path)' is empty") }
-        return labels
-    }
 }
 
-extension String {
-    func trimmingCharacters(in set: String) -> String {
-        var s = Substring(self)
-        while let f = s.first, set.contains(f) { s.removeFirst() }
-        while let l = s.last, set.contains(l) { s.removeLast() }
-        return String(s)
+/// `openRegularFile` with the converter's error type.
+func openConverterInput(_ path: String) throws -> (descriptor: Int32, size: Int) {
+    do {
+        return try openRegularFile(path)
+    } catch let e as RegularFileError {
+        throw ConvertError(e.message)
     }
 }

@@ -10,20 +10,13 @@ public final class FileMapping: @unchecked Sendable {
 
     /// Maps `path` read-only. Empty files cannot be mapped and are reported as too short.
     public init(path: String) throws {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        if fd < 0 {
-            let e = errno
-            throw VGGError(e == ENOENT ? .notFound : .io, "cannot open '\(path)': \(String(cString: strerror(e)))")
+        let fd: Int32, size: Int
+        do {
+            (fd, size) = try openRegularFile(path)
+        } catch let e as RegularFileError {
+            throw VGGError(e.missing ? .notFound : .io, e.message)
         }
         defer { close(fd) }
-        var st = stat()
-        if fstat(fd, &st) != 0 {
-            throw VGGError(.io, "cannot stat '\(path)': \(String(cString: strerror(errno)))")
-        }
-        if (st.st_mode & S_IFMT) != S_IFREG {
-            throw VGGError(.io, "'\(path)' is not a regular file")
-        }
-        let size = Int(st.st_size)
         if size < VGGFile.headerSize {
             throw VGGError(.format, "'\(path)' is \(size) bytes, shorter than the \(VGGFile.headerSize)-byte .vgg header")
         }

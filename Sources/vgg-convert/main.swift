@@ -10,7 +10,7 @@ struct VGGConvertCommand: ParsableCommand {
         commandName: "vgg-convert",
         abstract: "Convert VGG weights (Caffe .caffemodel, Keras / Caffe HDF5, PyTorch .pth, safetensors, ONNX) to a .vgg file.",
         discussion: """
-        The input type is detected from the file's content. The output appears only when the
+        The input type is detected from the file's content. The output appears only when the \
         conversion succeeded (it is written to a temporary file, synced, then renamed).
 
         Examples:
@@ -18,16 +18,16 @@ struct VGGConvertCommand: ParsableCommand {
           vgg-convert VGG_ILSVRC_19_layers.caffemodel -o vgg19-bf16.vgg --dtype bf16
           vgg-convert VGG_CNN_M.caffemodel --input-size 224
           vgg-convert vgg16_weights_tf_dim_ordering_tf_kernels.h5
-          vgg-convert vgg16_weights_th_dim_ordering_th_kernels_notop.h5 --kernel-layout th
+          vgg-convert vgg16_weights_th_dim_ordering_th_kernels.h5 --kernel-layout th
           vgg-convert vgg16_bn-6c64b313.pth     (torchvision; BatchNorm folded)
           vgg-convert model.safetensors         (torchvision or timm)
           vgg-convert vgg16.onnx                (torch.onnx export; a plain VGG chain)
 
-        A .pth pickle is interpreted, never executed: globals other than
-        those torch.save writes for tensors are refused. Save
+        A .pth pickle is interpreted, never executed: globals other than \
+        those torch.save writes for tensors are refused. Save \
         model.state_dict() (or a checkpoint dict), not the whole model.
 
-        Exit status: 0 on success, 1 when the conversion failed (nothing is written),
+        Exit status: 0 on success, 1 when the conversion failed (nothing is written), \
         64 on a usage error.
         """
     )
@@ -44,7 +44,7 @@ struct VGGConvertCommand: ParsableCommand {
     @Option(name: .customLong("input-size"), help: "Training input side (default: 224); sets the fc6 kernel size.")
     var inputSize: Int?
 
-    @Option(help: "Class labels, one per line (e.g. synset_words.txt).")
+    @Option(help: "Class labels: one per line (synset_words.txt; LF or CRLF), or Keras's imagenet_class_index.json.")
     var labels: String?
 
     @Option(help: "Per-channel means, in the network's channel order (default for ILSVRC VGG: 103.939,116.779,123.68).")

@@ -9,9 +9,9 @@ struct BenchCommand: ParsableCommand {
         commandName: "bench",
         abstract: "Time forward runs of a model on random input.",
         discussion: """
-        Opens the model, runs --warmup untimed forward passes, then --runs timed ones, and
-        reports the median and best time, the direct-convolution GFLOP/s (2 × multiply-adds
-        of every convolution, fc layers included), the model open time and the peak RSS.
+        Opens the model, runs --warmup untimed forward passes, then --runs timed ones, and \
+        reports the median and best time, the direct-convolution GFLOP/s (2 × multiply-adds \
+        of every convolution, fc layers included), the model open time and the peak RSS. \
         The machine may be shared: compare numbers measured in one run.
 
         Examples:
@@ -19,7 +19,7 @@ struct BenchCommand: ParsableCommand {
           vgg bench -m vgg16.vgg --size 384 --threads 2 --runs 20 --layers
           vgg bench -m vgg16.vgg --batch 8 --json
           vgg bench -m vgg16.vgg --no-winograd --layers     # direct convolution only
-          vgg bench -m vgg16-bf16.vgg --no-bf16-arithmetic  # bf16 weights, f32 arithmetic
+          vgg bench -m vgg16-bf16.vgg --no-bf16-arithmetic  # f32 arithmetic
 
         Exit status: 0 success, 1 failure, 64 usage error.
         """

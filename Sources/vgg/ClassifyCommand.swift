@@ -8,10 +8,10 @@ struct ClassifyCommand: ParsableCommand {
         commandName: "classify",
         abstract: "Classify JPEG/PNG images (files or directories).",
         discussion: """
-        Each image is resized so its smaller side is Q for every scale Q (default: the model's
-        training size), run fully convolutionally, and the class posteriors are averaged over
-        scales (and the horizontal flip with --flip): the VGG paper's dense evaluation.
-        With --center-crop C the central C×C square of the image resized to the first scale
+        Each image is resized so its smaller side is Q for every scale Q (default: the model's \
+        training size), run fully convolutionally, and the class posteriors are averaged over \
+        scales (and the horizontal flip with --flip): the VGG paper's dense evaluation. \
+        With --center-crop C the central C×C square of the image resized to the first scale \
         (default 256) is classified instead, as single-crop evaluation does.
 
         Examples:
@@ -20,7 +20,7 @@ struct ClassifyCommand: ParsableCommand {
           vgg classify -m vgg16.vgg cat.jpg --center-crop 224 --json
           vgg classify -m vgg16.vgg photos/ -o out/ --cluster local --workers 2
 
-        Exit status: 0 when every image was classified, 1 when a model or an image failed
+        Exit status: 0 when every image was classified, 1 when a model or an image failed \
         (the others are still processed), 64 on a usage error.
         """
     )
@@ -71,7 +71,7 @@ struct ClassifyCommand: ParsableCommand {
             execBatch(args)
         }
         let qs = try parseScales(scales)
-        if top < 1 { throw ValidationError("--top must be at least 1") }
+        if top < 1 || top > 1_000_000 { throw ValidationError("--top must be in 1…1000000, found \(top)") }
         if let c = centerCrop, c < 1 || c > Session.maxSide { throw ValidationError("--center-crop must be in 1…\(Session.maxSide), found \(c)") }
         let m = try openModel(model, verify: false)
         let session = try makeSession(m, threads: threads)
@@ -164,11 +164,14 @@ func parseScales(_ s: String?) throws -> [Int] {
     return parts.compactMap { $0 }
 }
 
+/// A session with `--threads` (default: all cores, at most 256); out-of-range values are a usage error.
 func makeSession(_ m: Model, threads: Int?) throws -> Session {
-    let n = threads ?? Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))
+    if let threads, threads < 1 || threads > 256 {
+        throw ValidationError("--threads must be in 1…256, found \(threads)")
+    }
     let s = Session(model: m)
     do {
-        try s.setThreads(max(1, min(n, 256)))
+        try s.setThreads(threads ?? max(1, min(Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))), 256)))
     } catch let e as VGGError {
         throw ValidationError(e.message)
     }

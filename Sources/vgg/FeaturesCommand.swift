@@ -8,23 +8,23 @@ struct FeaturesCommand: ParsableCommand {
         commandName: "features",
         abstract: "Extract the outputs of named layers for images into a NumPy .npz file.",
         discussion: """
-        Each image is resized so its smaller side is --size (default: the model's training
-        size) and run fully convolutionally up to the deepest requested layer. Arrays are named
-        by layer, float32, shaped (C, h, w) per image; with --pool max|avg each becomes a (C,)
-        descriptor and several images are stacked to (N, C) with their paths in 'images'.
+        Each image is resized so its smaller side is --size (default: the model's training \
+        size) and run fully convolutionally up to the deepest requested layer. Arrays are named \
+        by layer, float32, shaped (C, h, w) per image; with --pool max|avg each becomes a (C,) \
+        descriptor and several images are stacked to (N, C) with their paths in 'images'. \
         --l2-normalize scales each descriptor (or each (C, h, w) map) to unit L2 norm.
 
         Examples:
           vgg features -m vgg16.vgg cat.jpg --layer conv5_3 --layer fc7 -o cat.npz
-          vgg features -m vgg16.vgg photos/ --layer pool5 --pool max --l2-normalize -o descriptors.npz
+          vgg features -m vgg16.vgg a/ --layer pool5 --pool max --l2-normalize -o a.npz
           python3 -c "import numpy; print(numpy.load('cat.npz')['fc7'].shape)"
-          vgg features -m vgg16.vgg photos/ --layer pool5 --pool max -o out/ --cluster local --workers 2
+          vgg features -m vgg16.vgg photos/ --layer pool5 -o out/ --cluster local
 
-        With --cluster (local, or a Dask scheduler address) the job runs on Dask through the
-        Python package (python3 -m vgg.batch): -o names a directory of resumable shards
+        With --cluster (local, or a Dask scheduler address) the job runs on Dask through the \
+        Python package (python3 -m vgg.batch): -o names a directory of resumable shards \
         (shard-NNNNN.npz, index.tsv, errors.tsv); see the README.
 
-        Exit status: 0 success, 1 failure (a bad image stops the run: nothing is written),
+        Exit status: 0 success, 1 failure (a bad image stops the run: nothing is written), \
         64 usage error.
         """
     )

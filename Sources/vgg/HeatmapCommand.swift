@@ -9,11 +9,11 @@ struct HeatmapCommand: ParsableCommand {
         commandName: "heatmap",
         abstract: "Draw the class probability map of an image as a PNG overlay.",
         discussion: """
-        The image is resized so its smaller side is --size (default 384: VGG16 then yields a
-        6×6 or larger score map), run fully convolutionally, the class scores are soft-maxed
-        at every location, and the probability of one class (--class N, or the most probable
-        class of the whole image) is upsampled bilinearly to the image, coloured with the
-        viridis map (dark blue 0 → yellow 1) and blended over it. A colour bar runs along the
+        The image is resized so its smaller side is --size (default 384: VGG16 then yields a \
+        6×6 or larger score map), run fully convolutionally, the class scores are soft-maxed \
+        at every location, and the probability of one class (--class N, or the most probable \
+        class of the whole image) is upsampled bilinearly to the image, coloured with the \
+        viridis map (dark blue 0 → yellow 1) and blended over it. A colour bar runs along the \
         right edge. The PNG has the input image's size.
 
         Examples:
@@ -58,8 +58,8 @@ struct HeatmapCommand: ParsableCommand {
         if let c = classIndex, c < 0 || c >= m.classCount {
             throw ValidationError("--class must be in 0…\(m.classCount - 1), found \(c)")
         }
+        let session = try makeSession(m, threads: threads)
         do {
-            let session = try makeSession(m, threads: threads)
             let img = try loadImage(image, maxPixels: limits.maxPixels)
             // Every size derived from the image is checked before anything of that size is allocated.
             let (h, w) = try resizedSize(img, smallerSide: size, maxPixels: limits.maxPixels)

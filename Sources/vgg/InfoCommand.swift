@@ -13,7 +13,7 @@ struct InfoCommand: ParsableCommand {
           vgg info vgg16.vgg
           vgg info vgg16.vgg --json | python3 -m json.tool
 
-        Exit status: 0 success, 1 when the file cannot be opened or is not a valid .vgg file,
+        Exit status: 0 success, 1 when the file cannot be opened or is not a valid .vgg file, \
         64 on a usage error.
         """
     )
@@ -56,9 +56,31 @@ func openModel(_ path: String, verify: Bool) throws -> Model {
     do {
         return try Model(path: path, options: verify ? [.verifyChecksums] : [])
     } catch let e as VGGError {
-        fputs("vgg: \(e.message)\n", stderr)
+        if e.status == .format, let kind = otherWeightFormat(path) {
+            fputs("vgg: '\(path)' is not a .vgg file (it looks like \(kind)); convert it with vgg-convert first\n", stderr)
+        } else {
+            fputs("vgg: \(e.message)\n", stderr)
+        }
         throw ExitCode(1)
     }
+}
+
+/// What a file that is not a .vgg model looks like from its first bytes (nil for a .vgg file),
+/// so `-m weights.caffemodel` says to convert it rather than quote magic bytes.
+func otherWeightFormat(_ path: String) -> String? {
+    guard let f = try? openRegularFile(path) else { return nil }
+    defer { close(f.descriptor) }
+    var head = [UInt8](repeating: 0, count: 16)
+    let n = head.withUnsafeMutableBytes { read(f.descriptor, $0.baseAddress, 16) }
+    guard n >= 8 else { return nil }
+    if Array(head[0..<8]) == VGGFile.magic { return nil }
+    if Array(head[0..<8]) == [0x89, 0x48, 0x44, 0x46, 0x0D, 0x0A, 0x1A, 0x0A] { return "an HDF5 file: Keras or Caffe HDF5 weights" }
+    if Array(head[0..<4]) == [0x50, 0x4B, 0x03, 0x04] { return "a zip archive: PyTorch .pth weights" }
+    if n > 8 && head[8] == UInt8(ascii: "{") { return "a safetensors file" }
+    if head[0] == 0x80 { return "a pickle: legacy PyTorch weights" }
+    if head[0] == 0x08 { return "an ONNX model" }
+    if head[0] == 0x0A || head[0] == 0x12 { return "a Caffe .caffemodel" }
+    return "another format: unrecognised first bytes"
 }
 
 func fmt(_ x: Float) -> String {
