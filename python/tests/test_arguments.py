@@ -185,3 +185,18 @@ def test_library_errors_name_the_python_call(model):
         model.features(np.zeros((1, 3, 32, 32), np.float32), "conv9_9")
     assert e.value.status_name == "VGG_ERROR_NOT_FOUND" and str(e.value).startswith("Model.features(")
     assert "no layer named 'conv9_9'" in str(e.value) and "vgg_" not in str(e.value)
+
+
+def test_open_and_option_errors_name_the_python_call(model, tmp_path):
+    missing = tmp_path / "missing.vgg"
+    with pytest.raises(vgg.Error) as e:
+        vgg.Model(missing)
+    assert str(e.value) == f"Model({str(missing)!r}): cannot open '{missing}': No such file or directory"
+    assert e.value.library_message.startswith("vgg_model_open(")
+    for level in (1, 2, 3):  # a level this CPU lacks is refused by the library, worded for Python
+        try:
+            model.isa = level
+        except vgg.Error as e:
+            assert e.status_name == "VGG_ERROR_UNSUPPORTED"
+            assert str(e).startswith(f"Model.isa = {level}: ISA level {level}") and "VGG_OPTION" not in str(e)
+    model.isa = 0

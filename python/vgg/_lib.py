@@ -95,7 +95,7 @@ def check(status: int) -> None:
 
 
 # The C function (and option macro) a libvgg message starts with: names a Python caller never used.
-_C_NAMES = re.compile(r"^(vgg_[a-z0-9_]+: )?(VGG_OPTION_[A-Z0-9_]+: )?")
+_C_NAMES = re.compile(r"^(vgg_[a-z0-9_]+(\(.*?\))?: )?(VGG_OPTION_[A-Z0-9_]+: )?")
 
 
 def check_as(status: int, where: str) -> None:

@@ -69,7 +69,7 @@ class Model:
             encoded = os.fsencode(path)
             if b"\0" in encoded:
                 raise ValueError(f"Model(path={arg.shown(path)}): the path contains a NUL character")
-            where = f"Model({arg.shown(os.fspath(path))})"
+            where = f"Model({os.fspath(path)!r})"  # in full: the library message may not repeat it
             raw = ctypes.c_void_p()
             flags = _lib.OPEN_VERIFY_CHECKSUMS if verify_checksums else 0
             check_as(lib.vgg_model_open(encoded, flags, ctypes.byref(raw)), where)
