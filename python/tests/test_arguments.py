@@ -90,6 +90,8 @@ def test_model_threads_checked_in_python_terms(factory):
         vgg.Model(path, verify_checksums="yes")
     with pytest.raises(ValueError, match="NUL"):
         vgg.Model(str(path) + "\0ignored")
+    with pytest.raises(TypeError, match=r"Model\(path=3\): expected a file path"):
+        vgg.Model(3)
     assert vgg.Model(path, threads=np.int64(2)).threads == 2
 
 

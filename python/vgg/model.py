@@ -66,7 +66,11 @@ class Model:
         if _shared is not None:
             handle = _shared._sessions_or_closed("Model.fork()").model("Model.fork()")
         else:
-            encoded = os.fsencode(path)
+            try:
+                encoded = os.fsencode(path)
+            except TypeError:
+                raise TypeError(f"Model(path={arg.shown(path)}): expected a file path (str, bytes or "
+                                f"os.PathLike), got {type(path).__name__}") from None
             if b"\0" in encoded:
                 raise ValueError(f"Model(path={arg.shown(path)}): the path contains a NUL character")
             where = f"Model({os.fspath(path)!r})"  # in full: the library message may not repeat it
