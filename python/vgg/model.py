@@ -45,7 +45,8 @@ class Model:
     the CPUs this process may use; more callers wait for a free session). Results do not
     depend on which session runs a call. Options set on the Model (threads, isa,
     force_reference, winograd, winograd_tile, bf16_arithmetic) apply to every call that starts
-    after the assignment, on whichever session. Each session keeps its workspace for reuse,
+    after the assignment, on whichever session (an assignment is checked by the library on one
+    session, so it waits for a free one). Each session keeps its workspace for reuse,
     so memory grows with the number of sessions in use at once. `fork()` gives a Model with a
     pool and options of its own on the same opened model.
 
