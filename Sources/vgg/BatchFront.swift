@@ -6,8 +6,9 @@ import Glibc
 func execBatch(_ arguments: [String]) -> Never {
     let exe = executableDirectory()
     // Installed layout: PREFIX/bin/vgg with PREFIX/lib/python3/site-packages; source checkout:
-    // .build/release/vgg-cli with python/ two levels up.
-    let candidates = [exe + "/../lib/python3/site-packages", exe + "/../../python"]
+    // .build/<triple>/release/vgg-cli (what .build/release links to; /proc/self/exe names the
+    // real directory) with python/ three levels up, or two from a build without the triple.
+    let candidates = [exe + "/../lib/python3/site-packages", exe + "/../../../python", exe + "/../../python"]
     var pythonPath = candidates.filter { access($0 + "/vgg/batch.py", R_OK) == 0 }
     if let existing = getenv("PYTHONPATH").map({ String(cString: $0) }), !existing.isEmpty { pythonPath.append(existing) }
     setenv("PYTHONPATH", pythonPath.joined(separator: ":"), 1)

@@ -49,3 +49,15 @@ def test_pyproject_is_valid():
     assert config["project"]["name"] == "vgg"
     assert "batch" in config["project"]["optional-dependencies"]
     assert config["project"]["readme"]
+
+
+def test_library_messages_are_reworded_for_the_python_call():
+    """The C function a libvgg message starts with is replaced by the Python call's name; the
+    library's own wording stays available."""
+    status = _lib.lib.vgg_session_set_option(None, _lib.OPTION_THREADS, 2)
+    with pytest.raises(vgg.Error) as e:
+        _lib.check_as(status, "Model.threads = 2")
+    assert str(e.value) == "Model.threads = 2: session is NULL"
+    assert e.value.library_message == "vgg_session_set_option: session is NULL"
+    assert e.value.status_name == "VGG_ERROR_INVALID_ARGUMENT"
+    _lib.check_as(_lib.OK, "not raised")

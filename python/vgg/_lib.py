@@ -4,6 +4,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import os
+import re
 from pathlib import Path
 from typing import List, Optional
 
@@ -21,12 +22,14 @@ OPEN_VERIFY_CHECKSUMS = 1
 
 
 class Error(Exception):
-    """A libvgg call failed; `status` is the vgg_status code, `str(e)` the library's message."""
+    """A libvgg call failed; `status` is the vgg_status code, `str(e)` the message (naming the
+    Python call), `library_message` libvgg's own wording."""
 
-    def __init__(self, status: int, message: str):
+    def __init__(self, status: int, message: str, library_message: Optional[str] = None):
         super().__init__(message)
         self.status = status
         self.status_name = STATUS_NAMES.get(status, str(status))
+        self.library_message = message if library_message is None else library_message  # as libvgg worded it
 
 
 def _candidates() -> List[str]:
@@ -89,6 +92,18 @@ def check(status: int) -> None:
     if status != OK:
         message = lib.vgg_last_error().decode("utf-8", "replace")
         raise Error(status, message or lib.vgg_status_string(status).decode())
+
+
+# The C function (and option macro) a libvgg message starts with: names a Python caller never used.
+_C_NAMES = re.compile(r"^(vgg_[a-z0-9_]+(\(.*?\))?: )?(VGG_OPTION_[A-Z0-9_]+: )?")
+
+
+def check_as(status: int, where: str) -> None:
+    """Like check, with the message in the Python caller's terms: `where` (the Python call,
+    e.g. "Model.forward(x)") in place of the C function's name."""
+    if status != OK:
+        message = lib.vgg_last_error().decode("utf-8", "replace") or lib.vgg_status_string(status).decode()
+        raise Error(status, f"{where}: {_C_NAMES.sub('', message, count=1)}", library_message=message)
 
 
 def library_path() -> Optional[str]:

@@ -53,6 +53,19 @@ class Job:
     threads_per_worker: int = 1
 
 
+class MissingDependency(ImportError):
+    """A package of the `batch` extra is not installed; the message says how to install it."""
+
+
+def require(module: str, purpose: str) -> None:
+    """Imports `module` or raises MissingDependency naming the pip command that installs it."""
+    try:
+        __import__(module)
+    except ImportError as e:
+        raise MissingDependency(f"{purpose} needs {module.split('.')[0]}, which cannot be imported ({e}): "
+                                f"pip install './python[batch]' (from the libvgg source tree)") from e
+
+
 def list_images(inputs: Sequence[str]) -> List[str]:
     """Image files named directly or found (recursively) in directories, sorted."""
     out = []
@@ -164,6 +177,9 @@ def run(job: Job, images: Sequence[str], output: str, cluster: Optional[str] = N
         shard_size: int = 64, progress: bool = True, retries: int = 3) -> BatchResult:
     """Runs `job` over `images` into `output`/. cluster: None runs in this process, "local"
     starts a LocalCluster of `workers` processes, anything else is a scheduler address."""
+    require("PIL", "decoding images in vgg.batch")
+    if cluster is not None:
+        require("dask.distributed", "--cluster")
     start = time.monotonic()
     paths = list_images(images)
     os.makedirs(output, exist_ok=True)
@@ -255,7 +271,11 @@ def main(argv=None) -> int:
     job = Job(model=os.path.abspath(a.model), mode=a.mode, layers=a.layer, pool=a.pool, l2_normalize=a.l2_normalize,
               size=a.size, top=a.top, scales=[int(s) for s in a.scales.split(",")] if a.scales else [], flip=a.flip,
               threads_per_worker=threads)
-    r = run(job, a.images, a.output, cluster=a.cluster, workers=a.workers, shard_size=a.shard_size)
+    try:
+        r = run(job, a.images, a.output, cluster=a.cluster, workers=a.workers, shard_size=a.shard_size)
+    except MissingDependency as e:
+        print(f"vgg: {e}", file=sys.stderr)  # one line, not a traceback
+        return 1
     print(f"{r.images} images in {r.shards} shards ({r.skipped_shards} already done) in {r.seconds:.1f} s; "
           f"{r.failed_images} failed (see errors.tsv); results in {r.output}/")
     return 1 if r.failed_images else 0

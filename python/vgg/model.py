@@ -1,4 +1,4 @@
-"""The Model class: an opened .vgg file and a session to run it."""
+"""The Model class: an opened .vgg file and the pool of sessions that runs it."""
 from __future__ import annotations
 
 import ctypes
@@ -8,22 +8,13 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
+from . import _arguments as arg
 from . import _lib
-from ._lib import check, lib
+from ._lib import check_as, lib
+from ._sessions import SessionPool
 
 _float_p = ctypes.POINTER(ctypes.c_float)
-
-
-def _as_input(x) -> Tuple[np.ndarray, bool]:
-    """C-contiguous float32 N×3×H×W (no copy when it already is); whether a batch axis was added."""
-    a = np.ascontiguousarray(x, dtype=np.float32)
-    if a.ndim == 3:
-        return a[np.newaxis], True
-    if a.ndim != 4:
-        raise ValueError(f"expected an array of shape (N, 3, H, W) or (3, H, W), got {a.shape}")
-    if a.shape[1] != 3:
-        raise ValueError(f"expected 3 channels on axis 1, got shape {a.shape}")
-    return a, False
+_PIXEL_FORMATS = {"rgb": _lib.PIXELS_RGB, "bgr": _lib.PIXELS_BGR}
 
 
 class _ModelHandle:
@@ -38,57 +29,89 @@ class _ModelHandle:
             self.handle = None
 
 
+def _usable_cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
 class Model:
-    """A .vgg model opened by libvgg (memory-mapped, validated) with one session to run it.
+    """A .vgg model opened by libvgg (memory-mapped, validated) and the sessions that run it.
 
     `threads` sets the threads each run uses (default 1). The compute runs in C with the GIL
-    released. One Model must not be used by two threads at once: give each thread its own
-    `fork()` (a new session on the same opened model, sharing its memory).
+    released, and one Model may be shared by any number of Python threads: each running call
+    gets a session of its own from a pool that grows on demand up to `max_sessions` (default:
+    the CPUs this process may use; more callers wait for a free session). Results do not
+    depend on which session runs a call. Options set on the Model (threads, isa,
+    force_reference, winograd, winograd_tile, bf16_arithmetic) apply to every call that starts
+    after the assignment, on whichever session (an assignment is checked by the library on one
+    session, so it waits for a free one). Each session keeps its workspace for reuse,
+    so memory grows with the number of sessions in use at once. `fork()` gives a Model with a
+    pool and options of its own on the same opened model.
+
+    Arguments are checked before anything reaches the library: a wrong kind raises TypeError,
+    a wrong value ValueError, both naming the argument; failures inside libvgg raise vgg.Error.
     Use as a context manager or call close().
     """
 
     def __init__(self, path: Union[str, os.PathLike], threads: Optional[int] = None,
-                 verify_checksums: bool = False, _shared: Optional["Model"] = None):
-        self._session = ctypes.c_void_p()
+                 verify_checksums: bool = False, max_sessions: Optional[int] = None,
+                 _shared: Optional["Model"] = None):
+        self._sessions: Optional[SessionPool] = None
+        if threads is not None:
+            threads = arg.integer(threads, 1, 256, "Model(threads={})")
+        arg.flag(verify_checksums, "Model(verify_checksums={})")
+        limit = min(256, _usable_cpus()) if max_sessions is None else \
+            arg.integer(max_sessions, 1, 256, "Model(max_sessions={})")
         if _shared is not None:
-            self._shared = _shared._shared
+            handle = _shared._sessions_or_closed("Model.fork()").model("Model.fork()")
         else:
-            handle = ctypes.c_void_p()
+            try:
+                encoded = os.fsencode(path)
+            except TypeError:
+                raise TypeError(f"Model(path={arg.shown(path)}): expected a file path (str, bytes or "
+                                f"os.PathLike), got {type(path).__name__}") from None
+            if b"\0" in encoded:
+                raise ValueError(f"Model(path={arg.shown(path)}): the path contains a NUL character")
+            where = f"Model({os.fspath(path)!r})"  # in full: the library message may not repeat it
+            raw = ctypes.c_void_p()
             flags = _lib.OPEN_VERIFY_CHECKSUMS if verify_checksums else 0
-            check(lib.vgg_model_open(os.fsencode(path), flags, ctypes.byref(handle)))
-            self._shared = _ModelHandle(handle)
-        self._model = self._shared.handle
+            check_as(lib.vgg_model_open(encoded, flags, ctypes.byref(raw)), where)
+            handle = _ModelHandle(raw)
+        self._sessions = SessionPool(handle, limit, "Model()")
         try:
-            check(lib.vgg_session_create(self._model, ctypes.byref(self._session)))
             if threads is not None:
-                self.threads = threads
-            self.info: Dict = _shared.info if _shared is not None else self._describe()
+                self._sessions.set_option(_lib.OPTION_THREADS, threads, f"Model(threads={threads})")
+            self.info: Dict = _shared.info if _shared is not None else self._describe(handle.handle)
             self.labels: List[str] = _shared.labels if _shared is not None else \
-                [lib.vgg_model_label(self._model, i).decode("utf-8") for i in range(self.info["labels"])]
+                [lib.vgg_model_label(handle.handle, i).decode("utf-8") for i in range(self.info["labels"])]
         except BaseException:
             self.close()
             raise
         self.path = os.fspath(path)
 
-    def fork(self, threads: Optional[int] = None) -> "Model":
-        """A new Model with its own session on the same opened model (no new mapping, no copy):
-        the way to run one model from several Python threads, one fork per thread."""
-        self._handle()
-        return Model(self.path, threads=threads, _shared=self)
+    def fork(self, threads: Optional[int] = None, max_sessions: Optional[int] = None) -> "Model":
+        """A new Model on the same opened model (no new mapping, no copy) with its own session
+        pool and options (the defaults, and `threads`): for callers that want a Model, and its
+        options, of their own. Sharing one Model between threads needs no fork."""
+        return Model(self.path, threads=threads, max_sessions=max_sessions, _shared=self)
 
     # ---- properties ------------------------------------------------------------------
 
-    def _describe(self) -> Dict:
+    @staticmethod
+    def _describe(model: ctypes.c_void_p) -> Dict:
         length = ctypes.c_size_t()
-        check(lib.vgg_model_describe(self._model, None, 0, ctypes.byref(length)))
+        check_as(lib.vgg_model_describe(model, None, 0, ctypes.byref(length)), "Model()")
         buf = ctypes.create_string_buffer(length.value + 1)
-        check(lib.vgg_model_describe(self._model, buf, len(buf), ctypes.byref(length)))
+        check_as(lib.vgg_model_describe(model, buf, len(buf), ctypes.byref(length)), "Model()")
         return json.loads(buf.value.decode("utf-8"))
 
-    def _handle(self):
-        if not self._session:
-            raise _lib.Error(1, "the model is closed")
-        return self._session
+    def _sessions_or_closed(self, where: str) -> SessionPool:
+        pool = self._sessions
+        if pool is None:
+            raise _lib.Error(1, f"{where}: the model is closed")
+        return pool
 
     @property
     def name(self) -> str:
@@ -102,139 +125,181 @@ class Model:
     def layer_names(self) -> List[str]:
         return [l["name"] for l in self.info["layers"]]
 
-    def _get_option(self, option: int) -> int:
-        v = ctypes.c_int64()
-        check(lib.vgg_session_get_option(self._handle(), option, ctypes.byref(v)))
-        return v.value
+    @property
+    def max_sessions(self) -> int:
+        """The most sessions (concurrent calls) this Model runs at once."""
+        return self._sessions_or_closed("Model.max_sessions").limit
 
-    def _set_option(self, option: int, value: int) -> None:
-        check(lib.vgg_session_set_option(self._handle(), option, int(value)))
+    def _get_option(self, option: int, name: str) -> int:
+        return self._sessions_or_closed(f"Model.{name}").option(option)
 
-    threads = property(lambda self: self._get_option(_lib.OPTION_THREADS),
-                       lambda self, n: self._set_option(_lib.OPTION_THREADS, n),
+    def _set_option(self, option: int, value: int, name: str, shown_value) -> None:
+        where = f"Model.{name} = {arg.shown(shown_value)}"
+        self._sessions_or_closed(where).set_option(option, value, where)
+
+    def _set_threads(self, n) -> None:
+        self._set_option(_lib.OPTION_THREADS, arg.integer(n, 1, 256, "Model.threads = {}"), "threads", n)
+
+    def _set_isa(self, level) -> None:
+        self._set_option(_lib.OPTION_ISA, arg.integer(level, 0, 3, "Model.isa = {}"), "isa", level)
+
+    def _set_winograd_tile(self, tile) -> None:
+        tile = arg.choice(tile, (0, 4, 6), "Model.winograd_tile = {}")
+        self._set_option(_lib.OPTION_WINOGRAD, tile or 1, "winograd_tile", tile)
+
+    def _flag_property(option: int, name: str, doc: str) -> property:  # noqa: N805 (used in the class body)
+        def get(self) -> bool:
+            return bool(self._get_option(option, name))
+
+        def set(self, on) -> None:
+            self._set_option(option, int(arg.flag(on, f"Model.{name} = {{}}")), name, on)
+        return property(get, set, doc=doc)
+
+    threads = property(lambda self: self._get_option(_lib.OPTION_THREADS, "threads"), _set_threads,
                        doc="Threads each run uses (1…256).")
-    force_reference = property(lambda self: bool(self._get_option(_lib.OPTION_FORCE_REFERENCE)),
-                               lambda self, on: self._set_option(_lib.OPTION_FORCE_REFERENCE, bool(on)),
-                               doc="Run the naive reference kernels (slow; for checking).")
-    isa = property(lambda self: self._get_option(_lib.OPTION_ISA),
-                   lambda self, level: self._set_option(_lib.OPTION_ISA, level),
+    force_reference = _flag_property(_lib.OPTION_FORCE_REFERENCE, "force_reference",
+                                     "Run the naive reference kernels (slow; for checking).")
+    isa = property(lambda self: self._get_option(_lib.OPTION_ISA, "isa"), _set_isa,
                    doc="Kernel ISA level: 0 best available, 1 baseline x86-64, 2 x86-64-v3, 3 x86-64-v4.")
-    winograd = property(lambda self: bool(self._get_option(_lib.OPTION_WINOGRAD)),
-                        lambda self, on: self._set_option(_lib.OPTION_WINOGRAD, bool(on)),
-                        doc="Whether 3×3 layers may run as Winograd F(4×4, 3×3) or F(6×6, 3×3) (default True).")
-    winograd_tile = property(lambda self: {4: 4, 6: 6}.get(self._get_option(_lib.OPTION_WINOGRAD), 0),
-                             lambda self, tile: self._set_option(_lib.OPTION_WINOGRAD, tile or 1),
+    winograd = _flag_property(_lib.OPTION_WINOGRAD, "winograd",
+                              "Whether 3×3 layers may run as Winograd F(4×4, 3×3) or F(6×6, 3×3) (default True).")
+    winograd_tile = property(lambda self: {4: 4, 6: 6}.get(self._get_option(_lib.OPTION_WINOGRAD, "winograd_tile"), 0),
+                             _set_winograd_tile,
                              doc="Winograd tile on every Winograd layer: 4 for F(4×4, 3×3), 6 for F(6×6, 3×3), "
                                  "0 (default) to pick per layer by cost. Setting it turns Winograd on.")
-    bf16_arithmetic = property(lambda self: bool(self._get_option(_lib.OPTION_BF16_ARITHMETIC)),
-                               lambda self, on: self._set_option(_lib.OPTION_BF16_ARITHMETIC, bool(on)),
-                               doc="For bf16-weight models: Winograd products as bf16 dot products on "
-                                   "CPUs with AVX512-BF16 (default True); False computes in f32.")
+    bf16_arithmetic = _flag_property(_lib.OPTION_BF16_ARITHMETIC, "bf16_arithmetic",
+                                     "For bf16-weight models: Winograd products as bf16 dot products on "
+                                     "CPUs with AVX512-BF16 (default True); False computes in f32.")
+    del _flag_property
 
     @property
     def kernel_path(self) -> str:
         """The kernels in use: "x86-64-v4", "x86-64-v3", "x86-64" or "reference"."""
-        return lib.vgg_session_kernel_path(self._handle()).decode()
+        with self._sessions_or_closed("Model.kernel_path").session("Model.kernel_path") as s:
+            return lib.vgg_session_kernel_path(s).decode()
 
     def output_shape(self, height: int, width: int, layer: Optional[str] = None) -> Tuple[int, int, int]:
         """(C, h, w) of `layer` (default: the class score map) for one height×width input."""
+        h = arg.integer(height, 1, arg.MAX_SIDE, "Model.output_shape(height={})")
+        w = arg.integer(width, 1, arg.MAX_SIDE, "Model.output_shape(width={})")
+        name = None if layer is None else arg.layer_name(layer, "Model.output_shape(layer={})")
+        return self._output_shape(h, w, name, f"Model.output_shape({h}, {w}, {arg.shown(layer)})")
+
+    def _output_shape(self, h: int, w: int, layer: Optional[bytes], where: str) -> Tuple[int, int, int]:
         shape = (ctypes.c_int64 * 3)()
-        self._handle()
-        check(lib.vgg_model_output_shape(self._model, layer.encode() if layer else None, height, width, shape))
+        model = self._sessions_or_closed(where).model(where)  # held: the model stays open through the call
+        check_as(lib.vgg_model_output_shape(model.handle, layer, h, w, shape), where)
         return tuple(shape)
 
     def workspace_bytes(self, height: int, width: int) -> int:
+        """Workspace bytes a one-image height×width run takes on a session with this Model's options."""
+        h = arg.integer(height, 1, arg.MAX_SIDE, "Model.workspace_bytes(height={})")
+        w = arg.integer(width, 1, arg.MAX_SIDE, "Model.workspace_bytes(width={})")
+        where = f"Model.workspace_bytes({h}, {w})"
         n = ctypes.c_size_t()
-        check(lib.vgg_session_workspace_bytes(self._handle(), height, width, ctypes.byref(n)))
+        with self._sessions_or_closed(where).session(where) as s:
+            check_as(lib.vgg_session_workspace_bytes(s, h, w, ctypes.byref(n)), where)
         return n.value
 
     # ---- runs ------------------------------------------------------------------------
 
     def forward(self, x) -> np.ndarray:
-        """Raw class score map (before soft-max) of preprocessed images: (N,3,H,W) → (N,K,h,w)."""
-        a, added = _as_input(x)
+        """Raw class score map (before soft-max) of preprocessed float images: (N,3,H,W) → (N,K,h,w)
+        (or (3,H,W) → (K,h,w)). 8-bit pixels go through preprocess() first: integer arrays are refused."""
+        a, added = arg.images(x, "Model.forward(x)")
         n, _, h, w = a.shape
-        k, oh, ow = self.output_shape(h, w)
+        where = f"Model.forward(x of shape {a.shape[1:] if added else a.shape})"
+        k, oh, ow = self._output_shape(h, w, None, where)
         out = np.empty((n, k, oh, ow), dtype=np.float32)
-        check(lib.vgg_session_forward(self._handle(), a.ctypes.data_as(_float_p), n, h, w,
-                                      out.ctypes.data_as(_float_p), out.size))
+        with self._sessions_or_closed(where).session(where) as s:
+            check_as(lib.vgg_session_forward(s, a.ctypes.data_as(_float_p), n, h, w,
+                                             out.ctypes.data_as(_float_p), out.size), where)
         return out[0] if added else out
 
     def probabilities(self, x) -> np.ndarray:
-        """Class probabilities (N,K): the score map averaged over space, then soft-max."""
-        a, added = _as_input(x)
+        """Class probabilities (N,K): the score map averaged over space, then soft-max. Input as forward()."""
+        a, added = arg.images(x, "Model.probabilities(x)")
         n, _, h, w = a.shape
+        where = f"Model.probabilities(x of shape {a.shape[1:] if added else a.shape})"
         out = np.empty((n, self.class_count), dtype=np.float32)
-        check(lib.vgg_session_probabilities(self._handle(), a.ctypes.data_as(_float_p), n, h, w,
-                                            out.ctypes.data_as(_float_p), out.size))
+        with self._sessions_or_closed(where).session(where) as s:
+            check_as(lib.vgg_session_probabilities(s, a.ctypes.data_as(_float_p), n, h, w,
+                                                   out.ctypes.data_as(_float_p), out.size), where)
         return out[0] if added else out
 
     def features(self, x, layers: Union[str, Sequence[str]]) -> Dict[str, np.ndarray]:
-        """Outputs of the named layers (Caffe names or Keras aliases) in one pass: name → (N,C,h,w)."""
-        names = [layers] if isinstance(layers, str) else list(layers)
-        if not names:
-            raise ValueError("features: give at least one layer name")
-        a, added = _as_input(x)
+        """Outputs of the named layers (Caffe names or Keras aliases) in one pass: name → (N,C,h,w).
+        Input as forward()."""
+        names = arg.layer_names(layers, "Model.features(layers={})")
+        encoded = [name.encode("utf-8") for name in names]
+        a, added = arg.images(x, "Model.features(x)")
         n, _, h, w = a.shape
-        outs = []
-        for name in names:
-            shape = self.output_shape(h, w, name)
-            outs.append(np.empty((n,) + shape, dtype=np.float32))
-        c_names = (ctypes.c_char_p * len(names))(*[s.encode() for s in names])
+        where = f"Model.features(x of shape {a.shape[1:] if added else a.shape}, {arg.shown(layers)})"
+        outs = [np.empty((n,) + self._output_shape(h, w, e, where), dtype=np.float32) for e in encoded]
+        c_names = (ctypes.c_char_p * len(names))(*encoded)
         c_outs = (_float_p * len(names))(*[o.ctypes.data_as(_float_p) for o in outs])
         c_caps = (ctypes.c_size_t * len(names))(*[o.size for o in outs])
-        check(lib.vgg_session_features(self._handle(), a.ctypes.data_as(_float_p), n, h, w, c_names, len(names),
-                                       c_outs, c_caps))
+        with self._sessions_or_closed(where).session(where) as s:
+            check_as(lib.vgg_session_features(s, a.ctypes.data_as(_float_p), n, h, w, c_names, len(names),
+                                              c_outs, c_caps), where)
         return {name: (o[0] if added else o) for name, o in zip(names, outs)}
 
     def preprocess(self, pixels, size: Optional[int] = None, channel_order: str = "rgb", flip: bool = False) -> np.ndarray:
-        """An 8-bit H×W×3 image resized so its smaller side is `size` (default: the model's
-        training size) and preprocessed for the model: (1, 3, h, w) float32, ready for
-        forward() and features(). The resampling is the one classify() uses."""
-        p = np.ascontiguousarray(pixels, dtype=np.uint8)
-        if p.ndim != 3 or p.shape[2] != 3:
-            raise ValueError(f"expected uint8 pixels of shape (H, W, 3), got {p.shape}")
-        order = {"rgb": _lib.PIXELS_RGB, "bgr": _lib.PIXELS_BGR}.get(channel_order.lower())
-        if order is None:
-            raise ValueError(f"channel_order must be 'rgb' or 'bgr', got {channel_order!r}")
-        q = size or min(self.info["input_size"])
+        """An 8-bit H×W×3 image (uint8; other dtypes are refused, not cast) resized so its smaller
+        side is `size` (default: the model's training size) and preprocessed for the model:
+        (1, 3, h, w) float32, ready for forward() and features(). The resampling is the one
+        classify() uses."""
+        p = arg.pixels(pixels, "Model.preprocess(pixels)")
+        q = arg.optional_size(size, "Model.preprocess(size={})") or min(self.info["input_size"])
+        order = arg.channel_order(channel_order, "Model.preprocess(channel_order={})")
+        mirror = arg.flag(flip, "Model.preprocess(flip={})")
         h, w = p.shape[:2]
         oh, ow = (q, max(1, int(np.floor(w * q / h + 0.5)))) if h <= w else (max(1, int(np.floor(h * q / w + 0.5))), q)
+        where = f"Model.preprocess(pixels of shape {p.shape}, size={q})"
+        if oh > arg.MAX_SIDE or ow > arg.MAX_SIDE:  # before allocating the output
+            raise ValueError(f"{where}: resizing {h}×{w} to a smaller side of {q} gives {oh}×{ow}; "
+                             f"expected at most {arg.MAX_SIDE} per side")
         out = np.empty((1, 3, oh, ow), dtype=np.float32)
-        check(lib.vgg_session_preprocess(self._handle(), p.ctypes.data_as(ctypes.POINTER(ctypes.c_uint8)), w, h, p.strides[0],
-                                         order, oh, ow, 1 if flip else 0, out.ctypes.data_as(_float_p), out.size))
+        with self._sessions_or_closed(where).session(where) as s:
+            check_as(lib.vgg_session_preprocess(s, p.ctypes.data_as(ctypes.POINTER(ctypes.c_uint8)), w, h, p.strides[0],
+                                                _PIXEL_FORMATS[order], oh, ow, 1 if mirror else 0,
+                                                out.ctypes.data_as(_float_p), out.size), where)
         return out
 
     def classify(self, pixels, top: int = 5, scales: Optional[Sequence[int]] = None, flip: bool = False,
                  channel_order: str = "rgb") -> List[Tuple[int, float, Optional[str]]]:
         """Dense multi-scale evaluation of an 8-bit H×W×3 image (see vgg_session_classify).
+        `pixels` must be uint8 (other dtypes are refused, not cast); `top` 1…class_count;
+        `scales` None (the training size) or up to 64 smaller sides in 1…65536.
 
         Returns [(class index, probability, label or None)], most probable first.
         """
-        p = np.ascontiguousarray(pixels, dtype=np.uint8)
-        if p.ndim != 3 or p.shape[2] != 3:
-            raise ValueError(f"expected uint8 pixels of shape (H, W, 3), got {p.shape}")
-        order = {"rgb": _lib.PIXELS_RGB, "bgr": _lib.PIXELS_BGR}.get(channel_order.lower())
-        if order is None:
-            raise ValueError(f"channel_order must be 'rgb' or 'bgr', got {channel_order!r}")
-        qs = list(scales or [])
+        p = arg.pixels(pixels, "Model.classify(pixels)")
+        if self.class_count < 1:
+            raise _lib.Error(4, "Model.classify: the model has no classifier (it holds the layers up to pool5)")
+        k = arg.integer(top, 1, self.class_count, "Model.classify(top={})")
+        qs = arg.scales(scales, "Model.classify(scales={})")
+        mirror = arg.flag(flip, "Model.classify(flip={})")
+        order = arg.channel_order(channel_order, "Model.classify(channel_order={})")
+        where = f"Model.classify(pixels of shape {p.shape}, scales={qs or None})"
         c_scales = (ctypes.c_int32 * max(1, len(qs)))(*qs)
-        classes = (ctypes.c_int32 * top)()
-        probs = (ctypes.c_float * top)()
+        classes = (ctypes.c_int32 * k)()
+        probs = (ctypes.c_float * k)()
         h, w = p.shape[:2]
-        check(lib.vgg_session_classify(self._handle(), p.ctypes.data_as(ctypes.POINTER(ctypes.c_uint8)), w, h,
-                                       p.strides[0], order, c_scales, len(qs), 1 if flip else 0, top, classes, probs))
+        with self._sessions_or_closed(where).session(where) as s:
+            check_as(lib.vgg_session_classify(s, p.ctypes.data_as(ctypes.POINTER(ctypes.c_uint8)), w, h, p.strides[0],
+                                              _PIXEL_FORMATS[order], c_scales, len(qs), 1 if mirror else 0, k,
+                                              classes, probs), where)
         return [(int(c), float(pr), self.labels[c] if self.labels else None) for c, pr in zip(classes, probs)]
 
     # ---- lifetime --------------------------------------------------------------------
 
     def close(self) -> None:
-        """Releases the session, and the model once no fork uses it; later calls raise vgg.Error."""
-        if getattr(self, "_session", None):
-            lib.vgg_session_free(self._session)
-            self._session = ctypes.c_void_p()
-        self._model = ctypes.c_void_p()
-        self._shared = None
+        """Refuses later calls (they raise vgg.Error), waits for calls running in other threads
+        to end, then releases the sessions, and the model once no fork uses it. Idempotent."""
+        pool, self._sessions = getattr(self, "_sessions", None), None
+        if pool is not None:
+            pool.close()
 
     def __enter__(self) -> "Model":
         return self
