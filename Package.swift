@@ -56,7 +56,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "vgg",
-            dependencies: ["VGGEngine", "VGGFormat", "CImageIO", "AtomicFile", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["VGGEngine", "VGGFormat", "CImageIO", "AtomicFile", "ClassLabels", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
 
         // Implementation details
@@ -85,9 +85,11 @@ let package = Package(
         // Output files that appear only when complete (temporary + fsync + rename): the
         // converter's .vgg files and the vgg tool's .npz and PNG outputs.
         .target(name: "AtomicFile"),
+        // Class labels for --labels (files, Keras JSON, the bundled ImageNet list), for both tools.
+        .target(name: "ClassLabels", dependencies: ["VGGFormat"]),
         .target(
             name: "VGGConvert",
-            dependencies: ["VGGFormat", "VGGEngine", "AtomicFile", "CCaffeProto", "COnnxProto", "CProtobufC", "CHDF5"]
+            dependencies: ["VGGFormat", "VGGEngine", "AtomicFile", "ClassLabels", "CCaffeProto", "COnnxProto", "CProtobufC", "CHDF5"]
         ),
     ]
 )

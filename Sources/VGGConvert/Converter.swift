@@ -1,6 +1,7 @@
 // The conversion job: detect the input type from its bytes, import, apply the user's
 // preprocessing/labels overrides, write the .vgg file atomically.
 import Glibc
+import ClassLabels
 import VGGFormat
 
 public enum InputKind: Equatable {
@@ -117,7 +118,11 @@ public enum Converter {
         }
         if let name = options.name { net.name = name }
         if let labelsPath = options.labelsPath {
-            net.labels = try LabelsFile.read(path: labelsPath)
+            do {
+                net.labels = try LabelsFile.read(path: labelsPath)
+            } catch let e as LabelsError {
+                throw ConvertError(e.message)
+            }
             if net.classCount == 0 { throw ConvertError("--labels given but the model has no classifier layer") }
             if net.labels.count != net.classCount {
                 throw ConvertError("'\(labelsPath)' has \(net.labels.count) labels, the model has \(net.classCount) classes")

@@ -29,7 +29,8 @@ struct VGGConvertCommand: ParsableCommand {
 
         Exit status: 0 on success, 1 when the conversion failed (nothing is written), \
         64 on a usage error.
-        """
+        """,
+        version: toolVersionText
     )
 
     @Argument(help: "The weights file to convert.")
@@ -44,7 +45,7 @@ struct VGGConvertCommand: ParsableCommand {
     @Option(name: .customLong("input-size"), help: "Training input side (default: 224); sets the fc6 kernel size.")
     var inputSize: Int?
 
-    @Option(help: "Class labels: one per line (synset_words.txt; LF or CRLF), or Keras's imagenet_class_index.json.")
+    @Option(help: "Class labels: 'imagenet' (the bundled ILSVRC-2012 list in Caffe's order), a file with one per line (synset_words.txt; LF or CRLF), or Keras's imagenet_class_index.json.")
     var labels: String?
 
     @Option(help: "Per-channel means, in the network's channel order (default for ILSVRC VGG: 103.939,116.779,123.68).")

@@ -1,5 +1,6 @@
 // `vgg classify`: top-K classes of image files, with the paper's dense evaluation.
 import ArgumentParser
+import ClassLabels
 import Glibc
 import VGGEngine
 
@@ -58,12 +59,16 @@ struct ClassifyCommand: ParsableCommand {
     @Option(help: "Worker processes of a local cluster.")
     var workers = 2
 
+    @Option(help: "Class names: 'imagenet' (the bundled ILSVRC-2012 list) or a labels file (one per line, or Keras's imagenet_class_index.json); default: the model's own.")
+    var labels: String?
+
     @OptionGroup var limits: ImageLimits
 
     func run() throws {
         if let cluster {
             guard let output else { throw ValidationError("--cluster needs -o DIRECTORY for the result shards") }
             if centerCrop != nil { throw ValidationError("--center-crop is not available with --cluster") }
+            if labels != nil { throw ValidationError("--labels is not available with --cluster (the shards keep the model's labels)") }
             var args = ["classify", model] + images + ["-o", output, "--top", String(top), "--cluster", cluster, "--workers", String(workers)]
             if let scales { args += ["--scales", scales] }
             if flip { args.append("--flip") }
@@ -79,6 +84,7 @@ struct ClassifyCommand: ParsableCommand {
             fputs("vgg: model '\(m.name)' has no classifier (features only); use vgg features\n", stderr)
             throw ExitCode(1)
         }
+        let names = try classNames(m)
         let k = min(top, m.classCount)
         let paths = expandImagePaths(images)
         let progress = ProgressLine(total: paths.count)
@@ -98,7 +104,7 @@ struct ClassifyCommand: ParsableCommand {
                 }
                 let best = Session.top(probabilities, k)
                 progress.finish()
-                printResult(path, best, m)
+                printResult(path, best, names)
             } catch {
                 progress.finish()
                 // Image errors name the file already.
@@ -132,18 +138,33 @@ struct ClassifyCommand: ParsableCommand {
                                     stride: image.width * 3, format: .rgb, scales: [crop], flip: flip)
     }
 
-    func printResult(_ path: String, _ best: [ClassScore], _ m: Model) {
+    /// The names printed for each class: --labels when given (its count must be the class count), else the model's.
+    func classNames(_ m: Model) throws -> [String] {
+        guard let labels else { return m.labels }
+        let names: [String]
+        do {
+            names = try LabelsFile.read(path: labels)
+        } catch let e as LabelsError {
+            throw ValidationError("--labels: \(e.message)")
+        }
+        guard names.count == m.classCount else {
+            throw ValidationError("--labels: '\(labels)' has \(names.count) labels, the model has \(m.classCount) classes")
+        }
+        return names
+    }
+
+    func printResult(_ path: String, _ best: [ClassScore], _ names: [String]) {
         if json {
             let classes: [JSON] = best.map { c in
                 .object([("class", .int(c.classIndex)), ("probability", .float(c.probability)),
-                         ("label", m.labels.isEmpty ? .null : .string(m.labels[c.classIndex]))])
+                         ("label", names.isEmpty ? .null : .string(names[c.classIndex]))])
             }
             print(JSON.object([("image", .string(path)), ("top", .array(classes))]).text)
             return
         }
         print(path)
         for (rank, c) in best.enumerated() {
-            let name = m.labels.isEmpty ? "class \(c.classIndex)" : m.labels[c.classIndex]
+            let name = names.isEmpty ? "class \(c.classIndex)" : names[c.classIndex]
             print("  \(rank + 1). \(formatProbability(c.probability))  \(name)")
         }
     }

@@ -12,6 +12,7 @@ struct InfoCommand: ParsableCommand {
         Examples:
           vgg info vgg16.vgg
           vgg info vgg16.vgg --json | python3 -m json.tool
+          vgg info vgg16.vgg --labels
 
         Exit status: 0 success, 1 when the file cannot be opened or is not a valid .vgg file, \
         64 on a usage error.
@@ -27,10 +28,18 @@ struct InfoCommand: ParsableCommand {
     @Flag(name: .customLong("verify"), help: "Verify every tensor's checksum.")
     var verify = false
 
+    @Flag(help: "List the model's class labels, one per line with its index.")
+    var labels = false
+
     func run() throws {
         let m = try openModel(model, verify: verify)
         let dtypes = m.weightDTypes
         let order = m.channelOrder == .bgr ? "BGR" : "RGB"
+        if labels {
+            if m.labels.isEmpty { fputs("vgg: '\(model)' has no labels (vgg-convert --labels adds them)\n", stderr) }
+            for (i, label) in m.labels.enumerated() { print("\(i)\t\(label)") }
+            return
+        }
         if json {
             print(m.describe(path: model).text)
             return

@@ -6,9 +6,10 @@ The compute happens in libvgg.so (loaded with ctypes; `VGG_LIBRARY` overrides it
 from __future__ import annotations
 
 from ._lib import Error, library_path, lib as _clib
+from ._version import __version__
 from .model import Model
 
-__all__ = ["Error", "Model", "version", "version_number", "library_path"]
+__all__ = ["Error", "Model", "version", "version_number", "library_path", "__version__"]
 
 
 def version() -> str:

@@ -53,7 +53,21 @@ class Model:
     Arguments are checked before anything reaches the library: a wrong kind raises TypeError,
     a wrong value ValueError, both naming the argument; failures inside libvgg raise vgg.Error.
     Use as a context manager or call close().
+
+    Attributes:
+        path: the .vgg file as given (str).
+        info: the model's description as a dict (name, preprocessing, input_size, classes,
+            labels, parameters, format_version, and `layers`: one dict per layer with its name,
+            alias, type, channels, kernel, stride, padding): what `vgg info --json` prints.
+        labels: the class names stored in the file (e.g. "n01440764 tench, Tinca tinca"), one
+            per class, or [] when the file has none.
     """
+
+    def __repr__(self) -> str:
+        info, closed = getattr(self, "info", {}), getattr(self, "_sessions", None) is None
+        return (f"<vgg.Model {info.get('name', '?')!r} from {getattr(self, 'path', '?')!r}: "
+                f"{len(info.get('layers', []))} layers, {info.get('classes', 0)} classes, "
+                f"{info.get('parameters', 0):,} parameters{', closed' if closed else ''}>")
 
     def __init__(self, path: Union[str, os.PathLike], threads: Optional[int] = None,
                  verify_checksums: bool = False, max_sessions: Optional[int] = None,
