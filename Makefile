@@ -11,7 +11,7 @@ PY_SITE = lib/python3/site-packages
 # Compile and link flags of the staged install, as a user's program gets them from pkg-config.
 VGG_FLAGS = $$(PKG_CONFIG_PATH=$(CURDIR)/$(STAGE)/lib/pkgconfig pkg-config --cflags --libs vgg)
 
-.PHONY: all build deps deps-system install test test-c test-exports test-kernels test-python test-fuzz test-tsan fuzz demo clean
+.PHONY: all build deps deps-system stage install test-swift test-examples test test-c test-exports test-kernels test-python test-fuzz test-tsan fuzz demo clean
 
 all: build
 
@@ -47,7 +47,7 @@ install: build
 	install -m 644 python/vgg/*.py $(DESTDIR)$(PREFIX)/$(PY_SITE)/vgg/
 
 # Everything CI runs. Each runner prints its own summary line.
-test: deps build test-exports test-kernels test-c test-fuzz test-python
+test: deps build test-exports test-kernels test-c test-swift test-examples test-fuzz test-python
 
 test-kernels: build
 	sh Tests/check_kernels.sh $(BUILD)
@@ -56,8 +56,11 @@ test-exports: build
 	sh Tests/check_exports.sh $(BUILD)/libvgg.so include/vgg.h
 
 # The C test links against an installed tree through pkg-config, as a user's program would.
-test-c: build build/fixtures/tiny.vgg
+# A staged install (build/stage), used the way a user's build uses an installed libvgg.
+stage: build
 	rm -rf $(STAGE) && $(MAKE) --no-print-directory install PREFIX=$(CURDIR)/$(STAGE) >/dev/null
+
+test-c: stage build/fixtures/tiny.vgg
 	$(CC) -std=c11 -Wall -Wextra -Werror -o build/test_capi Tests/CAPITests/test_capi.c $(VGG_FLAGS) -lm -lpthread
 	cd build && SWIFT_BACKTRACE=enable=no ./test_capi fixtures/tiny.vgg
 	@echo "== the same under AddressSanitizer + UndefinedBehaviorSanitizer (LeakSanitizer on)"
@@ -147,6 +150,37 @@ fuzz: fuzz-build
 	$(call fuzz_one,safetensors,$(SECONDS),)
 	$(call fuzz_one,onnx,$(SECONDS),)
 	@echo "5 passed, 0 failed"
+
+# The Swift package (swift/) against the staged install: its tests, and its example program.
+# SwiftPM drops the rpath of vgg.pc (a prohibited flag for it), hence LD_LIBRARY_PATH.
+STAGED_ENV = PKG_CONFIG_PATH=$(CURDIR)/$(STAGE)/lib/pkgconfig LD_LIBRARY_PATH=$(CURDIR)/$(STAGE)/lib
+test-swift: stage build/fixtures/tiny.vgg
+	cd swift && $(STAGED_ENV) VGG_TEST_MODEL=$(CURDIR)/build/fixtures/tiny.vgg \
+	  $(SWIFT) test --disable-swift-testing --scratch-path $(CURDIR)/.build-swift
+	cd swift && $(STAGED_ENV) $(SWIFT) run --scratch-path $(CURDIR)/.build-swift vgg-swift-example $(CURDIR)/build/fixtures/tiny.vgg
+
+# examples/: the C program (libjpeg/libpng), the Python script and a Swift package that depends
+# on swift/ by path from a directory outside the checkout, each run on generated images.
+test-examples: stage build/fixtures/tiny.vgg
+	mkdir -p build/examples/images
+	$(PYTHON) -c "import numpy as np; from PIL import Image; \
+	  a = (np.random.default_rng(0).random((60, 80, 3)) * 255).astype(np.uint8); \
+	  Image.fromarray(a).save('build/examples/images/a.png'); Image.fromarray(a).save('build/examples/images/b.jpg'); \
+	  a.tofile('build/examples/a.rgb')"
+	$(CC) -std=c11 -Wall -Wextra -Werror -o build/examples/classify_image examples/c/classify_image.c \
+	  $$(PKG_CONFIG_PATH=$(CURDIR)/$(STAGE)/lib/pkgconfig pkg-config --cflags --libs vgg libpng libjpeg)
+	build/examples/classify_image build/fixtures/tiny.vgg build/examples/images/a.png | grep -c '^  [1-5]\. ' | grep -qx 5
+	build/examples/classify_image build/fixtures/tiny.vgg build/examples/images/b.jpg | grep -c '^  [1-5]\. ' | grep -qx 5
+	! build/examples/classify_image build/fixtures/tiny.vgg README.md 2>/dev/null
+	VGG_LIBRARY=$(CURDIR)/$(BUILD)/libvgg.so PYTHONPATH=$(CURDIR)/python \
+	  $(PYTHON) examples/python/extract_features.py build/fixtures/tiny.vgg build/examples/images build/examples/features.npz --layer pool3
+	$(PYTHON) -c "import numpy as np; f = np.load('build/examples/features.npz'); \
+	  assert f['descriptors'].shape == (2, 16) and list(f['names']) == ['a.png', 'b.jpg'], f['descriptors'].shape"
+	d=$$(mktemp -d) && cp -r examples/swift/. $$d && sed -i 's|"../../swift"|"$(CURDIR)/swift"|' $$d/Package.swift && \
+	  cd $$d && $(STAGED_ENV) $(SWIFT) build --scratch-path $$d/.build && \
+	  $(STAGED_ENV) $$d/.build/debug/classify $(CURDIR)/build/fixtures/tiny.vgg 80 60 < $(CURDIR)/build/examples/a.rgb | grep -c '^[1-5]\. ' | grep -qx 5; \
+	  status=$$?; rm -rf $$d; exit $$status
+	@echo "3 examples ran"
 
 test-python: build
 	VGG_LIBRARY=$(CURDIR)/$(BUILD)/libvgg.so PYTHONPATH=$(CURDIR)/python $(PYTHON) -m pytest -q python/tests
