@@ -9,7 +9,7 @@
 //   VGGFormat    the .vgg byte layout shared by writer and reader
 //   VGGEngine    reader, planner, forward pass (Glibc only: no Foundation, HDF5, protobuf)
 //   VGGKernels*  per-ISA compute kernels, chosen at load time by CPU detection
-//   VGGConvert   importers and the .vgg writer
+//   VGGConvert   importers and the .vgg writer (no engine: nm vgg-convert shows no kernels)
 //   AtomicFile   output files written through a temporary + fsync + rename (both executables)
 //
 // The unsafeFlags below (ISA flags for kernels, static stdlib, version script) make this
@@ -89,7 +89,7 @@ let package = Package(
         .target(name: "ClassLabels", dependencies: ["VGGFormat"]),
         .target(
             name: "VGGConvert",
-            dependencies: ["VGGFormat", "VGGEngine", "AtomicFile", "ClassLabels", "CCaffeProto", "COnnxProto", "CProtobufC", "CHDF5"]
+            dependencies: ["VGGFormat", "AtomicFile", "ClassLabels", "CCaffeProto", "COnnxProto", "CProtobufC", "CHDF5"]
         ),
     ]
 )

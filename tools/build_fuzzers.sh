@@ -40,7 +40,7 @@ module ClassLabels "" Sources/ClassLabels/*.swift
 module VGGConvert "$CINC" Sources/VGGConvert/*.swift
 
 ENGINE="$B/obj/VGGFormat.o $B/obj/VGGKernelsBase.o $B/obj/VGGKernelsV3.o $B/obj/VGGKernelsV4.o $B/obj/VGGEngine.o $B/obj/cpu_features.o $B/obj/bf16_kernels.o"
-CONVERT="$ENGINE $B/obj/AtomicFile.o $B/obj/ClassLabels.o $B/obj/VGGConvert.o $B/obj/caffe_pb.o $B/obj/onnx_pb.o -lprotobuf-c -L/usr/lib/x86_64-linux-gnu/hdf5/serial -lhdf5"
+CONVERT="$B/obj/VGGFormat.o $B/obj/AtomicFile.o $B/obj/ClassLabels.o $B/obj/VGGConvert.o $B/obj/caffe_pb.o $B/obj/onnx_pb.o -lprotobuf-c -L/usr/lib/x86_64-linux-gnu/hdf5/serial -lhdf5"
 swiftc $SAN $CINC Tests/Fuzz/FuzzVGGReader.swift $ENGINE -o "$B/fuzz-vgg"
 swiftc $SAN $CINC Tests/Fuzz/FuzzCaffeImporter.swift Tests/Fuzz/ConverterHarness.swift $CONVERT -o "$B/fuzz-caffe"
 swiftc $SAN $CINC Tests/Fuzz/FuzzHDF5Importer.swift Tests/Fuzz/ConverterHarness.swift $CONVERT -o "$B/fuzz-hdf5"

@@ -201,7 +201,7 @@ public func vgg_model_describe(_ model: OpaquePointer?, _ buffer: UnsafeMutableP
 }
 
 /// Shared argument checks of the size-taking calls.
-func checkedSize(_ function: String, _ height: Int64, _ width: Int64) throws -> (Int, Int) {
+func checkedSize(_ height: Int64, _ width: Int64) throws -> (Int, Int) {
     let maxSide = Int64(Session.maxSide)
     guard height >= 1 && height <= maxSide && width >= 1 && width <= maxSide else {
         throw VGGError(.invalidArgument, "input size: expected height and width in 1…\(maxSide), found \(height)×\(width)")
@@ -216,7 +216,7 @@ public func vgg_model_output_shape(_ model: OpaquePointer?, _ layer: UnsafePoint
     guard let shape else { return fail(.invalidArgument, "vgg_model_output_shape: shape is NULL") }
     let m = unbox(model, as: Model.self)
     return guarded("vgg_model_output_shape") {
-        let (h, w) = try checkedSize("vgg_model_output_shape", height, width)
+        let (h, w) = try checkedSize(height, width)
         var last = m.layers.count - 1
         if let layer {
             let n = String(cString: layer)
@@ -317,7 +317,7 @@ public func vgg_session_workspace_bytes(_ session: OpaquePointer?, _ height: Int
     guard let bytes else { return fail(.invalidArgument, "vgg_session_workspace_bytes: bytes is NULL") }
     let s = unbox(session, as: Session.self)
     return guarded("vgg_session_workspace_bytes") {
-        let (h, w) = try checkedSize("vgg_session_workspace_bytes", height, width)
+        let (h, w) = try checkedSize(height, width)
         bytes.pointee = UInt(try s.workspaceBytes(height: h, width: w))
     }
 }
@@ -337,7 +337,7 @@ public func vgg_session_forward(_ session: OpaquePointer?, _ input: UnsafePointe
     guard let input, let scores else { return fail(.invalidArgument, "vgg_session_forward: input and scores must not be NULL") }
     let s = unbox(session, as: Session.self)
     return sessionRun("vgg_session_forward", s) {
-        let (h, w) = try checkedSize("vgg_session_forward", height, width)
+        let (h, w) = try checkedSize(height, width)
         _ = try s.forward(input: input, n: try checkedBatch(n), height: h, width: w, output: scores, capacity: capacity)
     }
 }
@@ -350,7 +350,7 @@ public func vgg_session_probabilities(_ session: OpaquePointer?, _ input: Unsafe
     guard let input, let probabilities else { return fail(.invalidArgument, "vgg_session_probabilities: input and probabilities must not be NULL") }
     let s = unbox(session, as: Session.self)
     return sessionRun("vgg_session_probabilities", s) {
-        let (h, w) = try checkedSize("vgg_session_probabilities", height, width)
+        let (h, w) = try checkedSize(height, width)
         try s.probabilities(input: input, n: try checkedBatch(n), height: h, width: w, output: probabilities, capacity: capacity)
     }
 }
@@ -376,7 +376,7 @@ public func vgg_session_features(_ session: OpaquePointer?, _ input: UnsafePoint
     }
     let s = unbox(session, as: Session.self)
     return sessionRun("vgg_session_features", s) {
-        let (h, w) = try checkedSize("vgg_session_features", height, width)
+        let (h, w) = try checkedSize(height, width)
         try s.features(input: input, n: try checkedBatch(n), height: h, width: w, layers: names, outputs: outs, capacities: caps)
     }
 }

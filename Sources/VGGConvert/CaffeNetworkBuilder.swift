@@ -49,8 +49,8 @@ extension CaffeImporter {
                 try checkBlobs(r, weightCount: r.numOutput * channels * r.kernel.h * r.kernel.w,
                                expectedDims: [r.numOutput, channels, r.kernel.h, r.kernel.w])
                 l.weights = weightProvider(file: file, record: r, outputs: r.numOutput, inputs: channels * r.kernel.h * r.kernel.w)
-                guard let h = windowOutput(height, kernel: r.kernel.h, stride: r.stride.h, pad: r.pad.h, rounding: nil),
-                      let w = windowOutput(width, kernel: r.kernel.w, stride: r.stride.w, pad: r.pad.w, rounding: nil) else {
+                guard let h = windowOutput(height, kernel: r.kernel.h, stride: r.stride.h, pad: r.pad.h, pool: nil),
+                      let w = windowOutput(width, kernel: r.kernel.w, stride: r.stride.w, pad: r.pad.w, pool: nil) else {
                     throw ConvertError("layer '\(r.name)': its \(r.kernel.h)×\(r.kernel.w) kernel does not fit the \(spatial) feature map it gets at the training input size \(net.inputHeight)×\(net.inputWidth) (see --input-size)")
                 }
                 (height, width, channels) = (h, w, r.numOutput)
@@ -108,8 +108,8 @@ extension CaffeImporter {
                 (l.strideH, l.strideW) = r.stride
                 (l.padH, l.padW) = r.pad
                 l.rounding = r.roundMode
-                guard let h = windowOutput(height, kernel: r.kernel.h, stride: r.stride.h, pad: r.pad.h, rounding: r.roundMode),
-                      let w = windowOutput(width, kernel: r.kernel.w, stride: r.stride.w, pad: r.pad.w, rounding: r.roundMode) else {
+                guard let h = windowOutput(height, kernel: r.kernel.h, stride: r.stride.h, pad: r.pad.h, pool: r.roundMode),
+                      let w = windowOutput(width, kernel: r.kernel.w, stride: r.stride.w, pad: r.pad.w, pool: r.roundMode) else {
                     throw ConvertError("layer '\(r.name)': its \(r.kernel.h)×\(r.kernel.w) window does not fit the \(spatial) feature map at the training input size (see --input-size)")
                 }
                 (height, width) = (h, w)

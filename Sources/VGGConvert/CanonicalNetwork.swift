@@ -1,7 +1,6 @@
 // The canonical network every importer produces and the writer consumes: layers with Caffe
 // semantics, float weights in Caffe OIHW order, preprocessing and labels. Nothing downstream
 // knows which file type it came from.
-import VGGEngine
 import VGGFormat
 
 /// Float32 values that may lie unaligned in a mapped file, possibly split into several
@@ -134,10 +133,4 @@ public struct ConvertError: Error, CustomStringConvertible {
     public let message: String
     public init(_ message: String) { self.message = message }
     public var description: String { message }
-}
-
-/// Output size of a convolution (rounding nil) or pooling window along one axis, nil when the
-/// window does not fit: the engine's formula, so converter and engine cannot disagree.
-public func windowOutput(_ input: Int, kernel: Int, stride: Int, pad: Int, rounding: PoolRounding?) -> Int? {
-    Planner.window(input, kernel: kernel, stride: stride, pad: pad, pool: rounding)
 }

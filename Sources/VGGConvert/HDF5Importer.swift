@@ -321,8 +321,8 @@ public enum HDF5Importer {
                 try checkBias(f, e, outC)
                 l.hasBias = e.weights.count > 1
                 l.weights = provider(f, e, transform: caffe ? .none : (layout == .th ? .rotate(kh: kh, kw: kw) : .kernelHWIO(kh: kh, kw: kw, inC: inC, outC: outC)))
-                guard let h = windowOutput(height, kernel: kh, stride: l.strideH, pad: l.padH, rounding: nil),
-                      let w = windowOutput(width, kernel: kw, stride: l.strideW, pad: l.padW, rounding: nil) else {
+                guard let h = windowOutput(height, kernel: kh, stride: l.strideH, pad: l.padH, pool: nil),
+                      let w = windowOutput(width, kernel: kw, stride: l.strideW, pad: l.padW, pool: nil) else {
                     throw ConvertError("layer '\(e.name)' does not fit the \(height)×\(width) feature map at the training input size (see --input-size)")
                 }
                 (height, width, channels) = (h, w, outC)
@@ -370,8 +370,8 @@ public enum HDF5Importer {
                 (l.strideH, l.strideW) = e.strides ?? (l.kernelH, l.kernelW)
                 // Keras 'valid' pooling floors; Caffe (and Keras 'same' with stride = window) rounds up.
                 l.rounding = caffe || e.padding == "same" ? .ceil : .floor
-                guard let h = windowOutput(height, kernel: l.kernelH, stride: l.strideH, pad: 0, rounding: l.rounding),
-                      let w = windowOutput(width, kernel: l.kernelW, stride: l.strideW, pad: 0, rounding: l.rounding) else {
+                guard let h = windowOutput(height, kernel: l.kernelH, stride: l.strideH, pad: 0, pool: l.rounding),
+                      let w = windowOutput(width, kernel: l.kernelW, stride: l.strideW, pad: 0, pool: l.rounding) else {
                     throw ConvertError("layer '\(e.name)' does not fit the \(height)×\(width) feature map at the training input size (see --input-size)")
                 }
                 (height, width) = (h, w)

@@ -257,8 +257,8 @@ private struct ONNXChainBuilder {
             let pad = try symmetricPads(node)
             try checkWindow(node, kernel: (kh, kw), stride: stride, pad: pad)
             if let b = bias, b.dims != [outC] { throw ConvertError("\(node.label): bias '\(b.name)' has shape \(b.dims); expected [\(outC)]") }
-            guard let h = windowOutput(height, kernel: kh, stride: stride.0, pad: pad.0, rounding: nil),
-                  let wd = windowOutput(width, kernel: kw, stride: stride.1, pad: pad.1, rounding: nil) else {
+            guard let h = windowOutput(height, kernel: kh, stride: stride.0, pad: pad.0, pool: nil),
+                  let wd = windowOutput(width, kernel: kw, stride: stride.1, pad: pad.1, pool: nil) else {
                 throw ConvertError("\(node.label): its \(kh)×\(kw) kernel does not fit the \(spatial) map at the training input size \(net.inputHeight)×\(net.inputWidth) (see --input-size)")
             }
             // A convolution over the whole map (timm's pre_logits.fc1, 7×7 over pool5), and any
@@ -310,8 +310,8 @@ private struct ONNXChainBuilder {
             let pad = try symmetricPads(node)
             try checkWindow(node, kernel: (k[0], k[1]), stride: stride, pad: pad)
             let rounding: PoolRounding = try node.int("ceil_mode", default: 0) != 0 ? .ceil : .floor
-            guard let h = windowOutput(height, kernel: k[0], stride: stride.0, pad: pad.0, rounding: rounding),
-                  let wd = windowOutput(width, kernel: k[1], stride: stride.1, pad: pad.1, rounding: rounding) else {
+            guard let h = windowOutput(height, kernel: k[0], stride: stride.0, pad: pad.0, pool: rounding),
+                  let wd = windowOutput(width, kernel: k[1], stride: stride.1, pad: pad.1, pool: rounding) else {
                 throw ConvertError("\(node.label): its \(k[0])×\(k[1]) window does not fit the \(spatial) map at the training input size \(net.inputHeight)×\(net.inputWidth) (see --input-size)")
             }
             var l = CanonicalLayer(kind: .maxPool, name: "pool\(block)")

@@ -72,8 +72,8 @@ enum TorchVGGBuilder {
                     l.hasBias = bias != nil
                     l.weights = provider(weight: w, bias: bias)
                 }
-                guard let h = windowOutput(height, kernel: kh, stride: 1, pad: l.padH, rounding: nil),
-                      let wd = windowOutput(width, kernel: kw, stride: 1, pad: l.padW, rounding: nil) else {
+                guard let h = windowOutput(height, kernel: kh, stride: 1, pad: l.padH, pool: nil),
+                      let wd = windowOutput(width, kernel: kw, stride: 1, pad: l.padW, pool: nil) else {
                     throw ConvertError("\(what): '\(prefix)' does not fit the \(height)×\(width) feature map at the training input size")
                 }
                 (height, width, channels) = (h, wd, outC)
@@ -84,8 +84,8 @@ enum TorchVGGBuilder {
                 (l.inChannels, l.outChannels) = (channels, channels)
                 (l.kernelH, l.kernelW, l.strideH, l.strideW) = (2, 2, 2, 2)
                 l.rounding = .floor  // nn.MaxPool2d(2, 2), ceil_mode False
-                guard let h = windowOutput(height, kernel: 2, stride: 2, pad: 0, rounding: .floor),
-                      let wd = windowOutput(width, kernel: 2, stride: 2, pad: 0, rounding: .floor) else {
+                guard let h = windowOutput(height, kernel: 2, stride: 2, pad: 0, pool: .floor),
+                      let wd = windowOutput(width, kernel: 2, stride: 2, pad: 0, pool: .floor) else {
                     throw ConvertError("\(what): '\(f.alias)' (\(f.name)) does not fit the \(height)×\(width) feature map at the training input size \(net.inputHeight)×\(net.inputWidth) (see --input-size)")
                 }
                 (height, width) = (h, wd)

@@ -35,11 +35,6 @@ public final class FileMapping: @unchecked Sendable {
         unmapOnDeinit = false
     }
 
-    /// Tells the kernel the whole range will be read soon (weights stream in order).
-    public func adviseWillNeed() {
-        if unmapOnDeinit { _ = madvise(UnsafeMutableRawPointer(mutating: base), count, MADV_WILLNEED) }
-    }
-
     deinit {
         if unmapOnDeinit { munmap(UnsafeMutableRawPointer(mutating: base), count) }
     }

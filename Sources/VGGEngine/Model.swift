@@ -121,12 +121,15 @@ public final class Model: @unchecked Sendable {
     }
 
     /// Verifies every tensor's CRC-32; throws `.checksum` naming the first bad tensor.
-    public func verifyChecksums() throws {
-        for t in tensors {
-            let c = CRC32.checksum(UnsafeRawBufferPointer(start: t.data, count: t.byteLength))
-            if c != t.crc32 {
-                throw VGGError(.checksum, "tensor '\(t.name)' checksum: expected 0x\(hex(t.crc32)), found 0x\(hex(c))")
-            }
+    public func verifyChecksums() throws { try verifyTensorChecksums(tensors) }
+}
+
+/// Checks every tensor's CRC-32; throws `.checksum` naming the first bad tensor.
+func verifyTensorChecksums(_ tensors: [Tensor]) throws {
+    for t in tensors {
+        let c = CRC32.checksum(UnsafeRawBufferPointer(start: t.data, count: t.byteLength))
+        if c != t.crc32 {
+            throw VGGError(.checksum, "tensor '\(t.name)' checksum: expected 0x\(hex(t.crc32)) (stored), computed 0x\(hex(c))")
         }
     }
 }

@@ -353,14 +353,7 @@ struct ModelReader {
         }
 
         let tensorsOut = tensors
-        if verifyChecksums {
-            for t in tensorsOut {
-                let c = CRC32.checksum(UnsafeRawBufferPointer(start: t.data, count: t.byteLength))
-                if c != t.crc32 {
-                    throw VGGError(.checksum, "tensor '\(t.name)' checksum: expected 0x\(hex(t.crc32)) (stored), computed 0x\(hex(c))")
-                }
-            }
-        }
+        if verifyChecksums { try verifyTensorChecksums(tensorsOut) }
         return ParsedModel(name: name, namePointer: namePointer, layers: layers, tensors: tensorsOut,
                            inputChannels: inputChannels, inputHeight: Int(inputHeight), inputWidth: Int(inputWidth),
                            channelOrder: order, mean: mean, scale: scale, labels: labels, labelPointers: labelPointers,

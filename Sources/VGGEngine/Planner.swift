@@ -9,15 +9,10 @@ public struct ActivationShape: Equatable, Sendable {
 }
 
 public enum Planner {
-    /// Output size of a window along one axis (docs/FORMAT.md), nil when the window does not fit.
+    /// Output size of a window along one axis (VGGFormat's `windowOutput`), nil when it does not fit.
     @inline(__always)
     public static func window(_ input: Int, kernel: Int, stride: Int, pad: Int, pool: PoolRounding?) -> Int? {
-        let span = input + 2 * pad - kernel
-        if span < 0 { return nil }
-        guard let pool else { return span / stride + 1 }
-        var out = (pool == .ceil ? (span + stride - 1) / stride : span / stride) + 1
-        if pad > 0 && (out - 1) * stride >= input + pad { out -= 1 }
-        return out
+        windowOutput(input, kernel: kernel, stride: stride, pad: pad, pool: pool)
     }
 
     /// Shape after `layer` given its input shape, nil if the layer has no output at that size.
@@ -53,11 +48,6 @@ public enum Planner {
             out.append(s)
         }
         return out
-    }
-
-    /// Output shape of the last layer (or nil when the input is too small).
-    public static func outputShape(model: Model, height: Int, width: Int) -> ActivationShape? {
-        (try? shapes(model: model, height: height, width: width))?.last
     }
 
     /// The smallest square side for which layers 0...last all have output.

@@ -1,5 +1,4 @@
 // This module is compiled for baseline x86-64 (SSE2): the fallback on CPUs without FMA.
-public let kernelISA = "x86-64"
 
 /// a + b·c, NOT fused: without FMA hardware `addingProduct` becomes a libm fmaf call per lane
 /// (~145× slower); a multiply and an add vectorise to SSE instead. Results differ from the

@@ -1,8 +1,6 @@
 // This module is compiled with -march=x86-64-v3 (AVX2, FMA, F16C).
 import CVggSupport
 
-public let kernelISA = "x86-64-v3"
-
 /// a + b·c, fused (vfmadd on 8 lanes at a time with FMA enabled).
 @inline(__always)
 func multiplyAdd(_ a: SIMD16<Float>, _ b: SIMD16<Float>, _ c: SIMD16<Float>) -> SIMD16<Float> {

@@ -1,8 +1,6 @@
 // This module is compiled with -march=x86-64-v4 (AVX-512).
 import CVggSupport
 
-public let kernelISA = "x86-64-v4"
-
 /// a + b·c, fused (one vfmadd per 16 lanes with FMA enabled).
 @inline(__always)
 func multiplyAdd(_ a: SIMD16<Float>, _ b: SIMD16<Float>, _ c: SIMD16<Float>) -> SIMD16<Float> {
