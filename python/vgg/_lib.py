@@ -33,12 +33,14 @@ class Error(Exception):
 
 
 def _candidates() -> List[str]:
+    names = ["libvgg.so.0", "libvgg.so"]
+    bundled = [str(_HERE / n) for n in names if (_HERE / n).exists()]
+    if bundled:
+        return bundled[:1]  # the binary wheel's own library, built with this package
     env = os.environ.get("VGG_LIBRARY")
     if env:
         return [env]  # an explicit choice is never silently replaced
-    names = ["libvgg.so.0", "libvgg.so"]
-    paths = [str(_HERE / n) for n in names]                      # inside the package
-    paths += [str(_HERE.parent.parent.parent / n) for n in names]  # PREFIX/lib from PREFIX/lib/python3/site-packages/vgg
+    paths = [str(_HERE.parent.parent.parent / n) for n in names]  # PREFIX/lib from PREFIX/lib/python3/site-packages/vgg
     paths += [str(_HERE.parent.parent / ".build" / "release" / "libvgg.so")]  # a source checkout
     found = ctypes.util.find_library("vgg")
     paths += [found] if found else []
