@@ -6,12 +6,16 @@ PYTHON ?= python3
 VERSION := $(shell sed -n 's/^#define VGG_VERSION_STRING "\(.*\)"/\1/p' include/vgg.h)
 BUILD := .build/release
 STAGE := build/stage
-APT_PACKAGES := pkg-config libprotobuf-c-dev protobuf-c-compiler libhdf5-dev libjpeg62-turbo-dev libpng-dev valgrind
-PY_SITE = lib/python3/site-packages
+APT_PACKAGES := pkg-config libprotobuf-c-dev protobuf-c-compiler libhdf5-dev libjpeg62-turbo-dev libpng-dev valgrind man-db
+# The interpreter's own site-packages layout under PREFIX (lib/python3.X/site-packages), so an
+# installed prefix's Python files are where that Python looks (e.g. ~/.local for the user site).
+PY_SITE = $(shell $(PYTHON) -c "import sysconfig; p = '$(PREFIX)'; print(sysconfig.get_path('purelib', vars={'base': p, 'platbase': p})[len(p) + 1:])")
+MAN_OUT = .build/plugins/GenerateManual/outputs
+MAN_DATE = $(shell git log -1 --format=%cs 2>/dev/null || date +%F)
 # Compile and link flags of the staged install, as a user's program gets them from pkg-config.
 VGG_FLAGS = $$(PKG_CONFIG_PATH=$(CURDIR)/$(STAGE)/lib/pkgconfig pkg-config --cflags --libs vgg)
 
-.PHONY: all build deps deps-system stage install wheel test-wheel test-swift test-examples test test-c test-exports test-kernels test-python test-fuzz test-tsan fuzz demo clean
+.PHONY: all build deps deps-system stage man install wheel test-wheel test-swift test-examples test test-c test-exports test-kernels test-python test-fuzz test-tsan fuzz demo clean
 
 all: build
 
@@ -35,8 +39,19 @@ deps-system:
 build: deps-system
 	$(SWIFT) build -c release
 
-install: build
-	install -d $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/$(PY_SITE)/vgg
+# Man pages vgg(1) and vgg-convert(1), from swift-argument-parser's generate-manual plugin.
+man: build
+	$(SWIFT) package plugin --allow-writing-to-package-directory generate-manual --date $(MAN_DATE) >/dev/null
+
+install: build man
+	install -d $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/$(PY_SITE)/vgg \
+	  $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/bash-completion/completions \
+	  $(DESTDIR)$(PREFIX)/share/zsh/site-functions $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d
+	install -m 644 $(MAN_OUT)/vgg/vgg.1 $(MAN_OUT)/vgg-convert/vgg-convert.1 $(DESTDIR)$(PREFIX)/share/man/man1/
+	for t in vgg:vgg-cli vgg-convert:vgg-convert; do name=$${t%%:*}; exe=$(BUILD)/$${t##*:}; \
+	  $$exe --generate-completion-script bash > $(DESTDIR)$(PREFIX)/share/bash-completion/completions/$$name && \
+	  $$exe --generate-completion-script zsh > $(DESTDIR)$(PREFIX)/share/zsh/site-functions/_$$name && \
+	  $$exe --generate-completion-script fish > $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d/$$name.fish || exit 1; done
 	install -m 755 $(BUILD)/libvgg.so $(DESTDIR)$(PREFIX)/lib/libvgg.so.$(VERSION)
 	ln -sf libvgg.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/libvgg.so.0
 	ln -sf libvgg.so.0 $(DESTDIR)$(PREFIX)/lib/libvgg.so
@@ -44,7 +59,7 @@ install: build
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' pkgconfig/vgg.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/vgg.pc
 	install -m 755 $(BUILD)/vgg-convert $(DESTDIR)$(PREFIX)/bin/vgg-convert
 	install -m 755 $(BUILD)/vgg-cli $(DESTDIR)$(PREFIX)/bin/vgg
-	install -m 644 python/vgg/*.py $(DESTDIR)$(PREFIX)/$(PY_SITE)/vgg/
+	install -m 644 python/vgg/*.py python/vgg/py.typed $(DESTDIR)$(PREFIX)/$(PY_SITE)/vgg/
 
 # Everything CI runs. Each runner prints its own summary line.
 test: deps build test-exports test-kernels test-c test-swift test-examples test-wheel test-fuzz test-python
@@ -71,6 +86,11 @@ test-c: stage build/fixtures/tiny.vgg
 	@echo "== corruption sweep: every truncation, 10000 bit flips"
 	$(CC) -std=c11 -O2 -Wall -Wextra -Werror -o build/corruption_sweep Tests/CAPITests/corruption_sweep.c $(VGG_FLAGS)
 	cd build && SWIFT_BACKTRACE=enable=no ./corruption_sweep fixtures/tiny.vgg 10000
+	@echo "== man pages and shell completions of the staged install"
+	MANPAGER=cat MANWIDTH=80 man -l $(STAGE)/share/man/man1/vgg.1 | grep -q -- "--max-pixels"
+	MANPAGER=cat MANWIDTH=80 man -l $(STAGE)/share/man/man1/vgg-convert.1 | grep -q -- "--labels"
+	grep -q classify $(STAGE)/share/bash-completion/completions/vgg && grep -q heatmap $(STAGE)/share/zsh/site-functions/_vgg \
+	  && grep -q -- "dtype" $(STAGE)/share/fish/vendor_completions.d/vgg-convert.fish
 	@echo "== the README's C example, extracted from README.md, built and run on the tiny model"
 	awk '/^```c$$/ {inside = 1; next} /^```$$/ {if (inside) exit} inside' README.md > build/readme_example.c
 	$(CC) -std=c11 -Wall -Wextra -Werror -o build/readme_example build/readme_example.c $(VGG_FLAGS)
