@@ -34,7 +34,7 @@ module VGGFormat "" Sources/VGGFormat/*.swift
 module VGGKernelsBase "$KINC" Sources/VGGKernelsBase/*.swift
 module VGGKernelsV3 "$KINC -Xcc -march=x86-64-v3" Sources/VGGKernelsV3/*.swift
 module VGGKernelsV4 "$KINC -Xcc -march=x86-64-v4" Sources/VGGKernelsV4/*.swift
-module VGGEngine "$CINC" Sources/VGGEngine/*.swift
+module VGGEngine "$CINC" $(find Sources/VGGEngine -name "*.swift" | sort)
 module AtomicFile "" Sources/AtomicFile/*.swift
 module ClassLabels "" Sources/ClassLabels/*.swift
 module VGGConvert "$CINC" Sources/VGGConvert/*.swift

@@ -57,12 +57,12 @@ public enum VGGWriter {
         // Plan tensors: for each convolution its weight, then its bias.
         var tensors = [PlannedTensor]()
         var tensorIndex = [(weight: Int, bias: Int?)]()
-        let tail = fcTailStart(net.layers.map(\.kind)) ?? net.layers.count
+        let firstFC = firstFCLayer(net.layers.map(\.kind)) ?? net.layers.count
         for (li, l) in net.layers.enumerated() {
             guard l.kind == .convolution else { tensorIndex.append((-1, nil)); continue }
             let dims = (l.outChannels, l.inChannels, l.kernelH, l.kernelW)
             let elements = (l.outChannels + 15) / 16 * 16 * l.inChannels * l.kernelH * l.kernelW
-            let layout: TensorLayout = li >= tail && dtype == .f32 && formatVersion >= 2 ? .oGroup1024 : .oBlock16
+            let layout: TensorLayout = li >= firstFC && dtype == .f32 && formatVersion >= 2 ? .oGroup1024 : .oBlock16
             tensors.append(PlannedTensor(name: l.name + ".weight", layout: layout, dtype: dtype, dims: dims, byteLength: elements * dtype.size))
             let w = tensors.count - 1
             var b: Int? = nil

@@ -327,10 +327,10 @@ struct ModelReader {
             namePointers.append(lptr)
             channels = outC
         }
-        // OGROUP1024 weights only where the engine reads them: the fc layers (fcTailStart).
-        let tail = fcTailStart(layers.map(\.kind)) ?? layers.count
-        for (i, l) in layers.enumerated() where i < tail && l.weight?.layout == .oGroup1024 {
-            throw fail("layer '\(l.name)' weight: OGROUP1024 is for the fc layers past the last pooling, found it on layer \(i) (fc layers start at \(tail))")
+        // OGROUP1024 weights only where the engine reads them: the fc layers (firstFCLayer).
+        let firstFC = firstFCLayer(layers.map(\.kind)) ?? layers.count
+        for (i, l) in layers.enumerated() where i < firstFC && l.weight?.layout == .oGroup1024 {
+            throw fail("layer '\(l.name)' weight: OGROUP1024 is for the fc layers past the last pooling, found it on layer \(i) (fc layers start at \(firstFC))")
         }
         if usedTensors.count != tensorCount {
             throw fail("tensor table: \(tensorCount) tensors but only \(usedTensors.count) are used by layers")

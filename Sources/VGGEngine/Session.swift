@@ -16,14 +16,15 @@ public final class Session {
     let bufferA = FloatBuffer(), bufferB = FloatBuffer(), scoreBuffer = FloatBuffer(), imageBuffer = FloatBuffer()
     var offsetTable: [Int] = []
     // The batched fc layers: each image's input to them, and per-pixel input/output offsets.
-    let tailStash = FloatBuffer(), tailPairs = FloatBuffer()
+    let fcInput = FloatBuffer(), fcInputPairs = FloatBuffer()
     var pixelInputTable: [Int] = [], pixelOutputTable: [Int] = []
     /// A lone fc pixel's non-zero inputs: their taps (or bf16 tap pairs), then their values.
     let sparseInputs = FloatBuffer()
     /// Per worker, the sums of one OGROUP1024 group (runGroupedPixel).
     let groupSums = FloatBuffer()
-    // Winograd: per worker, transformed inputs of a split, pair weights and products.
-    var winogradScratch: [FloatBuffer] = []
+    // Per worker scratch: Winograd's transformed inputs, pair weights and products, or the bf16
+    // fc layers' packed weight pairs.
+    var workerScratch: [FloatBuffer] = []
     /// Use Winograd for eligible layers where the kernels offer it.
     public var winogradEnabled = true
     /// Winograd tile side: 0 picks F(4×4) or F(6×6) per layer (Session.winogradTiles);
@@ -106,11 +107,11 @@ public final class Session {
                 kept.insert(key)
             }
         }
-        if let tail = Session.tailStart(model: model, through: last) {
-            floats += Session.blockedFloats(plan.shapes[tail - 1], plan.borders[tail - 1])
-            if model.layers[tail...].contains(where: { $0.weight.map(useBF16) ?? false }) {
-                let pixels = model.layers[tail...].indices.map { plan.shapes[$0].height * plan.shapes[$0].width }.max() ?? 1
-                let taps = model.layers[tail...].map { $0.inChannels * $0.kernelH * $0.kernelW }.max() ?? 0
+        if let firstFC = Session.fcStart(model: model, through: last) {
+            floats += Session.blockedFloats(plan.shapes[firstFC - 1], plan.borders[firstFC - 1])
+            if model.layers[firstFC...].contains(where: { $0.weight.map(useBF16) ?? false }) {
+                let pixels = model.layers[firstFC...].indices.map { plan.shapes[$0].height * plan.shapes[$0].width }.max() ?? 1
+                let taps = model.layers[firstFC...].map { $0.inChannels * $0.kernelH * $0.kernelW }.max() ?? 0
                 floats += pixels * (taps + 1) / 2
                 scratch = max(scratch, Session.gatherTapChunk * 16)
             }
@@ -118,10 +119,10 @@ public final class Session {
             // and per worker a group's sums for a lone pixel of such weights.
             let pixels = { (i: Int) in plan.shapes[i].height * plan.shapes[i].width }
             let grouped = { (i: Int) in self.model.layers[i].weight?.layout == .oGroup1024 }
-            if (tail...last).contains(where: { pixels($0) == 1 || (pixels($0) <= 8 && grouped($0)) }) {
-                floats += 2 * (model.layers[tail...].map { $0.inChannels * $0.kernelH * $0.kernelW }.max() ?? 0)
+            if (firstFC...last).contains(where: { pixels($0) == 1 || (pixels($0) <= 8 && grouped($0)) }) {
+                floats += 2 * (model.layers[firstFC...].map { $0.inChannels * $0.kernelH * $0.kernelW }.max() ?? 0)
             }
-            if (tail...last).contains(where: { pixels($0) == 1 && grouped($0) }) {
+            if (firstFC...last).contains(where: { pixels($0) == 1 && grouped($0) }) {
                 floats += pool.threadCount * VGGFile.outputGroup
             }
         }
@@ -130,14 +131,14 @@ public final class Session {
 
     /// Bytes the session's buffers hold now.
     public var heldWorkspaceBytes: Int {
-        ([bufferA, bufferB, scoreBuffer, imageBuffer, tailStash, tailPairs, sparseInputs, groupSums] + winogradScratch)
+        ([bufferA, bufferB, scoreBuffer, imageBuffer, fcInput, fcInputPairs, sparseInputs, groupSums] + workerScratch)
             .reduce(0) { $0 + $1.bytes }
     }
 
     /// Gives back every buffer of the session (the model's kept Winograd weights stay with
     /// the model); the next run allocates what it needs again.
     public func releaseWorkspace() {
-        for b in [bufferA, bufferB, scoreBuffer, imageBuffer, tailStash, tailPairs, sparseInputs, groupSums] + winogradScratch {
+        for b in [bufferA, bufferB, scoreBuffer, imageBuffer, fcInput, fcInputPairs, sparseInputs, groupSums] + workerScratch {
             b.release()
         }
     }

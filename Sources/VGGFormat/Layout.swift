@@ -72,10 +72,12 @@ public func outputGroupWidth(outChannels: Int, group: Int) -> Int {
 
 /// The fc layers: the first layer after the last pooling layer when every layer from there to
 /// the end is a convolution (nil otherwise). Only these may store OGROUP1024 weights.
-public func fcTailStart(_ kinds: [LayerKind]) -> Int? {
-    guard let lastPool = kinds.lastIndex(where: { $0 == .maxPool || $0 == .averagePool }),
-          lastPool + 1 < kinds.count else { return nil }
-    return kinds[(lastPool + 1)...].allSatisfy { $0 == .convolution } ? lastPool + 1 : nil
+/// Generic so the engine can ask about a lazy view of its layers without allocating per run.
+public func firstFCLayer<Kinds: BidirectionalCollection>(_ kinds: Kinds) -> Kinds.Index? where Kinds.Element == LayerKind {
+    guard let lastPool = kinds.lastIndex(where: { $0 == .maxPool || $0 == .averagePool }) else { return nil }
+    let start = kinds.index(after: lastPool)
+    guard start < kinds.endIndex else { return nil }
+    return kinds[start...].allSatisfy { $0 == .convolution } ? start : nil
 }
 
 public enum SourceFormat: UInt32, Sendable {
