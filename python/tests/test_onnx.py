@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import shutil
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,10 +15,9 @@ import reference as ref
 import vgg
 from vgg import format as vf
 from conftest import ROOT, run_convert
+from fixture_files import VGG16_NAMES, converted_from, f64, refused
 
 ONNX_DIR = ROOT / "Tests" / "fixtures" / "onnx"
-VGG16_NAMES = ["conv1_1", "conv1_2", "pool1", "conv2_1", "conv2_2", "pool2", "conv3_1", "conv3_2", "conv3_3", "pool3",
-               "conv4_1", "conv4_2", "conv4_3", "pool4", "conv5_1", "conv5_2", "conv5_3", "pool5", "fc6", "fc7", "fc8"]
 
 
 @pytest.fixture(scope="module")
@@ -27,22 +25,7 @@ def expected():
     return np.load(ONNX_DIR / "expected.npz")
 
 
-def converted(tmp_path, name, *args):
-    out = tmp_path / (name + ".vgg")
-    run_convert(ONNX_DIR / name, "-o", out, *args)
-    return out
-
-
-def refused(src, out):
-    r = run_convert(src, "-o", out, check=False)
-    assert r.returncode == 1, (r.returncode, r.stderr)
-    assert not Path(out).exists()
-    assert len(r.stderr.strip().splitlines()) == 1, r.stderr
-    return r.stderr
-
-
-def f64(a):
-    return np.asarray(a, dtype=np.float64)
+converted = converted_from(ONNX_DIR)
 
 
 @pytest.mark.parametrize("name,key,tolerance", [

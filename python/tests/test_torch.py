@@ -16,11 +16,10 @@ import reference as ref
 import vgg
 from vgg import format as vf
 from conftest import ROOT, run_convert
+from fixture_files import VGG16_NAMES, converted_from, f64, refused
 
 TORCH_DIR = ROOT / "Tests" / "fixtures" / "torch"
 MARKER = Path("/tmp/libvgg-torch-fixture-pwned")  # what malicious.pth's pickle would create
-VGG16_NAMES = ["conv1_1", "conv1_2", "pool1", "conv2_1", "conv2_2", "pool2", "conv3_1", "conv3_2", "conv3_3", "pool3",
-               "conv4_1", "conv4_2", "conv4_3", "pool4", "conv5_1", "conv5_2", "conv5_3", "pool5", "fc6", "fc7", "fc8"]
 
 
 @pytest.fixture(scope="module")
@@ -28,22 +27,7 @@ def expected():
     return np.load(TORCH_DIR / "expected.npz")
 
 
-def converted(tmp_path, name, *args):
-    out = tmp_path / (name + ".vgg")
-    run_convert(TORCH_DIR / name, "-o", out, *args)
-    return out
-
-
-def refused(src, out):
-    r = run_convert(src, "-o", out, check=False)
-    assert r.returncode == 1, (r.returncode, r.stderr)
-    assert not Path(out).exists()
-    assert len(r.stderr.strip().splitlines()) == 1, r.stderr
-    return r.stderr
-
-
-def f64(a):
-    return np.asarray(a, dtype=np.float64)
+converted = converted_from(TORCH_DIR)
 
 
 @pytest.mark.parametrize("name,key,tolerance", [
