@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Writes seeded random VGG-family caffemodels through the protobuf wire format.
 
-The files reproduce the structure of the real Oxford files (../shared/FORMATS.md §1-3): V1
+The files reproduce the structure of the real Oxford files (docs/SOURCE_FORMATS.md ("Caffe .caffemodel")): V1
 `layers` (NetParameter field 2, enum types, blobs field 6) or V2 `layer` (field 100, string
 types, blobs field 7); blob dims as legacy num/channels/height/width or as BlobShape; data
 packed, unpacked (fixed32 records), packed in several chunks, or as double_data; `input:

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Writes seeded random VGG weights as HDF5 files in every layout vgg-convert reads, with h5py,
-replicating names, attributes, dtypes and nesting (../shared/FORMATS.md §4-5):
+replicating names, attributes, dtypes and nesting (docs/SOURCE_FORMATS.md (Keras HDF5, Caffe HDF5)):
 
   k1-tf      Keras 1 weights file like the released vgg16_weights_tf_dim_ordering_tf_kernels.h5:
              root attr layer_names only (fixed-length bytes), datasets `block1_conv1_W_1:0`

@@ -1,6 +1,6 @@
 // Reads Caffe .caffemodel files (NetParameter, protobuf) in both layouts: V1 `layers`
 // (field 2, enum types, blobs field 6; the 2014 Oxford files) and V2 `layer` (field 100,
-// string types, blobs field 7). Facts and sources: ../shared/FORMATS.md §1-3.
+// string types, blobs field 7). Facts and sources: docs/SOURCE_FORMATS.md ("Caffe .caffemodel").
 //
 // The NetParameter is split into layer records by ProtobufScanner and each record is decoded
 // by protobuf-c on its own (twice: once for the structure, once when its weights are

@@ -1,7 +1,7 @@
 // Reads VGG weights from HDF5 files: Keras 1/2 and legacy Keras 3 weights files (root
 // `layer_names`), full-model files (`model_weights` + `model_config`), Keras 3 `.weights.h5`
 // (`layers/<class>/vars/<i>`), and Caffe HDF5 snapshots (`/data/<layer>/<i>`). Facts and
-// sources: ../shared/FORMATS.md §4-5. Weights are matched by order and shape, not by name.
+// sources: docs/SOURCE_FORMATS.md (Keras HDF5, Caffe HDF5). Weights are matched by order and shape, not by name.
 import CHDF5
 import Foundation
 import VGGFormat

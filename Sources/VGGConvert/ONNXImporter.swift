@@ -2,7 +2,7 @@
 // input to its output — Conv [BatchNormalization] Relu, MaxPool, then Flatten/Reshape and
 // Gemm or MatMul+Add as fc6-fc8 (fc6 a convolution over pool5, run fully convolutionally) —
 // with Dropout, Identity, Softmax and pools that are the identity at the export size skipped.
-// Every other op is refused by name. Facts and sources: ../shared/FORMATS.md §8.
+// Every other op is refused by name. Facts and sources: docs/SOURCE_FORMATS.md (PyTorch, safetensors, ONNX).
 import VGGFormat
 
 public enum ONNXImporter {

@@ -1,7 +1,7 @@
 // Reads an ONNX ModelProto into what the importer needs: the graph's nodes (decoded one by one
 // by protobuf-c), its initializers (headers only; see ONNXTensor) and its inputs and outputs.
 // The model and graph are split with ProtobufScanner, so the file is never decoded whole.
-// Facts and sources: ../shared/FORMATS.md §8.
+// Facts and sources: docs/SOURCE_FORMATS.md (PyTorch, safetensors, ONNX).
 import COnnxProto
 import CProtobufC
 import Glibc

@@ -1,7 +1,7 @@
 // Reads safetensors files: a little-endian u64 header length, a JSON header naming each
 // tensor's dtype, shape and byte range, then the raw data. Everything is validated before
 // any tensor is used, as the format's spec asks: known dtypes, sizes = dtype × shape, ranges in
-// bounds, not overlapping and covering the whole data (no holes). Facts: ../shared/FORMATS.md §8.
+// bounds, not overlapping and covering the whole data (no holes). Facts: docs/SOURCE_FORMATS.md (PyTorch, safetensors, ONNX).
 import Foundation
 import VGGFormat
 

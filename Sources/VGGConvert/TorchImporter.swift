@@ -1,7 +1,7 @@
 // Reads PyTorch torch.save files (the zip format, default since torch 1.6): the archive's
 // data.pkl is interpreted by PickleReader (never executed), the state dict found in it (or in a
 // checkpoint's "state_dict" / "model" / "model_state_dict"), and each tensor served in place
-// from its storage entry `<prefix>/data/<key>`. Facts: ../shared/FORMATS.md §8.
+// from its storage entry `<prefix>/data/<key>`. Facts: docs/SOURCE_FORMATS.md (PyTorch, safetensors, ONNX).
 import VGGFormat
 
 enum TorchImporter {

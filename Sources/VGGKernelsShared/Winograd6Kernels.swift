@@ -2,7 +2,7 @@
 // 64 multiplications per 36 outputs instead of F(4×4)'s 36 per 16, 21% fewer. Used where the
 // output is large (conv1–conv3 at 224): the transformed weights are 1.8× F(4×4)'s, which only pays
 // where they are made once for many tiles. Float32 error per layer ~2× F(4×4)'s (numbers in
-// docs/PERFORMANCE.md). Same layouts as WinogradKernels.swift with 64 points instead of 36; the
+// docs/EXPERIMENTS.md). Same layouts as WinogradKernels.swift with 64 points instead of 36; the
 // transforms go through the V/M buffers in two passes (rows, then columns) instead of holding a
 // whole 8×8 patch in registers (64 vectors: spills).
 import CVggSupport

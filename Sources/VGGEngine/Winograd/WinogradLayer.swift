@@ -11,7 +11,7 @@ extension Session {
         l.kind == .convolution && l.kernelH == 3 && l.kernelW == 3 && l.strideH == 1 && l.strideW == 1 && l.padH == 1 && l.padW == 1
     }
 
-    /// Narrower outputs run direct convolution (measured: see docs/PERFORMANCE.md).
+    /// Narrower outputs run direct convolution (measured: see docs/EXPERIMENTS.md).
     static let winogradMinimumWidth = 8
 
     /// F(6×6) where it does less work than F(4×4) by points × (tiles + τ) — ≥ 5% less when the
