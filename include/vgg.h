@@ -203,12 +203,14 @@ int32_t vgg_session_create(vgg_model *model, vgg_session **out_session);
  * session is in use by another thread. */
 void vgg_session_free(vgg_session *session);
 
-/* Session options (vgg_session_set_option / vgg_session_get_option). */
+/* Session options (vgg_session_set_option / vgg_session_get_option). Options marked TESTING
+ * exist to check the fast paths against the reference and to compare kernel paths; programs
+ * leave them at their defaults. */
 #define VGG_OPTION_THREADS 1          /* threads per run, 1..256; default 1 */
-#define VGG_OPTION_FORCE_REFERENCE 2  /* 1 = run the naive reference kernels (slow; for checking);
+#define VGG_OPTION_FORCE_REFERENCE 2  /* TESTING. 1 = run the naive reference kernels (slow; for checking);
                                          default 0, or 1 when the environment variable
                                          VGG_FORCE_REFERENCE is set to a value other than "0" */
-#define VGG_OPTION_ISA 3              /* kernel instruction set: 0 = the best this CPU runs (default),
+#define VGG_OPTION_ISA 3              /* TESTING. Kernel instruction set: 0 = the best this CPU runs (default),
                                          1 = baseline x86-64, 2 = x86-64-v3 (AVX2+FMA),
                                          3 = x86-64-v4 (AVX-512); a level the CPU lacks gives
                                          VGG_ERROR_UNSUPPORTED. For testing and comparing paths. */
@@ -216,7 +218,7 @@ void vgg_session_free(vgg_session *session);
                                          more output columns with Winograd, F(6x6,3x3) or
                                          F(4x4,3x3) per layer, whichever costs less (F(6x6):
                                          ~2x the rounding error, still ~1e-5 relative);
-                                         4 or 6 = that tile on every such layer (with bf16
+                                         TESTING: 4 or 6 = that tile on every such layer (with bf16
                                          arithmetic the per-layer choice is always 4: 6 there
                                          about doubles its error);
                                          0 = direct convolution only */

@@ -126,31 +126,16 @@ private func lrnParams(_ c: UnsafeMutablePointer<Caffe__LRNParameter>?, into r: 
     r.lrnRegion = Int(c.norm_region.rawValue)
 }
 
-/// A caffemodel mapped read-only.
-final class MappedFile {
-    let base: UnsafeRawPointer
-    let count: Int
+/// A source file mapped read-only: VGGFormat's mapping, shared with the engine.
+typealias MappedFile = MappedRegularFile
 
-    init(path: String) throws {
-        let fd: Int32
-        (fd, count) = try openConverterInput(path)
-        defer { close(fd) }
-        if count == 0 { throw ConvertError("'\(path)' is empty") }
-        guard let p = mmap(nil, count, PROT_READ, MAP_PRIVATE, fd, 0), p != MAP_FAILED else {
-            throw ConvertError("cannot map '\(path)': \(String(cString: strerror(errno)))")
-        }
-        base = UnsafeRawPointer(p)
+/// Maps a converter input, with the converter's error type.
+func mapConverterInput(_ path: String) throws -> MappedFile {
+    do {
+        return try MappedRegularFile(path: path)
+    } catch let e as RegularFileError {
+        throw ConvertError(e.message)
     }
-
-    /// Drops the pages of a consumed range from memory (they are re-read from disk if needed).
-    func release(offset: Int, length: Int) {
-        let page = 4096
-        let start = offset / page * page
-        let end = min(count, offset + length)
-        if end > start { _ = madvise(UnsafeMutableRawPointer(mutating: base + start), end - start, MADV_DONTNEED) }
-    }
-
-    deinit { munmap(UnsafeMutableRawPointer(mutating: base), count) }
 }
 
 /// A layer record with the packed float payloads of its blobs cut out, so protobuf-c decodes
@@ -255,7 +240,7 @@ public enum CaffeImporter {
     }
 
     public static func importFile(path: String, options: CaffeImportOptions = CaffeImportOptions()) throws -> CanonicalNetwork {
-        let file = try MappedFile(path: path)
+        let file = try mapConverterInput(path)
         let scanner = ProtobufScanner(base: file.base, count: file.count)
         let fields: [WireField]
         do {

@@ -15,7 +15,7 @@ public enum ONNXImporter {
     static func looksLikeONNX(_ bytes: UnsafeRawBufferPointer) -> Bool { ONNXGraph.looksLikeModel(bytes) }
 
     public static func importFile(path: String, inputSize: Int?) throws -> CanonicalNetwork {
-        let file = try MappedFile(path: path)
+        let file = try mapConverterInput(path)
         let graph = try ONNXGraph.read(file: file, path: path)
         var builder = try ONNXChainBuilder(graph: graph, path: path)
         return try builder.build(inputSize: inputSize)

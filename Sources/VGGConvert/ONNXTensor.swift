@@ -96,7 +96,7 @@ final class ONNXExternalFiles {
         guard r.hasPrefix(d == "/" ? "/" : d + "/") else {
             throw ConvertError("initializer '\(tensor)': external data file '\(location)' resolves to '\(r)', outside the model's directory")
         }
-        let f = try MappedFile(path: path)
+        let f = try mapConverterInput(path)
         files[location] = f
         return f
     }

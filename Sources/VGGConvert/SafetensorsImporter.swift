@@ -23,7 +23,7 @@ enum SafetensorsImporter {
     }
 
     static func importFile(path: String, inputSize: Int?) throws -> CanonicalNetwork {
-        let file = try MappedFile(path: path)
+        let file = try mapConverterInput(path)
         let tensors = try readTensors(file, what: "'\(path)'")
         var net = CanonicalNetwork(name: TorchImporter.modelName(path))
         if let s = inputSize { net.inputHeight = s; net.inputWidth = s }

@@ -9,7 +9,7 @@ enum TorchImporter {
     static let checkpointKeys = ["state_dict", "model_state_dict", "model"]
 
     static func importFile(path: String, inputSize: Int?) throws -> CanonicalNetwork {
-        let file = try MappedFile(path: path)
+        let file = try mapConverterInput(path)
         let zip = try ZipArchive(file: file, path: path)
         let what = "'\(path)'"
         let pickles = zip.names.filter { $0.hasSuffix("/data.pkl") && $0.split(separator: "/", omittingEmptySubsequences: false).count == 2 }

@@ -16,7 +16,7 @@ enum TorchLegacyImporter {
     }
 
     static func importFile(path: String, inputSize: Int?) throws -> CanonicalNetwork {
-        let file = try MappedFile(path: path)
+        let file = try mapConverterInput(path)
         let what = "'\(path)'"
         let all = UnsafeRawBufferPointer(start: file.base, count: file.count)
         guard all.starts(with: magicPickle) else {

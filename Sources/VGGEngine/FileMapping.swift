@@ -6,36 +6,31 @@ import VGGFormat
 public final class FileMapping: @unchecked Sendable {
     public let base: UnsafeRawPointer
     public let count: Int
-    private let unmapOnDeinit: Bool
+    /// The mapped file, nil for borrowed memory.
+    private let file: MappedRegularFile?
 
     /// Maps `path` read-only. Empty files cannot be mapped and are reported as too short.
     public init(path: String) throws {
-        let fd: Int32, size: Int
+        let mapped: MappedRegularFile
         do {
-            (fd, size) = try openRegularFile(path)
+            mapped = try MappedRegularFile(path: path)
         } catch let e as RegularFileError {
-            throw VGGError(e.missing ? .notFound : .io, e.message)
+            throw e.kind == .empty ? FileMapping.tooShort(path, 0) : VGGError(e.missing ? .notFound : .io, e.message)
         }
-        defer { close(fd) }
-        if size < VGGFile.headerSize {
-            throw VGGError(.format, "'\(path)' is \(size) bytes, shorter than the \(VGGFile.headerSize)-byte .vgg header")
-        }
-        guard let p = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0), p != MAP_FAILED else {
-            throw VGGError(.io, "cannot map '\(path)' (\(size) bytes): \(String(cString: strerror(errno)))")
-        }
-        base = UnsafeRawPointer(p)
-        count = size
-        unmapOnDeinit = true
+        guard mapped.count >= VGGFile.headerSize else { throw FileMapping.tooShort(path, mapped.count) }
+        file = mapped
+        base = mapped.base
+        count = mapped.count
     }
 
     /// Borrows caller memory, which must outlive this object and stay unchanged.
     public init(borrowing base: UnsafeRawPointer, count: Int) {
         self.base = base
         self.count = count
-        unmapOnDeinit = false
+        file = nil
     }
 
-    deinit {
-        if unmapOnDeinit { munmap(UnsafeMutableRawPointer(mutating: base), count) }
+    private static func tooShort(_ path: String, _ size: Int) -> VGGError {
+        VGGError(.format, "'\(path)' is \(size) bytes, shorter than the \(VGGFile.headerSize)-byte .vgg header")
     }
 }

@@ -46,7 +46,8 @@ def test_pyproject_is_valid():
     """pyproject.toml passes setuptools' own validation (what `pip install ./python` runs first)."""
     from setuptools.config.pyprojecttoml import read_configuration
     config = read_configuration(str(_lib._HERE.parent / "pyproject.toml"))
-    assert config["project"]["name"] == "vgg"
+    assert config["project"]["name"] == "libvgg"  # the distribution; the import package is vgg
+    assert config["project"]["version"] == vgg.__version__  # read from vgg/_version.py
     assert "batch" in config["project"]["optional-dependencies"]
     assert config["project"]["readme"]
 
