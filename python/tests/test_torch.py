@@ -16,7 +16,7 @@ import reference as ref
 import vgg
 from vgg import format as vf
 from conftest import ROOT, run_convert
-from fixture_files import VGG16_NAMES, converted_from, f64, refused
+from fixture_files import VGG16_NAMES, assert_matches_framework, converted_from, f64, refused
 
 TORCH_DIR = ROOT / "Tests" / "fixtures" / "torch"
 MARKER = Path("/tmp/libvgg-torch-fixture-pwned")  # what malicious.pth's pickle would create
@@ -40,14 +40,7 @@ converted = converted_from(TORCH_DIR)
 ])
 def test_torchvision_files_match_torchvision_outputs(tmp_path, expected, name, key, tolerance):
     """Logits at 224 (where AdaptiveAvgPool2d((7,7)) is the identity) and pool5 at 250×230 (floor pooling)."""
-    out = converted(tmp_path, name)
-    with vgg.Model(out) as m:
-        scores = m.forward(expected["input_224"])
-        assert scores.shape[2:] == (1, 1)
-        pool5 = m.features(expected["input_250x230"], "pool5")["pool5"]
-    assert ref.relative_l2(f64(scores[:, :, 0, 0]), f64(expected[key + "_logits_224"])) <= tolerance
-    assert pool5.shape == expected[key + "_pool5_250x230"].shape == (1, 16, 7, 7)
-    assert ref.relative_l2(f64(pool5), f64(expected[key + "_pool5_250x230"])) <= tolerance
+    assert_matches_framework(converted(tmp_path, name), expected, key, tolerance)
 
 
 def test_float16_state_dict(tmp_path, expected):
