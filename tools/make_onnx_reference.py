@@ -38,13 +38,13 @@ from onnx import TensorProto, helper, numpy_helper
 from onnx.reference import ReferenceEvaluator
 from torch import nn
 from torchvision.models.vgg import VGG, make_layers
-from timm.layers import ClassifierHead
-from timm.models.vgg import VGG as TimmVGG, ConvMlp
+
+# The shapes and the timm network are the PyTorch fixtures' own (one definition for both scripts).
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from make_torch_reference import CFG_D, timm_vgg  # noqa: E402
 
 OUT = Path(__file__).resolve().parents[1] / "Tests" / "fixtures" / "onnx"
 FUZZ_SEEDS = Path(__file__).resolve().parents[1] / "Tests" / "Fuzz" / "corpus" / "onnx"
-CFG_D = [4, 4, "M", 8, 8, "M", 8, 8, 8, "M", 16, 16, 16, "M", 16, 16, 16, "M"]
-CFG_A = [4, "M", 8, "M", 8, 8, "M", 16, 16, "M", 16, 16, "M"]
 
 
 def torchvision_vgg(batch_norm: bool) -> nn.Module:
@@ -63,17 +63,6 @@ def torchvision_vgg(batch_norm: bool) -> nn.Module:
                 mod.running_mean.normal_(std=0.3)
                 mod.running_var.uniform_(0.2, 2.0)
         nn.init.normal_(m.classifier[6].bias, std=0.1)
-    return m.eval()
-
-
-def timm_vgg() -> nn.Module:
-    m = TimmVGG(CFG_A, num_classes=10)
-    m.pre_logits = ConvMlp(16, 32, 7, mlp_ratio=1.0)
-    m.head = ClassifierHead(32, 10, pool_type="avg")
-    with torch.no_grad():
-        for mod in m.modules():
-            if isinstance(mod, (nn.Conv2d, nn.Linear)):
-                nn.init.normal_(mod.bias, std=0.1)
     return m.eval()
 
 
