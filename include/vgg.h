@@ -148,6 +148,10 @@ void vgg_model_close(vgg_model *model);
 #define VGG_INFO_WEIGHT_DTYPE 9       /* 1 = f32, 2 = f16, 3 = bf16 */
 #define VGG_INFO_FILE_SIZE 10         /* bytes of the .vgg file */
 #define VGG_INFO_FORMAT_VERSION 11    /* the file's format_version: 1, or 2 (f32 fc weights grouped) */
+#define VGG_INFO_KEPT_WEIGHT_BYTES 12 /* bytes of Winograd-transformed weights the model keeps now:
+                                         made by its sessions' first runs that need them, at most
+                                         64 MiB, freed with the model (see
+                                         vgg_session_workspace_bytes) */
 
 /* Reads one integer property of `model` into *value. Errors: VGG_ERROR_INVALID_ARGUMENT
  * (NULL model or value, unknown key). Thread-safe. */
@@ -248,16 +252,31 @@ int32_t vgg_session_get_option(vgg_session *session, int32_t option, int64_t *va
  * (baseline) or "reference". Static storage. NULL if `session` is NULL. */
 const char *vgg_session_kernel_path(vgg_session *session);
 
-/* Bytes of workspace a one-image run at height x width allocates with the session's current
- * options and threads (activation buffers, per-thread Winograd scratch, the fc layers' input,
- * and the Winograd-transformed weights of this size's first 3x3 layers: made once by the
- * first session of the model that needs them and kept by the model for all its sessions, at
- * most 64 MiB per model over all sizes; counted whether made already or still to be made);
- * kept by the session and reused by later runs of the same or smaller size, within
- * VGG_OPTION_KEPT_WORKSPACE_MIB (past it, and after a failed run, the session frees its
- * buffers when the run ends). Batches hold up to 8 images' activation buffers at once
- * (within 256 MB). Errors as vgg_model_output_shape. */
+/* Bytes of workspace a one-image run at height x width takes with the session's current
+ * options and threads: the activation buffers, the fc layers' input, per-thread scratch, one
+ * score map for vgg_session_probabilities, and the Winograd-transformed weights of this
+ * size's first 3x3 layers (made once by the first session of the model that needs them and
+ * kept by the model for all its sessions, at most 64 MiB per model over all sizes; counted
+ * whether made already or still to be made; see VGG_INFO_KEPT_WEIGHT_BYTES). A run reserves
+ * exactly these buffers before its first layer (one plan serves both), so a session's buffers
+ * after a run of the whole network (vgg_session_held_bytes) plus the weights the run had the
+ * model keep add up to this figure; vgg_session_classify also holds the resized image. The
+ * session keeps its buffers and reuses them for later runs of the same or a smaller size,
+ * within VGG_OPTION_KEPT_WORKSPACE_MIB (past it, and after a failed run, it frees them when
+ * the run ends). Errors as vgg_model_output_shape. */
 int32_t vgg_session_workspace_bytes(vgg_session *session, int64_t height, int64_t width, size_t *bytes);
+
+/* As vgg_session_workspace_bytes for a batch of `n` images (1..65536): images run in groups of
+ * up to 8 (within 256 MB of activation buffers), the fc layers on the whole batch at once.
+ * VGG_ERROR_INVALID_ARGUMENT for n outside 1..65536, otherwise errors as
+ * vgg_session_workspace_bytes. */
+int32_t vgg_session_batch_workspace_bytes(vgg_session *session, int64_t n, int64_t height, int64_t width,
+                                          size_t *bytes);
+
+/* Bytes the session's buffers hold now (not the model's kept weights): 0 for a new session,
+ * what its runs reserved afterwards, 0 again after it freed them (a failed or a large run).
+ * Thread-safety as every session function. VGG_ERROR_INVALID_ARGUMENT if an argument is NULL. */
+int32_t vgg_session_held_bytes(vgg_session *session, size_t *bytes);
 
 /* Runs the network fully convolutionally on `n` preprocessed images (float32, NCHW,
  * n x 3 x height x width, channels in the model's order and already (pixel - mean) * scale)

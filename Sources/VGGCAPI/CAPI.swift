@@ -101,7 +101,7 @@ public func vgg_session_free(_ session: OpaquePointer?) {
 enum InfoKey: Int32 {
     case layerCount = 1, classCount = 2, inputHeight = 3, inputWidth = 4, parameterCount = 5
     case channelOrder = 6, minimumInputSize = 7, labelCount = 8, weightDType = 9, fileSize = 10
-    case formatVersion = 11
+    case formatVersion = 11, keptWeightBytes = 12
 }
 
 @_cdecl("vgg_model_get_info")
@@ -110,7 +110,7 @@ public func vgg_model_get_info(_ model: OpaquePointer?, _ key: Int32, _ value: U
     guard let value else { return fail(.invalidArgument, "vgg_model_get_info: value is NULL") }
     let m = unbox(model, as: Model.self)
     guard let k = InfoKey(rawValue: key) else {
-        return fail(.invalidArgument, "vgg_model_get_info: key \(key) is not a VGG_INFO_* value (1…11)")
+        return fail(.invalidArgument, "vgg_model_get_info: key \(key) is not a VGG_INFO_* value (1…12)")
     }
     switch k {
     case .layerCount: value.pointee = Int64(m.layers.count)
@@ -124,6 +124,7 @@ public func vgg_model_get_info(_ model: OpaquePointer?, _ key: Int32, _ value: U
     case .weightDType: value.pointee = Int64(m.tensors.first(where: { $0.layout != .vector16 })?.dtype.rawValue ?? 0)
     case .fileSize: value.pointee = Int64(m.mapping.count)
     case .formatVersion: value.pointee = Int64(m.formatVersion)
+    case .keptWeightBytes: value.pointee = Int64(m.keptWeightBytes)
     }
     return VGGStatus.ok.rawValue
 }
@@ -320,6 +321,27 @@ public func vgg_session_workspace_bytes(_ session: OpaquePointer?, _ height: Int
         let (h, w) = try checkedSize(height, width)
         bytes.pointee = UInt(try s.workspaceBytes(height: h, width: w))
     }
+}
+
+@_cdecl("vgg_session_batch_workspace_bytes")
+public func vgg_session_batch_workspace_bytes(_ session: OpaquePointer?, _ n: Int64, _ height: Int64, _ width: Int64,
+                                              _ bytes: UnsafeMutablePointer<UInt>?) -> Int32 {
+    guard let session else { return fail(.invalidArgument, "vgg_session_batch_workspace_bytes: session is NULL") }
+    guard let bytes else { return fail(.invalidArgument, "vgg_session_batch_workspace_bytes: bytes is NULL") }
+    let s = unbox(session, as: Session.self)
+    return guarded("vgg_session_batch_workspace_bytes") {
+        let images = try checkedBatch(n)
+        let (h, w) = try checkedSize(height, width)
+        bytes.pointee = UInt(try s.workspaceBytes(n: images, height: h, width: w))
+    }
+}
+
+@_cdecl("vgg_session_held_bytes")
+public func vgg_session_held_bytes(_ session: OpaquePointer?, _ bytes: UnsafeMutablePointer<UInt>?) -> Int32 {
+    guard let session else { return fail(.invalidArgument, "vgg_session_held_bytes: session is NULL") }
+    guard let bytes else { return fail(.invalidArgument, "vgg_session_held_bytes: bytes is NULL") }
+    bytes.pointee = UInt(unbox(session, as: Session.self).heldWorkspaceBytes)
+    return VGGStatus.ok.rawValue
 }
 
 func checkedBatch(_ n: Int64) throws -> Int {

@@ -95,9 +95,9 @@ extension Session {
         var probs = [Float](repeating: 0, count: k)
         var runs = 0
         for (h, w) in sizes {
-            // The run's activation buffers first: a size too large for memory fails before the
-            // resized image is allocated and written.
-            try reserveActivations(height: h, width: w)
+            // The run's workspace first: a size too large for memory fails before the resized
+            // image is allocated and written.
+            try reserveWorkspace(height: h, width: w)
             let image = try imageBuffer.reserve(3 * h * w)
             for flipped in flip ? [false, true] : [false] {
                 preprocess(pixels: pixels, width: width, height: height, stride: stride, format: format,

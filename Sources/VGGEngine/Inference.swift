@@ -38,9 +38,8 @@ extension Session {
             throw VGGError(.bufferTooSmall, "probabilities: expected room for \(n)×\(k) = \(n * k) floats, found \(capacity)")
         }
         let last = model.layers.count - 1
-        let shape = try outputShape(height: height, width: width)
-        let scores = try scoreBuffer.reserve(shape.count)
-        try run(input: input, n: n, height: height, width: width, through: last, wanted: [last]) { _, image, s, out in
+        try run(input: input, n: n, height: height, width: width, through: last, wanted: [last], scores: true) { _, image, s, out in
+            let scores = try scoreBuffer.claim(s.count, for: "scores")
             out.copy(shape: s, to: scores)
             Session.softmaxOfMean(scores, shape: s, into: output + image * k)
         }

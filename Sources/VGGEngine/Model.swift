@@ -69,6 +69,9 @@ public final class Model: @unchecked Sendable {
     /// Winograd-transformed weights its sessions made, shared by all of them (KeptWeights.swift).
     let keptWeights = KeptWeightsStore()
 
+    /// Bytes of transformed Winograd weights the model keeps now.
+    public var keptWeightBytes: Int { keptWeights.locked { _, used in used } * 4 }
+
     /// Opens and validates a file.
     public convenience init(path: String, options: ModelOpenOptions = []) throws {
         try self.init(mapping: FileMapping(path: path), options: options)

@@ -77,56 +77,15 @@ public final class Session {
         isaLevel = level
     }
 
-    /// Workspace bytes a one-image run at this input size allocates with the current options:
-    /// the two activation buffers, each worker's Winograd scratch, the kept Winograd weights of
-    /// this size's layers (kept by the model already, or to be made within what is left of the
-    /// model's budget; shared with the model's other sessions), the
-    /// fc layers' input copy (and its bf16 tap pairs), a lone fc pixel's non-zero inputs (and per
-    /// worker an OGROUP1024 group's sums). Batches take up to 8 images' activation
-    /// buffers at once.
-    public func workspaceBytes(height: Int, width: Int) throws -> Int {
-        try checkInput(n: 1, height: height, width: width)
-        let last = model.layers.count - 1
-        let plan = try ForwardPlan(model: model, height: height, width: width, through: last)
-        var floats = plan.bufferFloats * 2
-        if forceReference { return floats * MemoryLayout<Float>.size }
-        var (kept, keptUsed) = model.keptWeights.locked { buffers, used in (Set(buffers.keys), used) }
-        var scratch = 0
-        let tiles = winogradTiles(plan)
-        for site in winogradSites(plan) {
-            var g = site.geometry(tileSize: tiles[site.index])
-            let split = WinogradPlan(&g, threads: pool.threadCount, bf16: site.bf16)
-            scratch = max(scratch, split.scratchFloats)
-            let keptWords = Session.keptWeightWords(g, pairs: split.pairs, packed: site.bf16)
-            let key = keptWeightsKey(site.weight, g, packed: site.bf16)
-            if kept.contains(key) {
-                floats += keptWords
-            } else if keptUsed + keptWords <= Session.keptWeightBudgetWords {
-                floats += keptWords
-                keptUsed += keptWords
-                kept.insert(key)
-            }
-        }
-        if let firstFC = Session.fcStart(model: model, through: last) {
-            floats += Session.blockedFloats(plan.shapes[firstFC - 1], plan.borders[firstFC - 1])
-            if model.layers[firstFC...].contains(where: { $0.weight.map(useBF16) ?? false }) {
-                let pixels = model.layers[firstFC...].indices.map { plan.shapes[$0].height * plan.shapes[$0].width }.max() ?? 1
-                let taps = model.layers[firstFC...].map { $0.inChannels * $0.kernelH * $0.kernelW }.max() ?? 0
-                floats += pixels * (taps + 1) / 2
-                scratch = max(scratch, Session.gatherTapChunk * 16)
-            }
-            // A lone pixel's non-zero inputs, or a few pixels' of OGROUP1024 weights (runBatched),
-            // and per worker a group's sums for a lone pixel of such weights.
-            let pixels = { (i: Int) in plan.shapes[i].height * plan.shapes[i].width }
-            let grouped = { (i: Int) in self.model.layers[i].weight?.layout == .oGroup1024 }
-            if (firstFC...last).contains(where: { pixels($0) == 1 || (pixels($0) <= 8 && grouped($0)) }) {
-                floats += 2 * (model.layers[firstFC...].map { $0.inChannels * $0.kernelH * $0.kernelW }.max() ?? 0)
-            }
-            if (firstFC...last).contains(where: { pixels($0) == 1 && grouped($0) }) {
-                floats += pool.threadCount * VGGFile.outputGroup
-            }
-        }
-        return (floats + scratch * pool.threadCount) * MemoryLayout<Float>.size
+    /// Workspace bytes a run of `n` images at this input size takes with the current options
+    /// and threads (WorkspacePlan: the activation buffers, the fc layers' inputs, per-worker
+    /// scratch, one score map for probabilities, and the model's kept Winograd weights this
+    /// size's layers read, kept already or to be made within the model's budget). The
+    /// reference path's own per-layer arrays are not counted.
+    public func workspaceBytes(n: Int = 1, height: Int, width: Int) throws -> Int {
+        try checkInput(n: n, height: height, width: width)
+        let plan = try ForwardPlan(model: model, height: height, width: width, through: model.layers.count - 1)
+        return workspacePlan(plan, n: n, scores: model.classCount > 0).bytes
     }
 
     /// Bytes the session's buffers hold now.
@@ -150,13 +109,11 @@ public final class Session {
         if failed || heldWorkspaceBytes > keptWorkspaceBytes { releaseWorkspace() }
     }
 
-    /// Grows the two activation buffers a one-image run at this size needs, so that an input
-    /// too large for memory fails here, before the caller writes other buffers for the run.
-    func reserveActivations(height: Int, width: Int) throws {
+    /// Reserves the workspace of a one-image run of the whole network at this size, so that an
+    /// input too large for memory fails here, before the caller writes other buffers for the run.
+    func reserveWorkspace(height: Int, width: Int) throws {
         let plan = try ForwardPlan(model: model, height: height, width: width, through: model.layers.count - 1)
-        if forceReference { return }
-        _ = try bufferA.reserve(plan.bufferFloats)
-        _ = try bufferB.reserve(plan.bufferFloats)
+        try reserveWorkspace(workspacePlan(plan, n: 1, scores: model.classCount > 0))
     }
 
     func checkInput(n: Int, height: Int, width: Int) throws {

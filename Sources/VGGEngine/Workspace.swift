@@ -22,6 +22,15 @@ final class FloatBuffer {
         return p
     }
 
+    /// The memory a run's workspace plan reserved, which must hold `count` floats: a layer
+    /// never grows a buffer itself (WorkspacePlan), so more than the plan gave is an internal error.
+    func claim(_ count: Int, for what: String) throws -> UnsafeMutablePointer<Float> {
+        guard let p = pointer, capacity >= count else {
+            throw VGGError(.internal, "workspace plan: \(what) needs \(count) floats, the plan reserved \(capacity)")
+        }
+        return p
+    }
+
     var bytes: Int { capacity * MemoryLayout<Float>.size }
 
     /// Frees the memory; the next `reserve` allocates again.

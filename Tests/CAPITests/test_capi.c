@@ -132,7 +132,7 @@ static void test_queries(vgg_model *model) {
     CHECK(v == 2, "format version %lld", (long long)v);
     for (int32_t key = 1; key <= 11; key++) CHECK_STATUS(vgg_model_get_info(model, key, &v), VGG_OK);
     CHECK_STATUS(vgg_model_get_info(model, 0, &v), VGG_ERROR_INVALID_ARGUMENT);
-    CHECK_STATUS(vgg_model_get_info(model, 12, &v), VGG_ERROR_INVALID_ARGUMENT);
+    CHECK_STATUS(vgg_model_get_info(model, 13, &v), VGG_ERROR_INVALID_ARGUMENT);
     CHECK_STATUS(vgg_model_get_info(NULL, 1, &v), VGG_ERROR_INVALID_ARGUMENT);
     CHECK_STATUS(vgg_model_get_info(model, 1, NULL), VGG_ERROR_INVALID_ARGUMENT);
 
@@ -247,6 +247,20 @@ static void test_runs(vgg_model *model) {
     CHECK_STATUS(vgg_session_workspace_bytes(s, 0, 64, &bytes), VGG_ERROR_INVALID_ARGUMENT);
     CHECK_STATUS(vgg_session_workspace_bytes(s, 64, 64, NULL), VGG_ERROR_INVALID_ARGUMENT);
     CHECK_STATUS(vgg_session_workspace_bytes(NULL, 64, 64, &bytes), VGG_ERROR_INVALID_ARGUMENT);
+    size_t batch_bytes = 0, held = 1;
+    CHECK_STATUS(vgg_session_batch_workspace_bytes(s, 1, 64, 64, &batch_bytes), VGG_OK);
+    CHECK(batch_bytes == bytes, "batch of one %zu, one image %zu", batch_bytes, bytes);
+    CHECK_STATUS(vgg_session_batch_workspace_bytes(s, 3, 64, 64, &batch_bytes), VGG_OK);
+    CHECK(batch_bytes > bytes, "batch of three %zu, one image %zu", batch_bytes, bytes);
+    CHECK_STATUS(vgg_session_batch_workspace_bytes(s, 0, 64, 64, &batch_bytes), VGG_ERROR_INVALID_ARGUMENT);
+    CHECK_STATUS(vgg_session_batch_workspace_bytes(s, 65537, 64, 64, &batch_bytes), VGG_ERROR_INVALID_ARGUMENT);
+    CHECK_STATUS(vgg_session_batch_workspace_bytes(s, 1, 64, 64, NULL), VGG_ERROR_INVALID_ARGUMENT);
+    CHECK_STATUS(vgg_session_batch_workspace_bytes(NULL, 1, 64, 64, &batch_bytes), VGG_ERROR_INVALID_ARGUMENT);
+    CHECK_STATUS(vgg_session_held_bytes(s, &held), VGG_OK);
+    CHECK(held == 0, "a new session holds %zu bytes", held);
+    CHECK_STATUS(vgg_session_held_bytes(s, NULL), VGG_ERROR_INVALID_ARGUMENT);
+    CHECK_STATUS(vgg_session_held_bytes(NULL, &held), VGG_ERROR_INVALID_ARGUMENT);
+    CHECK_STATUS(vgg_model_get_info(model, VGG_INFO_KEPT_WEIGHT_BYTES, &v), VGG_OK);
 
     enum { N = 2, H = 48, W = 40, K = 10 };
     static float input[N * 3 * H * W];

@@ -129,6 +129,9 @@ _declare("vgg_session_get_option", ctypes.c_int32, [c_session_p, ctypes.c_int32,
 _declare("vgg_session_kernel_path", ctypes.c_char_p, [c_session_p])
 _declare("vgg_session_workspace_bytes", ctypes.c_int32,
          [c_session_p, ctypes.c_int64, ctypes.c_int64, ctypes.POINTER(ctypes.c_size_t)])
+_declare("vgg_session_batch_workspace_bytes", ctypes.c_int32,
+         [c_session_p, ctypes.c_int64, ctypes.c_int64, ctypes.c_int64, ctypes.POINTER(ctypes.c_size_t)])
+_declare("vgg_session_held_bytes", ctypes.c_int32, [c_session_p, ctypes.POINTER(ctypes.c_size_t)])
 _fp = ctypes.POINTER(ctypes.c_float)
 _declare("vgg_session_forward", ctypes.c_int32,
          [c_session_p, _fp, ctypes.c_int64, ctypes.c_int64, ctypes.c_int64, _fp, ctypes.c_size_t])
@@ -148,7 +151,7 @@ _declare("vgg_session_preprocess", ctypes.c_int32,
 
 INFO = {"layer_count": 1, "class_count": 2, "input_height": 3, "input_width": 4, "parameter_count": 5,
         "channel_order": 6, "min_input_size": 7, "label_count": 8, "weight_dtype": 9, "file_size": 10,
-        "format_version": 11}
+        "format_version": 11, "kept_weight_bytes": 12}
 OPTION_THREADS = 1
 OPTION_FORCE_REFERENCE = 2
 OPTION_ISA = 3

@@ -205,15 +205,28 @@ class Model:
         check_as(lib.vgg_model_output_shape(model.handle, layer, h, w, shape), where)
         return tuple(shape)
 
-    def workspace_bytes(self, height: int, width: int) -> int:
-        """Workspace bytes a one-image height×width run takes on a session with this Model's options."""
+    def workspace_bytes(self, height: int, width: int, n: int = 1) -> int:
+        """Workspace bytes a run of n height×width images takes on one session with this Model's
+        options (its buffers, and the transformed weights the model keeps for this size's first
+        3×3 layers: see kept_weight_bytes); each session in use at once takes its own buffers."""
         h = arg.integer(height, 1, arg.MAX_SIDE, "Model.workspace_bytes(height={})")
         w = arg.integer(width, 1, arg.MAX_SIDE, "Model.workspace_bytes(width={})")
-        where = f"Model.workspace_bytes({h}, {w})"
-        n = ctypes.c_size_t()
+        images = arg.integer(n, 1, arg.MAX_BATCH, "Model.workspace_bytes(n={})")
+        where = f"Model.workspace_bytes({h}, {w}, n={images})"
+        size = ctypes.c_size_t()
         with self._sessions_or_closed(where).session(where) as s:
-            check_as(lib.vgg_session_workspace_bytes(s, h, w, ctypes.byref(n)), where)
-        return n.value
+            check_as(lib.vgg_session_batch_workspace_bytes(s, images, h, w, ctypes.byref(size)), where)
+        return size.value
+
+    @property
+    def kept_weight_bytes(self) -> int:
+        """Bytes of Winograd-transformed weights the opened model keeps now (at most 64 MiB,
+        made by the first runs that need them, shared by every session and fork)."""
+        where = "Model.kept_weight_bytes"
+        model = self._sessions_or_closed(where).model(where)
+        value = ctypes.c_int64()
+        check_as(lib.vgg_model_get_info(model.handle, _lib.INFO["kept_weight_bytes"], ctypes.byref(value)), where)
+        return value.value
 
     # ---- runs ------------------------------------------------------------------------
 

@@ -71,12 +71,14 @@ enum LayerOutput {
 
 extension Session {
     /// Runs `n` CHW images (`input`, n×3×height×width) through layers 0...last and hands the
-    /// outputs of the layers in `wanted` to `sink(layer, image, shape, output)`.
+    /// outputs of the layers in `wanted` to `sink(layer, image, shape, output)`; `scores`: the
+    /// workspace also holds a score map for the sink (probabilities).
     func run(input: UnsafePointer<Float>, n: Int, height: Int, width: Int, through last: Int, wanted: Set<Int>,
-             sink: (Int, Int, ActivationShape, LayerOutput) throws -> Void) throws {
+             scores: Bool = false, sink: (Int, Int, ActivationShape, LayerOutput) throws -> Void) throws {
         try checkInput(n: n, height: height, width: width)
         let plan = try ForwardPlan(model: model, height: height, width: width, through: last)
         let imageFloats = plan.input.count
+        try reserveWorkspace(workspacePlan(plan, n: n, scores: scores))
         if forceReference {
             for image in 0..<n {
                 try Reference.run(model: model, image: input + image * imageFloats, plan: plan) { layer, shape, out in
@@ -91,8 +93,8 @@ extension Session {
         // whole batch (their weights are read once).
         let stride = plan.bufferFloats
         let group = Session.imageGroup(n: n, imageFloats: stride)
-        let a = try bufferA.reserve(group * stride)
-        let b = try bufferB.reserve(group * stride)
+        let a = try bufferA.claim(group * stride, for: "activations")
+        let b = try bufferB.claim(group * stride, for: "activations")
         let firstFC = Session.fcStart(model: model, through: last)
         let tiles = winogradTiles(plan)
         let perImageLast = (firstFC ?? (last + 1)) - 1
@@ -100,7 +102,7 @@ extension Session {
         var stashFloats = 0
         if let firstFC {
             stashFloats = Session.blockedFloats(plan.shapes[firstFC - 1], plan.borders[firstFC - 1])
-            stash = try fcInput.reserve(n * stashFloats)
+            stash = try fcInput.claim(n * stashFloats, for: "fc input")
         }
         var first = 0
         while first < n {
@@ -147,7 +149,7 @@ extension Session {
         for i in firstFC...last {
             let shape = plan.shapes[i], border = plan.borders[i]
             let dstFloats = Session.blockedFloats(shape, border)
-            let dst = try ((i - firstFC) % 2 == 0 ? bufferA : bufferB).reserve(n * dstFloats)
+            let dst = try ((i - firstFC) % 2 == 0 ? bufferA : bufferB).claim(n * dstFloats, for: "fc output")
             let start = layerTimer == nil ? 0 : monotonicSeconds()
             try runBatched(model.layers[i], n: n, from: src, imageFloats: srcFloats, shape: srcShape, border: srcBorder,
                            to: dst, imageFloats: dstFloats, shape: shape, border: border)

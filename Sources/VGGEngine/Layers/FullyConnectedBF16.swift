@@ -12,12 +12,12 @@ extension Session {
     func runBatchedBF16(_ g: ConvGeometry, pixels: Int, input: UnsafePointer<Float>, weights: UnsafeRawPointer,
                         bias: UnsafePointer<Float>?, output: UnsafeMutablePointer<Float>, outPlane: Int) throws {
         let taps = g.taps, pairs = (taps + 1) / 2, chunkPairs = Session.gatherTapChunk / 2
-        let x = UnsafeMutableRawPointer(try fcInputPairs.reserve(pixels * pairs)).assumingMemoryBound(to: UInt32.self)
+        let x = UnsafeMutableRawPointer(try fcInputPairs.claim(pixels * pairs, for: "fc input pairs")).assumingMemoryBound(to: UInt32.self)
         let threads = pool.threadCount
-        while workerScratch.count < threads { workerScratch.append(FloatBuffer()) }
+        guard workerScratch.count >= threads else { throw VGGError(.internal, "workspace plan: no fc scratch for \(threads) workers") }
         var scratch = [UnsafeMutablePointer<UInt32>]()
         for i in 0..<threads {
-            scratch.append(UnsafeMutableRawPointer(try workerScratch[i].reserve(2 * chunkPairs * 16)).assumingMemoryBound(to: UInt32.self))
+            scratch.append(UnsafeMutableRawPointer(try workerScratch[i].claim(2 * chunkPairs * 16, for: "fc weight pairs")).assumingMemoryBound(to: UInt32.self))
         }
         let blocks = g.outBlocks, relu = g.relu
         let pairList = pixels == 1 ? try sparseList(pairs).taps : nil

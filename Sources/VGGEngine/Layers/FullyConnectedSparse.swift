@@ -40,7 +40,7 @@ extension Session {
         var parts = min((2 * threads + groups - 1) / groups, max(1, min(groupBlocks, g.outBlocks) / 16))
         if parts > threads { parts -= parts % threads }
         parts = max(1, parts)
-        let sums = try groupSums.reserve(threads * VGGFile.outputGroup)
+        let sums = try groupSums.claim(threads * VGGFile.outputGroup, for: "group sums")
         let kernel = kernels.groupedPixel
         pool.parallelFor(groups * parts) { task, worker in
             let share = Session.groupPart(task, parts: parts, perGroup: groupBlocks, count: g.outBlocks)
@@ -84,7 +84,7 @@ extension Session {
 
     /// Room for `count` taps and their values in sparseInputs.
     func sparseList(_ count: Int) throws -> (taps: UnsafeMutablePointer<UInt32>, values: UnsafeMutablePointer<Float>) {
-        let p = try sparseInputs.reserve(2 * count)
+        let p = try sparseInputs.claim(2 * count, for: "non-zero inputs")
         return (UnsafeMutableRawPointer(p).assumingMemoryBound(to: UInt32.self), p + count)
     }
 

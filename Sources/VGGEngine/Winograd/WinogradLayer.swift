@@ -88,9 +88,9 @@ extension Session {
         let splitTiles = plan.splitTiles, pairsPerRange = plan.pairsPerRange, cached = plan.cached
         let cachedPairs = plan.cachedPairs, slotFloats = plan.slotFloats
         let vFloats = plan.inputFloats, uFloats = plan.weightFloats, mFloats = plan.productFloats
-        while workerScratch.count < threads { workerScratch.append(FloatBuffer()) }
+        guard workerScratch.count >= threads else { throw VGGError(.internal, "workspace plan: no Winograd scratch for \(threads) workers") }
         var scratch = [UnsafeMutablePointer<Float>]()
-        for i in 0..<threads { scratch.append(try workerScratch[i].reserve(plan.scratchFloats)) }
+        for i in 0..<threads { scratch.append(try workerScratch[i].claim(plan.scratchFloats, for: "Winograd scratch")) }
         // Per worker: the split whose inputs its buffer holds, and the pair in each weight slot (−1: none).
         let heldSplit = UnsafeMutablePointer<Int>.allocate(capacity: threads)
         let heldPair = UnsafeMutablePointer<Int>.allocate(capacity: threads * cachedPairs)
