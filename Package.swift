@@ -9,6 +9,7 @@
 //   VGGFormat    the .vgg byte layout shared by writer and reader
 //   VGGEngine    reader, planner, forward pass (Glibc only: no Foundation, HDF5, protobuf)
 //   VGGKernels*  per-ISA compute kernels, chosen at load time by CPU detection
+//   VGGKernelABI the function table each kernel module exports (one type for the three)
 //   VGGConvert   importers and the .vgg writer (no engine: nm vgg-convert shows no kernels)
 //   AtomicFile   output files written through a temporary + fsync + rename (both executables)
 //
@@ -21,7 +22,7 @@ import PackageDescription
 func kernelTarget(_ name: String, march: String?) -> Target {
     .target(
         name: name,
-        dependencies: ["VGGFormat", "CVggSupport", "CVggBF16"],
+        dependencies: ["VGGFormat", "VGGKernelABI", "CVggSupport", "CVggBF16"],
         swiftSettings: [.unsafeFlags(["-Ounchecked", "-wmo"] + (march.map { ["-Xcc", "-march=\($0)"] } ?? []))]
     )
 }
@@ -66,12 +67,14 @@ let package = Package(
         // AVX512-BF16 dot products (vdpbf16ps) for bf16-weight models: C intrinsics behind CPU detection.
         .target(name: "CVggBF16", cSettings: [.unsafeFlags(["-gdwarf-4"])]),
         .target(name: "VGGFormat"),
+        // The function table every kernel module exports and the engine picks one of.
+        .target(name: "VGGKernelABI", dependencies: ["VGGFormat"]),
         kernelTarget("VGGKernelsBase", march: nil),
         kernelTarget("VGGKernelsV3", march: "x86-64-v3"),
         kernelTarget("VGGKernelsV4", march: "x86-64-v4"),
         .target(
             name: "VGGEngine",
-            dependencies: ["VGGFormat", "CVggSupport", "CVggBF16", "VGGKernelsBase", "VGGKernelsV3", "VGGKernelsV4"],
+            dependencies: ["VGGFormat", "VGGKernelABI", "CVggSupport", "CVggBF16", "VGGKernelsBase", "VGGKernelsV3", "VGGKernelsV4"],
             swiftSettings: [.unsafeFlags(["-O"])]
         ),
         .systemLibrary(name: "CProtobufC", pkgConfig: "libprotobuf-c",

@@ -1,9 +1,11 @@
 // The kernel dispatch table, filled once from the CPU's features: x86-64-v4, x86-64-v3 or
 // baseline. `VGG_FORCE_REFERENCE=1` in the environment, or the session option, selects the
 // naive reference path instead.
+import CVggBF16
 import CVggSupport
 import Glibc
 import VGGFormat
+import VGGKernelABI
 import VGGKernelsBase
 import VGGKernelsV3
 import VGGKernelsV4
@@ -15,33 +17,28 @@ public enum KernelPath: String, Sendable {
     case reference = "reference"
 }
 
-typealias RowsKernel = (UnsafePointer<Float>, UnsafeRawPointer, UInt32, UnsafePointer<Float>?, UnsafeMutablePointer<Float>,
-                        ConvGeometry, Int, Int, Int) -> Void
-typealias PixelsKernel = (UnsafePointer<Float>, UnsafeRawPointer, UInt32, UnsafePointer<Float>?, UnsafeMutablePointer<Float>,
-                          ConvGeometry, UnsafePointer<Int>, Int, Int, Int) -> Void
-
-typealias GatherKernel = (UnsafePointer<Float>, UnsafeRawPointer, UInt32, UnsafePointer<Float>?, UnsafeMutablePointer<Float>,
-                          ConvGeometry, UnsafePointer<Int>, UnsafePointer<Int>, UnsafePointer<Int>, Int, Int, Int, Int, Int, Bool,
-                          UnsafePointer<UInt32>?, Bool) -> Void
-typealias SparsePixelKernel = (UnsafePointer<Float>, UnsafePointer<UInt32>, Int, UnsafeRawPointer, UInt32, UnsafePointer<Float>?,
-                                UnsafeMutablePointer<Float>, ConvGeometry, Int, Int, Int) -> Void
-typealias GroupedPixelKernel = (UnsafePointer<Float>, UnsafePointer<UInt32>, Int, UnsafeRawPointer, UnsafePointer<Float>?,
-                                 UnsafeMutablePointer<Float>, ConvGeometry, Int, Int, Int, Int, UnsafeMutablePointer<Float>) -> Void
-typealias PoolKernel = (UnsafePointer<Float>, UnsafeMutablePointer<Float>, PoolGeometry, Int, Int) -> Void
-typealias WinogradInputKernel = (UnsafePointer<Float>, WinogradGeometry, Int, Int, Int, Int, Int, UnsafeMutablePointer<Float>) -> Void
-typealias WinogradWeightsKernel = (UnsafeRawPointer, UInt32, WinogradGeometry, Int, Int, Int, UnsafeMutablePointer<Float>) -> Void
-typealias WinogradProductsKernel = (UnsafePointer<Float>, UnsafeRawPointer, UInt32, UnsafePointer<Float>?, UnsafeMutablePointer<Float>,
-                                    WinogradGeometry, Int, Int, Int, Int, Int, UnsafeMutablePointer<Float>, Bool,
-                                    UnsafeMutablePointer<Float>, UnsafePointer<UInt16>?, UnsafeMutablePointer<UInt32>?) -> Void
-
-/// Winograd F(4×4, 3×3) kernels of one ISA (see WinogradKernels.swift); faster than direct
-/// convolution on every level (VGG16 224, 2 threads: v4 171 → 76 ms, v3 338 → 96, baseline 669 → 211).
+/// Winograd F(4×4, 3×3) and F(6×6, 3×3) kernels of one ISA; faster than direct convolution on
+/// every level (VGG16 224, 2 threads: v4 171 → 76 ms, v3 338 → 96, baseline 669 → 211).
 struct WinogradKernels {
     let input: WinogradInputKernel
     let weights: WinogradWeightsKernel
     let products: WinogradProductsKernel
 }
 
+/// The bf16 dot products (CVggBF16, AVX512-BF16) of bf16-weight models: the fc layers' packing
+/// and gather, the Winograd inputs' conversion and the kept weights' packing. Offered with the
+/// x86-64-v4 kernels on CPUs that have AVX512-BF16 (the C functions must not run elsewhere).
+struct BF16Kernels {
+    let convert = vggbf16_convert
+    let packPairs = vggbf16_pack_pairs
+    let im2col = vggbf16_im2col
+    let packTaps = vggbf16_pack_taps
+    let gather = vggbf16_gather
+    let gatherOne = vggbf16_gather_one
+    let gatherOneSparse = vggbf16_gather_one_sparse
+}
+
+/// The kernels of one ISA level, as the engine calls them.
 struct KernelTable {
     let path: KernelPath
     /// Output blocks one `rows` call computes (2 where the tile covers a block pair).
@@ -56,40 +53,26 @@ struct KernelTable {
     let pool: PoolKernel
     /// nil where Winograd is not offered (the direct kernel then serves every 3×3 layer).
     let winograd: WinogradKernels?
+    /// nil where bf16 dot products are not offered (bf16 weights are then computed in f32).
+    let bf16: BF16Kernels?
 
-    static let v4 = KernelTable(path: .x86_64_v4, blockStep: VGGKernelsV4.pairBlocks ? 2 : 1,
-        rows: { VGGKernelsV4.Kernels.convolutionRows(input: $0, weights: $1, dtype: $2, bias: $3, output: $4, geometry: $5, block: $6, rowStart: $7, rowEnd: $8) },
-        pixels: { VGGKernelsV4.Kernels.convolutionPixels(input: $0, weights: $1, dtype: $2, bias: $3, output: $4, geometry: $5, offsets: $6, block: $7, pixelStart: $8, pixelEnd: $9) },
-        gather: { VGGKernelsV4.Kernels.convolutionGather(input: $0, weights: $1, dtype: $2, bias: $3, output: $4, geometry: $5, offsets: $6, pixelInput: $7, pixelOutput: $8, pixels: $9, outPlane: $10, block: $11, tapStart: $12, tapEnd: $13, grouped: $14, tapList: $15, last: $16) },
-        sparsePixel: { VGGKernelsV4.Kernels.convolutionSparsePixel(values: $0, taps: $1, count: $2, weights: $3, dtype: $4, bias: $5, output: $6, geometry: $7, outPlane: $8, at: $9, block: $10) },
-        groupedPixel: { VGGKernelsV4.Kernels.convolutionGroupedPixel(values: $0, taps: $1, count: $2, weights: $3, bias: $4, output: $5, geometry: $6, outPlane: $7, at: $8, firstBlock: $9, blocks: $10, sums: $11) },
-        pool: { VGGKernelsV4.Kernels.poolRow(input: $0, output: $1, geometry: $2, block: $3, row: $4) },
-        winograd: WinogradKernels(
-            input: { VGGKernelsV4.Kernels.winogradInput(input: $0, geometry: $1, inputBlock: $2, groupStart: $3, groupTiles: $4, tileStart: $5, tileEnd: $6, into: $7) },
-            weights: { VGGKernelsV4.Kernels.winogradPairWeights(weights: $0, dtype: $1, geometry: $2, block: $3, first: $4, count: $5, into: $6) },
-            products: { VGGKernelsV4.Kernels.winogradPairProducts(v: $0, weights: $1, dtype: $2, bias: $3, output: $4, geometry: $5, block: $6, groupStart: $7, groupTiles: $8, tileStart: $9, tileEnd: $10, transformedWeights: $11, weightsReady: $12, products: $13, bf16Inputs: $14, bf16Pairs: $15) }))
-    static let v3 = KernelTable(path: .x86_64_v3, blockStep: VGGKernelsV3.pairBlocks ? 2 : 1,
-        rows: { VGGKernelsV3.Kernels.convolutionRows(input: $0, weights: $1, dtype: $2, bias: $3, output: $4, geometry: $5, block: $6, rowStart: $7, rowEnd: $8) },
-        pixels: { VGGKernelsV3.Kernels.convolutionPixels(input: $0, weights: $1, dtype: $2, bias: $3, output: $4, geometry: $5, offsets: $6, block: $7, pixelStart: $8, pixelEnd: $9) },
-        gather: { VGGKernelsV3.Kernels.convolutionGather(input: $0, weights: $1, dtype: $2, bias: $3, output: $4, geometry: $5, offsets: $6, pixelInput: $7, pixelOutput: $8, pixels: $9, outPlane: $10, block: $11, tapStart: $12, tapEnd: $13, grouped: $14, tapList: $15, last: $16) },
-        sparsePixel: { VGGKernelsV3.Kernels.convolutionSparsePixel(values: $0, taps: $1, count: $2, weights: $3, dtype: $4, bias: $5, output: $6, geometry: $7, outPlane: $8, at: $9, block: $10) },
-        groupedPixel: { VGGKernelsV3.Kernels.convolutionGroupedPixel(values: $0, taps: $1, count: $2, weights: $3, bias: $4, output: $5, geometry: $6, outPlane: $7, at: $8, firstBlock: $9, blocks: $10, sums: $11) },
-        pool: { VGGKernelsV3.Kernels.poolRow(input: $0, output: $1, geometry: $2, block: $3, row: $4) },
-        winograd: WinogradKernels(
-            input: { VGGKernelsV3.Kernels.winogradInput(input: $0, geometry: $1, inputBlock: $2, groupStart: $3, groupTiles: $4, tileStart: $5, tileEnd: $6, into: $7) },
-            weights: { VGGKernelsV3.Kernels.winogradPairWeights(weights: $0, dtype: $1, geometry: $2, block: $3, first: $4, count: $5, into: $6) },
-            products: { VGGKernelsV3.Kernels.winogradPairProducts(v: $0, weights: $1, dtype: $2, bias: $3, output: $4, geometry: $5, block: $6, groupStart: $7, groupTiles: $8, tileStart: $9, tileEnd: $10, transformedWeights: $11, weightsReady: $12, products: $13, bf16Inputs: $14, bf16Pairs: $15) }))
-    static let baseline = KernelTable(path: .baseline, blockStep: VGGKernelsBase.pairBlocks ? 2 : 1,
-        rows: { VGGKernelsBase.Kernels.convolutionRows(input: $0, weights: $1, dtype: $2, bias: $3, output: $4, geometry: $5, block: $6, rowStart: $7, rowEnd: $8) },
-        pixels: { VGGKernelsBase.Kernels.convolutionPixels(input: $0, weights: $1, dtype: $2, bias: $3, output: $4, geometry: $5, offsets: $6, block: $7, pixelStart: $8, pixelEnd: $9) },
-        gather: { VGGKernelsBase.Kernels.convolutionGather(input: $0, weights: $1, dtype: $2, bias: $3, output: $4, geometry: $5, offsets: $6, pixelInput: $7, pixelOutput: $8, pixels: $9, outPlane: $10, block: $11, tapStart: $12, tapEnd: $13, grouped: $14, tapList: $15, last: $16) },
-        sparsePixel: { VGGKernelsBase.Kernels.convolutionSparsePixel(values: $0, taps: $1, count: $2, weights: $3, dtype: $4, bias: $5, output: $6, geometry: $7, outPlane: $8, at: $9, block: $10) },
-        groupedPixel: { VGGKernelsBase.Kernels.convolutionGroupedPixel(values: $0, taps: $1, count: $2, weights: $3, bias: $4, output: $5, geometry: $6, outPlane: $7, at: $8, firstBlock: $9, blocks: $10, sums: $11) },
-        pool: { VGGKernelsBase.Kernels.poolRow(input: $0, output: $1, geometry: $2, block: $3, row: $4) },
-        winograd: WinogradKernels(
-            input: { VGGKernelsBase.Kernels.winogradInput(input: $0, geometry: $1, inputBlock: $2, groupStart: $3, groupTiles: $4, tileStart: $5, tileEnd: $6, into: $7) },
-            weights: { VGGKernelsBase.Kernels.winogradPairWeights(weights: $0, dtype: $1, geometry: $2, block: $3, first: $4, count: $5, into: $6) },
-            products: { VGGKernelsBase.Kernels.winogradPairProducts(v: $0, weights: $1, dtype: $2, bias: $3, output: $4, geometry: $5, block: $6, groupStart: $7, groupTiles: $8, tileStart: $9, tileEnd: $10, transformedWeights: $11, weightsReady: $12, products: $13, bf16Inputs: $14, bf16Pairs: $15) }))
+    init(path: KernelPath, _ f: KernelFunctions, bf16: BF16Kernels? = nil) {
+        self.path = path
+        blockStep = f.blockStep
+        rows = f.rows
+        pixels = f.pixels
+        gather = f.gather
+        sparsePixel = f.sparsePixel
+        groupedPixel = f.groupedPixel
+        pool = f.pool
+        winograd = WinogradKernels(input: f.winogradInput, weights: f.winogradWeights, products: f.winogradProducts)
+        self.bf16 = bf16
+    }
+
+    static let v4 = KernelTable(path: .x86_64_v4, VGGKernelsV4.kernelFunctions,
+                                bf16: vggbf16_supported() != 0 ? BF16Kernels() : nil)
+    static let v3 = KernelTable(path: .x86_64_v3, VGGKernelsV3.kernelFunctions)
+    static let baseline = KernelTable(path: .baseline, VGGKernelsBase.kernelFunctions)
 
     /// The ISA levels this CPU runs, best first.
     static let supported: [KernelTable] = {

@@ -33,7 +33,6 @@ public final class Session {
     /// Compute the Winograd products of bf16-weight models with bf16 dot products (AVX512-BF16)
     /// where the CPU has them; false computes them in f32 like f32 models.
     public var bf16Arithmetic = true
-    static let cpuHasBF16 = vggbf16_supported() != 0
 
     /// Called after each layer of the fast path with (layer index, seconds), for `vgg bench
     /// --layers`; nil in normal use.

@@ -199,10 +199,10 @@ extension Session {
         l.kind == .maxPool && l.kernelH == 2 && l.kernelW == 2 && l.strideH == 2 && l.strideW == 2 && l.padH == 0 && l.padW == 0
     }
 
-    /// Whether `weight` is computed with bf16 dot products: bf16 weights, the option on,
-    /// x86-64-v4 kernels and AVX512-BF16.
+    /// Whether `weight` is computed with bf16 dot products: bf16 weights, the option on, and
+    /// kernels that offer them (x86-64-v4 on a CPU with AVX512-BF16).
     func useBF16(_ weight: Tensor) -> Bool {
-        bf16Arithmetic && weight.dtype == .bf16 && kernels.path == .x86_64_v4 && Session.cpuHasBF16
+        bf16Arithmetic && weight.dtype == .bf16 && kernels.bf16 != nil
     }
 
     /// useBF16 for a Winograd layer, whose bf16 products also need input channels in whole blocks.

@@ -11,6 +11,7 @@ extension Session {
     /// an image's result still does not depend on its batch.
     func runBatchedBF16(_ g: ConvGeometry, pixels: Int, input: UnsafePointer<Float>, weights: UnsafeRawPointer,
                         bias: UnsafePointer<Float>?, output: UnsafeMutablePointer<Float>, outPlane: Int) throws {
+        guard let bf16 = kernels.bf16 else { throw VGGError(.internal, "bf16 fc layer without bf16 kernels") }
         let taps = g.taps, pairs = (taps + 1) / 2, chunkPairs = Session.gatherTapChunk / 2
         let x = UnsafeMutableRawPointer(try fcInputPairs.claim(pixels * pairs, for: "fc input pairs")).assumingMemoryBound(to: UInt32.self)
         let threads = pool.threadCount
@@ -28,7 +29,7 @@ extension Session {
                     let o64 = UnsafeRawPointer(o).assumingMemoryBound(to: Int64.self)
                     let pi64 = UnsafeRawPointer(pi).assumingMemoryBound(to: Int64.self)
                     let po64 = UnsafeRawPointer(po).assumingMemoryBound(to: Int64.self)
-                    pool.parallelFor(pixels) { j in vggbf16_im2col(input, o64, taps, pi64 + j, 1, x + j * pairs) }
+                    pool.parallelFor(pixels) { j in bf16.im2col(input, o64, taps, pi64 + j, 1, x + j * pairs) }
                     // A lone pixel whose tap pairs are mostly zero: those pairs' weights are skipped (runSparsePixel).
                     let sparse = pairList.flatMap { nonZeroPairs(x, pairs: pairs, into: $0) }
                     pool.parallelFor((blocks + 1) / 2) { pair, worker in
@@ -38,22 +39,22 @@ extension Session {
                         let p0 = scratch[worker], p1 = p0 + chunkPairs * 16
                         let out0 = output + b0 * outPlane, out1 = b1 == b0 ? nil : output + b1 * outPlane
                         if let (list, count) = sparse {
-                            vggbf16_gather_one_sparse(x, list, count, taps, w0, w1, out0 + Int(po64[0]),
+                            bf16.gatherOneSparse(x, list, count, taps, w0, w1, out0 + Int(po64[0]),
                                                       out1.map { $0 + Int(po64[0]) }, bias.map { $0 + b0 * 16 },
                                                       bias.map { $0 + b1 * 16 }, relu ? 1 : 0)
                             return
                         }
                         if pixels == 1 {
-                            vggbf16_gather_one(x, taps, w0, w1, out0 + Int(po64[0]), out1.map { $0 + Int(po64[0]) },
+                            bf16.gatherOne(x, taps, w0, w1, out0 + Int(po64[0]), out1.map { $0 + Int(po64[0]) },
                                                bias.map { $0 + b0 * 16 }, bias.map { $0 + b1 * 16 }, relu ? 1 : 0)
                             return
                         }
                         var q = 0
                         while q < pairs {
                             let end = min(pairs, q + chunkPairs)
-                            vggbf16_pack_taps(w0, taps, q, end, p0)
-                            vggbf16_pack_taps(w1, taps, q, end, p1)
-                            vggbf16_gather(x, pairs, pixels, q, end, p0, p1, out0, out1, po64, bias.map { $0 + b0 * 16 },
+                            bf16.packTaps(w0, taps, q, end, p0)
+                            bf16.packTaps(w1, taps, q, end, p1)
+                            bf16.gather(x, pairs, pixels, q, end, p0, p1, out0, out1, po64, bias.map { $0 + b0 * 16 },
                                            bias.map { $0 + b1 * 16 }, relu && end == pairs ? 1 : 0)
                             q = end
                         }

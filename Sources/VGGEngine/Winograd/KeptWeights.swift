@@ -104,6 +104,8 @@ extension Session {
         // Packing goes through f32 U in a scratch per worker.
         let scratch = FloatBuffer()
         let u = packed ? try scratch.reserve(pool.threadCount * g.pairWeightFloats) : nil
+        let pack = kernels.bf16?.packPairs
+        if packed && pack == nil { throw VGGError(.internal, "kept weights packed for bf16 products without bf16 kernels") }
         pool.parallelFor(pairs * chunks) { task, worker in
             let first = task % chunks * g.channelChunk, count = min(g.channelChunk, g.inChannels - first)
             let dest = kept + task * chunkWords * 4
@@ -113,8 +115,7 @@ extension Session {
             }
             let own = u + worker * g.pairWeightFloats
             transform(data, dtype, g, task / chunks * 2, first, count, own)
-            vggbf16_pack_pairs(own, g.weightStride, dest.assumingMemoryBound(to: UInt32.self), g.packedStride, count,
-                               g.points)
+            pack?(own, g.weightStride, dest.assumingMemoryBound(to: UInt32.self), g.packedStride, count, g.points)
         }
     }
 }

@@ -71,6 +71,8 @@ extension Session {
                   bias: UnsafePointer<Float>?, inShape: ActivationShape, inBorder: Int, output: UnsafeMutablePointer<Float>,
                   outShape: ActivationShape, outBorder: Int, tileSize: Int, pooled: (ActivationShape, Int)? = nil) throws {
         let bf16 = useBF16Winograd(l, weight: weight)
+        let convert = kernels.bf16?.convert
+        if bf16 && convert == nil { throw VGGError(.internal, "layer '\(l.name)': bf16 products without bf16 kernels") }
         var g = Session.winogradGeometry(l, inShape: inShape, inBorder: inBorder, outShape: outShape, outBorder: outBorder,
                                          tileSize: tileSize)
         if let (shape, border) = pooled {
@@ -122,7 +124,7 @@ extension Session {
             if bf16 {
                 pool.parallelFor(threads) { k in
                     let start = k * vFloats / threads, end = (k + 1) * vFloats / threads
-                    vggbf16_convert(v + start, vBF16 + start, end - start)
+                    convert?(v + start, vBF16 + start, end - start)
                 }
             }
             for worker in 0..<threads { heldSplit[worker] = split }
@@ -136,7 +138,7 @@ extension Session {
                 let u = own + vFloats, m = u + uFloats, vBF16 = halfInputs(v)
                 if heldSplit[worker] != split {
                     for cb in 0..<inBlocks { inputKernel(input, g, cb, first, splitTiles, 0, count, v) }
-                    if bf16 { vggbf16_convert(v, vBF16, vFloats) }
+                    if bf16 { convert?(v, vBF16, vFloats) }
                     heldSplit[worker] = split
                     // The split this worker probably takes next (tasks go out in order, round the
                     // workers) is fetched to L2 while this one's products run: single-micro-tile

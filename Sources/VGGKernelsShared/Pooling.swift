@@ -1,6 +1,6 @@
 // Max and average pooling on blocked activations (`[C/16][H][W][16]`), one output row of one
 // channel block per call, with Caffe's window rules (see docs/FORMAT.md). Shared by the
-// per-ISA modules like ConvolutionKernels.swift; the same rules for generic code apply.
+// per-ISA modules like every file here; the rules of WeightLoading.swift for generic code apply.
 import CVggSupport
 import VGGFormat
 

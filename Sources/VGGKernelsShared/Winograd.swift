@@ -1,54 +1,19 @@
-// Winograd F(4×4, 3×3) for 3×3 stride-1 pad-1 convolutions on blocked activations: each 4×4
-// output tile costs 36 multiplications per (input, output) channel pair instead of 144.
-// Transforms (Lavin & Gray 2015, points 0, ±1, ±2, ∞): V = Bᵀ d B, U = G g Gᵀ, Y = Aᵀ (U ⊙ V) A.
+// Winograd F(m×m, 3×3) for 3×3 stride-1 pad-1 convolutions on blocked activations, m = 4
+// (WinogradF4x4.swift) or 6 (WinogradF6x6.swift): V = Bᵀ d B, U = G g Gᵀ, Y = Aᵀ (U ⊙ V) A.
 // The work is split in three kernels so that nothing is transformed twice:
 //   - winogradInput: V[ξ][input block][tile][16] of a group of tiles, once per layer group;
 //   - winogradPairWeights: U[ξ][c][2][16] of one output-block pair and channel chunk, for the
 //     transformed weights a session keeps across runs (otherwise made inside the products);
 //   - winogradPairProducts: for each ξ a GEMM over the input channels in the paired-block
 //     microkernel (8 tiles × 2 output blocks), then the output transform with bias and ReLU.
-// Shared by the per-ISA modules like ConvolutionKernels.swift (no arrays or other generic
-// containers here).
+// Shared by the per-ISA modules (VGGKernelsBase/V3/V4 hold symlinks to this file and build it
+// with their -march); the rules of WeightLoading.swift for generic code apply.
 import CVggBF16
 import CVggSupport
 import VGGFormat
 
+
 typealias V16 = SIMD16<Float>
-
-/// Bᵀ applied to 6 values: (4d0 − 5d2 + d4, −4(d1 + d2) + d3 + d4, 4(d1 − d2) − d3 + d4,
-/// 2(d3 − d1) − d2 + d4, −2(d3 − d1) − d2 + d4, 4d1 − 5d3 + d5).
-@inline(__always)
-func inputTransform(_ d0: V16, _ d1: V16, _ d2: V16, _ d3: V16, _ d4: V16, _ d5: V16) -> (V16, V16, V16, V16, V16, V16) {
-    let four = V16(repeating: 4), minusFour = V16(repeating: -4), minusFive = V16(repeating: -5)
-    let two = V16(repeating: 2), minusTwo = V16(repeating: -2)
-    let q = d4 - d2, w = d3 - d1
-    return (multiplyAdd(multiplyAdd(d4, four, d0), minusFive, d2),
-            multiplyAdd(d3 + d4, minusFour, d1 + d2),
-            multiplyAdd(d4 - d3, four, d1 - d2),
-            multiplyAdd(q, two, w),
-            multiplyAdd(q, minusTwo, w),
-            multiplyAdd(multiplyAdd(d5, four, d1), minusFive, d3))
-}
-
-/// G applied to 3 values: (g0/4, −(g0 + g1 + g2)/6, −(g0 − g1 + g2)/6, g0/24 + g1/12 + g2/6,
-/// g0/24 − g1/12 + g2/6, g2).
-@inline(__always)
-func kernelTransform(_ g0: V16, _ g1: V16, _ g2: V16) -> (V16, V16, V16, V16, V16, V16) {
-    let s = g0 + g2
-    let minusSixth = V16(repeating: -1.0 / 6)
-    let p = multiplyAdd(g0 * V16(repeating: 1.0 / 24), g2, V16(repeating: 1.0 / 6))
-    let q = g1 * V16(repeating: 1.0 / 12)
-    return (g0 * V16(repeating: 0.25), (s + g1) * minusSixth, (s - g1) * minusSixth, p + q, p - q, g2)
-}
-
-/// Aᵀ applied to 6 values: (m0 + m1 + m2 + m3 + m4, (m1 − m2) + 2(m3 − m4),
-/// (m1 + m2) + 4(m3 + m4), (m1 − m2) + 8(m3 − m4) + m5).
-@inline(__always)
-func outputTransform(_ m0: V16, _ m1: V16, _ m2: V16, _ m3: V16, _ m4: V16, _ m5: V16) -> (V16, V16, V16, V16) {
-    let a = m1 + m2, b = m1 - m2, c = m3 + m4, d = m3 - m4
-    return (m0 + a + c, multiplyAdd(b, V16(repeating: 2), d), multiplyAdd(a, V16(repeating: 4), c),
-            multiplyAdd(b + m5, V16(repeating: 8), d))
-}
 
 @inline(__always)
 func loadV(_ p: UnsafeRawPointer, _ floatOffset: Int) -> V16 {
@@ -58,20 +23,6 @@ func loadV(_ p: UnsafeRawPointer, _ floatOffset: Int) -> V16 {
 @inline(__always)
 func storeV(_ p: UnsafeMutableRawPointer, _ floatOffset: Int, _ v: V16) {
     (p + floatOffset &* 4).assumingMemoryBound(to: V16.self).pointee = v
-}
-
-/// Stores 6 transformed values at ξ = first, first + step, … (floats `stride` apart per ξ).
-@inline(__always)
-func store6(_ p: UnsafeMutableRawPointer, _ at: Int, _ stride: Int, _ v: (V16, V16, V16, V16, V16, V16)) {
-    storeV(p, at, v.0); storeV(p, at &+ stride, v.1); storeV(p, at &+ 2 &* stride, v.2)
-    storeV(p, at &+ 3 &* stride, v.3); storeV(p, at &+ 4 &* stride, v.4); storeV(p, at &+ 5 &* stride, v.5)
-}
-
-/// Loads 6 vectors `stride` floats apart.
-@inline(__always)
-func load6(_ p: UnsafeRawPointer, _ at: Int, _ stride: Int) -> (V16, V16, V16, V16, V16, V16) {
-    (loadV(p, at), loadV(p, at &+ stride), loadV(p, at &+ 2 &* stride), loadV(p, at &+ 3 &* stride),
-     loadV(p, at &+ 4 &* stride), loadV(p, at &+ 5 &* stride))
 }
 
 extension Kernels {
@@ -99,28 +50,6 @@ extension Kernels {
         }
     }
 
-    /// F(4×4) U[ξ][c − first][k][16] (ξ `xiStride` floats apart) of one output-block pair (see
-    /// forEachPairKernel): G g Gᵀ of each input channel's 3×3 kernel, 16 output channels per vector.
-    @inline(__always)
-    static func transformPair<W: WeightLoad>(_: W.Type, _ weights: UnsafeRawPointer, _ C: Int, _ outBlocks: Int,
-                                             _ block: Int, _ first: Int, _ count: Int, _ u: UnsafeMutablePointer<Float>,
-                                             _ xiStride: Int) {
-        let out = UnsafeMutableRawPointer(u)
-        forEachPairKernel(W.self, weights, C, outBlocks, block, first, count) { base, t, at in
-            // G g: combine the kernel's rows, column by column.
-            let col0 = kernelTransform(W.load(base, t), W.load(base, t &+ 3), W.load(base, t &+ 6))
-            let col1 = kernelTransform(W.load(base, t &+ 1), W.load(base, t &+ 4), W.load(base, t &+ 7))
-            let col2 = kernelTransform(W.load(base, t &+ 2), W.load(base, t &+ 5), W.load(base, t &+ 8))
-            // (G g) Gᵀ: row i of G g to the 6 points ξ = 6i … 6i + 5.
-            store6(out, at, xiStride, kernelTransform(col0.0, col1.0, col2.0))
-            store6(out, at &+ 6 &* xiStride, xiStride, kernelTransform(col0.1, col1.1, col2.1))
-            store6(out, at &+ 12 &* xiStride, xiStride, kernelTransform(col0.2, col1.2, col2.2))
-            store6(out, at &+ 18 &* xiStride, xiStride, kernelTransform(col0.3, col1.3, col2.3))
-            store6(out, at &+ 24 &* xiStride, xiStride, kernelTransform(col0.4, col1.4, col2.4))
-            store6(out, at &+ 30 &* xiStride, xiStride, kernelTransform(col0.5, col1.5, col2.5))
-        }
-    }
-
     /// U[ξ][c − first][k][16] (ξ geometry.weightStride floats apart) of output blocks `block`
     /// and `block + 1`, input channels first ..< first + count: what winogradPairProducts makes
     /// per chunk, for a caller that keeps it (the same code, so the same values).
@@ -128,9 +57,9 @@ extension Kernels {
                                            block: Int, first: Int, count: Int, into u: UnsafeMutablePointer<Float>) {
         @inline(__always) func transform<W: WeightLoad>(_: W.Type) {
             if g.tileSize == 6 {
-                transformPair6(W.self, weights, g.inChannels, g.outBlocks, block, first, count, u, g.weightStride)
+                transformPairF6x6(W.self, weights, g.inChannels, g.outBlocks, block, first, count, u, g.weightStride)
             } else {
-                transformPair(W.self, weights, g.inChannels, g.outBlocks, block, first, count, u, g.weightStride)
+                transformPairF4x4(W.self, weights, g.inChannels, g.outBlocks, block, first, count, u, g.weightStride)
             }
         }
         switch dtype {
@@ -147,45 +76,12 @@ extension Kernels {
                                      groupStart: Int, groupTiles: Int, tileStart: Int, tileEnd: Int,
                                      into v: UnsafeMutablePointer<Float>) {
         if g.tileSize == 6 {
-            winogradInput6(input: input, geometry: g, inputBlock: inputBlock, groupStart: groupStart, groupTiles: groupTiles,
-                           tileStart: tileStart, tileEnd: tileEnd, into: v)
-            return
+            winogradInputF6x6(input: input, geometry: g, inputBlock: inputBlock, groupStart: groupStart, groupTiles: groupTiles,
+                              tileStart: tileStart, tileEnd: tileEnd, into: v)
+        } else {
+            winogradInputF4x4(input: input, geometry: g, inputBlock: inputBlock, groupStart: groupStart, groupTiles: groupTiles,
+                              tileStart: tileStart, tileEnd: tileEnd, into: v)
         }
-        let rowIn = g.inBufferWidth &* 16
-        let blockPlane = UnsafeRawPointer(input + inputBlock &* g.inBufferHeight &* rowIn)
-        let vStride = g.inputStride(tiles: groupTiles)
-        let out = UnsafeMutableRawPointer(v)
-        let tilesW = g.tilesW, imageTiles = g.imageTiles
-        for t in tileStart..<tileEnd {
-            let image = (groupStart &+ t) / imageTiles, tile = groupStart &+ t &- image &* imageTiles
-            let plane = blockPlane + image &* g.inImageFloats &* 4
-            let tileRow = tile / tilesW, tileColumn = tile &- tileRow &* tilesW
-            // Patch rows 4r − 1 … 4r + 4, columns 4j − 1 … 4j + 4 of the image.
-            let p0 = (4 &* tileRow &- 1 &+ g.inBorder) &* rowIn &+ (4 &* tileColumn &- 1 &+ g.inBorder) &* 16
-            // d B: each patch row's 6 values to the 6 column points.
-            let r0 = inputTransform6(plane, p0)
-            let r1 = inputTransform6(plane, p0 &+ rowIn)
-            let r2 = inputTransform6(plane, p0 &+ 2 &* rowIn)
-            let r3 = inputTransform6(plane, p0 &+ 3 &* rowIn)
-            let r4 = inputTransform6(plane, p0 &+ 4 &* rowIn)
-            let r5 = inputTransform6(plane, p0 &+ 5 &* rowIn)
-            // Bᵀ (d B): column point k of the 6 rows to ξ = k, 6 + k, …, 30 + k.
-            let at = (inputBlock &* groupTiles &+ t) &* 16
-            let s6 = 6 &* vStride
-            store6(out, at, s6, inputTransform(r0.0, r1.0, r2.0, r3.0, r4.0, r5.0))
-            store6(out, at &+ vStride, s6, inputTransform(r0.1, r1.1, r2.1, r3.1, r4.1, r5.1))
-            store6(out, at &+ 2 &* vStride, s6, inputTransform(r0.2, r1.2, r2.2, r3.2, r4.2, r5.2))
-            store6(out, at &+ 3 &* vStride, s6, inputTransform(r0.3, r1.3, r2.3, r3.3, r4.3, r5.3))
-            store6(out, at &+ 4 &* vStride, s6, inputTransform(r0.4, r1.4, r2.4, r3.4, r4.4, r5.4))
-            store6(out, at &+ 5 &* vStride, s6, inputTransform(r0.5, r1.5, r2.5, r3.5, r4.5, r5.5))
-        }
-    }
-
-    /// Bᵀ applied along one patch row (6 consecutive pixel vectors from float offset `at`).
-    @inline(__always)
-    static func inputTransform6(_ plane: UnsafeRawPointer, _ at: Int) -> (V16, V16, V16, V16, V16, V16) {
-        let d = load6(plane, at, 16)
-        return inputTransform(d.0, d.1, d.2, d.3, d.4, d.5)
     }
 
     /// Tiles groupStart + t, t in tileStart..<tileEnd, of
@@ -274,7 +170,7 @@ extension Kernels {
         }
 
         if g.tileSize == 6 {
-            winogradOutput6(bias: bias, output: output, geometry: g, block: block, groupStart: groupStart, tileStart: tileStart,
+            winogradOutputF6x6(bias: bias, output: output, geometry: g, block: block, groupStart: groupStart, tileStart: tileStart,
                             tileEnd: tileEnd, products: m)
             return
         }
@@ -289,17 +185,17 @@ extension Kernels {
             for t in tileStart..<tileEnd {
                 let base = (t &- tileStart) &* 32 &+ k &* 16
                 // M A: each row i of M (ξ = 6i … 6i + 5) to 4 column values.
-                let s0 = outputTransform6(mr, base, mStride)
-                let s1 = outputTransform6(mr, base &+ 6 &* mStride, mStride)
-                let s2 = outputTransform6(mr, base &+ 12 &* mStride, mStride)
-                let s3 = outputTransform6(mr, base &+ 18 &* mStride, mStride)
-                let s4 = outputTransform6(mr, base &+ 24 &* mStride, mStride)
-                let s5 = outputTransform6(mr, base &+ 30 &* mStride, mStride)
+                let s0 = outputPointsF4x4(mr, base, mStride)
+                let s1 = outputPointsF4x4(mr, base &+ 6 &* mStride, mStride)
+                let s2 = outputPointsF4x4(mr, base &+ 12 &* mStride, mStride)
+                let s3 = outputPointsF4x4(mr, base &+ 18 &* mStride, mStride)
+                let s4 = outputPointsF4x4(mr, base &+ 24 &* mStride, mStride)
+                let s5 = outputPointsF4x4(mr, base &+ 30 &* mStride, mStride)
                 // Aᵀ (M A): column q's 6 values to output rows 0…3.
-                let c0 = outputTransform(s0.0, s1.0, s2.0, s3.0, s4.0, s5.0)
-                let c1 = outputTransform(s0.1, s1.1, s2.1, s3.1, s4.1, s5.1)
-                let c2 = outputTransform(s0.2, s1.2, s2.2, s3.2, s4.2, s5.2)
-                let c3 = outputTransform(s0.3, s1.3, s2.3, s3.3, s4.3, s5.3)
+                let c0 = outputTransformF4x4(s0.0, s1.0, s2.0, s3.0, s4.0, s5.0)
+                let c1 = outputTransformF4x4(s0.1, s1.1, s2.1, s3.1, s4.1, s5.1)
+                let c2 = outputTransformF4x4(s0.2, s1.2, s2.2, s3.2, s4.2, s5.2)
+                let c3 = outputTransformF4x4(s0.3, s1.3, s2.3, s3.3, s4.3, s5.3)
                 let image = (groupStart &+ t) / imageTiles, tile = groupStart &+ t &- image &* imageTiles
                 let plane = blockPlane + image &* g.outImageFloats &* 4
                 let tileRow = tile / tilesW, tileColumn = tile &- tileRow &* tilesW
@@ -376,13 +272,6 @@ extension Kernels {
         storeV(at, 16, b)
     }
 
-    /// Aᵀ applied to 6 M vectors `stride` floats apart.
-    @inline(__always)
-    static func outputTransform6(_ m: UnsafeRawPointer, _ at: Int, _ stride: Int) -> (V16, V16, V16, V16) {
-        let x = load6(m, at, stride)
-        return outputTransform(x.0, x.1, x.2, x.3, x.4, x.5)
-    }
-
     /// Stores the first `columns` of one output row's 4 values, with bias and optional ReLU.
     @inline(__always)
     static func storeRow(_ plane: UnsafeMutableRawPointer, _ at: Int, _ columns: Int, _ bias: V16, _ applyReLU: Bool,
@@ -392,53 +281,5 @@ extension Kernels {
         if columns > 1 { storeV(plane, at &+ 16, finish(y1)) }
         if columns > 2 { storeV(plane, at &+ 32, finish(y2)) }
         if columns > 3 { storeV(plane, at &+ 48, finish(y3)) }
-    }
-}
-
-/// Raw weights wanted after the current chunk, fetched to L2 in slices while it computes: two
-/// runs of `bytes`, one per output block of a pair (the fc gather kernel's next tap chunk, or
-/// the Winograd products' next channel chunk).
-struct WeightsAhead {
-    let start0: UnsafeRawPointer, start1: UnsafeRawPointer, lines: Int, step: Int
-
-    /// `bytes` from `first` and from `second` (the two blocks' runs).
-    @inline(__always)
-    init(first: UnsafeRawPointer, second: UnsafeRawPointer, bytes: Int) {
-        self.init(first: first, second: second, lines: (bytes &+ 63) &>> 6, step: 64)
-    }
-
-    /// `lines` lines `step` bytes apart from `first` and from `second`.
-    @inline(__always)
-    init(first: UnsafeRawPointer, second: UnsafeRawPointer, lines: Int, step: Int) {
-        start0 = first
-        start1 = second
-        self.lines = lines
-        self.step = step
-    }
-
-    /// For winogradPairProducts: channels first ..< first + chunk of output blocks `block` and
-    /// `block + 1`, or, past the last channel, the first chunk of the next pair. Nothing when the
-    /// pair's weights stay transformed for the whole layer.
-    @inline(__always)
-    init(weights: UnsafeRawPointer, dtype: UInt32, geometry g: WinogradGeometry, block: Int, first: Int, weightsKept: Bool) {
-        let vectorBytes = dtype == 1 ? 64 : 32
-        var b = block, c = first
-        if c >= g.inChannels { b &+= 2; c = 0 }
-        let channels = weightsKept || b >= g.outBlocks ? 0 : min(g.channelChunk, g.inChannels &- c)
-        let second = b &+ 1 < g.outBlocks ? b &+ 1 : b
-        self.init(first: weights + (b &* g.inChannels &+ c) &* 9 &* vectorBytes,
-                  second: weights + (second &* g.inChannels &+ c) &* 9 &* vectorBytes, bytes: channels &* 9 &* vectorBytes)
-    }
-
-    /// Lines of slice `slice` of `slices` of both blocks' runs.
-    @inline(__always)
-    func fetch(slice: Int, of slices: Int) {
-        var line = slice &* lines / slices
-        let end = (slice &+ 1) &* lines / slices
-        while line < end {
-            vggsupport_prefetch_l2(start0 + line &* step)
-            vggsupport_prefetch_l2(start1 + line &* step)
-            line &+= 1
-        }
     }
 }

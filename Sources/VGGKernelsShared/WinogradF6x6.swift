@@ -2,7 +2,7 @@
 // 64 multiplications per 36 outputs instead of F(4×4)'s 36 per 16, 21% fewer. Used where the
 // output is large (conv1–conv3 at 224): the transformed weights are 1.8× F(4×4)'s, which only pays
 // where they are made once for many tiles. Float32 error per layer ~2× F(4×4)'s (numbers in
-// docs/EXPERIMENTS.md). Same layouts as WinogradKernels.swift with 64 points instead of 36; the
+// docs/EXPERIMENTS.md). Same layouts as F(4×4) (WinogradF4x4.swift) with 64 points instead of 36; the
 // transforms go through the V/M buffers in two passes (rows, then columns) instead of holding a
 // whole 8×8 patch in registers (64 vectors: spills).
 import CVggSupport
@@ -12,7 +12,7 @@ typealias V16x8 = (V16, V16, V16, V16, V16, V16, V16, V16)
 
 /// Bᵀ applied to 8 values.
 @inline(__always)
-func inputTransform8(_ d: V16x8) -> V16x8 {
+func inputTransformF6x6(_ d: V16x8) -> V16x8 {
     let fiveAndQuarter = V16(repeating: 5.25), minusFourAndQuarter = V16(repeating: -4.25), minusOneAndQuarter = V16(repeating: -1.25)
     let quarter = V16(repeating: 0.25), half = V16(repeating: 0.5), two = V16(repeating: 2)
     let minusTwoAndHalf = V16(repeating: -2.5), four = V16(repeating: 4)
@@ -29,7 +29,7 @@ func inputTransform8(_ d: V16x8) -> V16x8 {
 /// G applied to 3 values: (g0, −2/9 (g0 + g1 + g2), −2/9 (g0 − g1 + g2), g0/90 + g1/45 + 2g2/45,
 /// g0/90 − g1/45 + 2g2/45, 32g0/45 + 16g1/45 + 8g2/45, 32g0/45 − 16g1/45 + 8g2/45, g2).
 @inline(__always)
-func kernelTransform8(_ g0: V16, _ g1: V16, _ g2: V16) -> V16x8 {
+func kernelTransformF6x6(_ g0: V16, _ g1: V16, _ g2: V16) -> V16x8 {
     let s = g0 + g2
     let minusTwoNinths = V16(repeating: -2.0 / 9)
     let p = multiplyAdd(g0 * V16(repeating: 1.0 / 90), g2, V16(repeating: 2.0 / 45))
@@ -42,7 +42,7 @@ func kernelTransform8(_ g0: V16, _ g1: V16, _ g2: V16) -> V16x8 {
 /// Aᵀ applied to 8 values: (m0 + a + c + e, b + 2d + f/2, a + 4c + e/4, b + 8d + f/8,
 /// a + 16c + e/16, b + 32d + f/32 + m7) with a, b = m1 ± m2, c, d = m3 ± m4, e, f = m5 ± m6.
 @inline(__always)
-func outputTransform8(_ m: V16x8) -> (V16, V16, V16, V16, V16, V16) {
+func outputTransformF6x6(_ m: V16x8) -> (V16, V16, V16, V16, V16, V16) {
     let a = m.1 + m.2, b = m.1 - m.2, c = m.3 + m.4, d = m.3 - m.4, e = m.5 + m.6, f = m.5 - m.6
     return (m.0 + a + c + e,
             multiplyAdd(multiplyAdd(b, d, V16(repeating: 2)), f, V16(repeating: 0.5)),
@@ -70,29 +70,29 @@ func storePoints8(_ p: UnsafeMutableRawPointer, _ at: Int, _ stride: Int, _ v: V
 extension Kernels {
     /// F(6×6) U[ξ][c − first][k][16] of one output-block pair (see forEachPairKernel): G g Gᵀ, 64 points.
     @inline(__always)
-    static func transformPair6<W: WeightLoad>(_: W.Type, _ weights: UnsafeRawPointer, _ C: Int, _ outBlocks: Int,
+    static func transformPairF6x6<W: WeightLoad>(_: W.Type, _ weights: UnsafeRawPointer, _ C: Int, _ outBlocks: Int,
                                               _ block: Int, _ first: Int, _ count: Int, _ u: UnsafeMutablePointer<Float>,
                                               _ xiStride: Int) {
         let out = UnsafeMutableRawPointer(u)
         forEachPairKernel(W.self, weights, C, outBlocks, block, first, count) { base, t, at in
             // G g column by column, then each of its 8 rows to the points ξ = 8i … 8i + 7.
-            let col0 = kernelTransform8(W.load(base, t), W.load(base, t &+ 3), W.load(base, t &+ 6))
-            let col1 = kernelTransform8(W.load(base, t &+ 1), W.load(base, t &+ 4), W.load(base, t &+ 7))
-            let col2 = kernelTransform8(W.load(base, t &+ 2), W.load(base, t &+ 5), W.load(base, t &+ 8))
-            storePoints8(out, at, xiStride, kernelTransform8(col0.0, col1.0, col2.0))
-            storePoints8(out, at &+ 8 &* xiStride, xiStride, kernelTransform8(col0.1, col1.1, col2.1))
-            storePoints8(out, at &+ 16 &* xiStride, xiStride, kernelTransform8(col0.2, col1.2, col2.2))
-            storePoints8(out, at &+ 24 &* xiStride, xiStride, kernelTransform8(col0.3, col1.3, col2.3))
-            storePoints8(out, at &+ 32 &* xiStride, xiStride, kernelTransform8(col0.4, col1.4, col2.4))
-            storePoints8(out, at &+ 40 &* xiStride, xiStride, kernelTransform8(col0.5, col1.5, col2.5))
-            storePoints8(out, at &+ 48 &* xiStride, xiStride, kernelTransform8(col0.6, col1.6, col2.6))
-            storePoints8(out, at &+ 56 &* xiStride, xiStride, kernelTransform8(col0.7, col1.7, col2.7))
+            let col0 = kernelTransformF6x6(W.load(base, t), W.load(base, t &+ 3), W.load(base, t &+ 6))
+            let col1 = kernelTransformF6x6(W.load(base, t &+ 1), W.load(base, t &+ 4), W.load(base, t &+ 7))
+            let col2 = kernelTransformF6x6(W.load(base, t &+ 2), W.load(base, t &+ 5), W.load(base, t &+ 8))
+            storePoints8(out, at, xiStride, kernelTransformF6x6(col0.0, col1.0, col2.0))
+            storePoints8(out, at &+ 8 &* xiStride, xiStride, kernelTransformF6x6(col0.1, col1.1, col2.1))
+            storePoints8(out, at &+ 16 &* xiStride, xiStride, kernelTransformF6x6(col0.2, col1.2, col2.2))
+            storePoints8(out, at &+ 24 &* xiStride, xiStride, kernelTransformF6x6(col0.3, col1.3, col2.3))
+            storePoints8(out, at &+ 32 &* xiStride, xiStride, kernelTransformF6x6(col0.4, col1.4, col2.4))
+            storePoints8(out, at &+ 40 &* xiStride, xiStride, kernelTransformF6x6(col0.5, col1.5, col2.5))
+            storePoints8(out, at &+ 48 &* xiStride, xiStride, kernelTransformF6x6(col0.6, col1.6, col2.6))
+            storePoints8(out, at &+ 56 &* xiStride, xiStride, kernelTransformF6x6(col0.7, col1.7, col2.7))
         }
     }
 
     /// F(6×6) V of tiles tileStart..<tileEnd (see winogradInput): d B of each patch row into
     /// V[8i + j], then Bᵀ down each column j in place.
-    static func winogradInput6(input: UnsafePointer<Float>, geometry g: WinogradGeometry, inputBlock: Int,
+    static func winogradInputF6x6(input: UnsafePointer<Float>, geometry g: WinogradGeometry, inputBlock: Int,
                                groupStart: Int, groupTiles: Int, tileStart: Int, tileEnd: Int,
                                into v: UnsafeMutablePointer<Float>) {
         let rowIn = g.inBufferWidth &* 16
@@ -108,11 +108,11 @@ extension Kernels {
             let p0 = (6 &* tileRow &- 1 &+ g.inBorder) &* rowIn &+ (6 &* tileColumn &- 1 &+ g.inBorder) &* 16
             let at = (inputBlock &* groupTiles &+ t) &* 16
             for i in 0..<8 {
-                storePoints8(out, at &+ 8 &* i &* vStride, vStride, inputTransform8(loadPoints8(plane, p0 &+ i &* rowIn, 16)))
+                storePoints8(out, at &+ 8 &* i &* vStride, vStride, inputTransformF6x6(loadPoints8(plane, p0 &+ i &* rowIn, 16)))
             }
             let s8 = 8 &* vStride
             for j in 0..<8 {
-                storePoints8(out, at &+ j &* vStride, s8, inputTransform8(loadPoints8(UnsafeRawPointer(out), at &+ j &* vStride, s8)))
+                storePoints8(out, at &+ j &* vStride, s8, inputTransformF6x6(loadPoints8(UnsafeRawPointer(out), at &+ j &* vStride, s8)))
             }
         }
     }
@@ -121,7 +121,7 @@ extension Kernels {
     /// ReLU and the optional fused 2×2 max pooling (see winogradPairProducts). M A row by row in
     /// place (ξ = 8i … 8i + 5), then Aᵀ down each column q into ξ = 8r + q, then the stores.
     @inline(__always)
-    static func winogradOutput6(bias: UnsafePointer<Float>?, output: UnsafeMutablePointer<Float>, geometry g: WinogradGeometry,
+    static func winogradOutputF6x6(bias: UnsafePointer<Float>?, output: UnsafeMutablePointer<Float>, geometry g: WinogradGeometry,
                                 block: Int, groupStart: Int, tileStart: Int, tileEnd: Int, products m: UnsafeMutablePointer<Float>) {
         let count = tileEnd &- tileStart
         let mStride = WinogradGeometry.productStride(tiles: count)
@@ -139,14 +139,14 @@ extension Kernels {
             for t in tileStart..<tileEnd {
                 let base = (t &- tileStart) &* 32 &+ k &* 16
                 for i in 0..<8 {
-                    let y = outputTransform8(loadPoints8(UnsafeRawPointer(mr), base &+ 8 &* i &* mStride, mStride))
+                    let y = outputTransformF6x6(loadPoints8(UnsafeRawPointer(mr), base &+ 8 &* i &* mStride, mStride))
                     let at = base &+ 8 &* i &* mStride
                     storeV(mr, at, y.0); storeV(mr, at &+ mStride, y.1); storeV(mr, at &+ 2 &* mStride, y.2)
                     storeV(mr, at &+ 3 &* mStride, y.3); storeV(mr, at &+ 4 &* mStride, y.4); storeV(mr, at &+ 5 &* mStride, y.5)
                 }
                 let s8 = 8 &* mStride
                 for q in 0..<6 {
-                    let y = outputTransform8(loadPoints8(UnsafeRawPointer(mr), base &+ q &* mStride, s8))
+                    let y = outputTransformF6x6(loadPoints8(UnsafeRawPointer(mr), base &+ q &* mStride, s8))
                     let at = base &+ q &* mStride
                     storeV(mr, at, y.0); storeV(mr, at &+ s8, y.1); storeV(mr, at &+ 2 &* s8, y.2)
                     storeV(mr, at &+ 3 &* s8, y.3); storeV(mr, at &+ 4 &* s8, y.4); storeV(mr, at &+ 5 &* s8, y.5)

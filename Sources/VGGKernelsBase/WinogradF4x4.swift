@@ -1,0 +1,1 @@
+../VGGKernelsShared/WinogradF4x4.swift

@@ -1,1 +1,0 @@
-../VGGKernelsShared/ConvolutionKernels.swift

@@ -1,0 +1,1 @@
+../VGGKernelsShared/ExportedKernels.swift

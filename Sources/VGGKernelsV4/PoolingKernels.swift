@@ -1,1 +1,0 @@
-../VGGKernelsShared/PoolingKernels.swift

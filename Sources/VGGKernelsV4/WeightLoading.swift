@@ -1,0 +1,1 @@
+../VGGKernelsShared/WeightLoading.swift

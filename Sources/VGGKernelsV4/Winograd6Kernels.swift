@@ -1,1 +1,0 @@
-../VGGKernelsShared/Winograd6Kernels.swift

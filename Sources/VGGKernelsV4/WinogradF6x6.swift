@@ -1,0 +1,1 @@
+../VGGKernelsShared/WinogradF6x6.swift
