@@ -31,6 +31,7 @@ KINC="-I $B/modules/CVggSupport -I $B/modules/CVggBF16"
 CINC="$KINC -I $B/modules/CCaffeProto -I $B/modules/COnnxProto -I Sources/CProtobufC -I Sources/CHDF5 -Xcc -I/usr/include/hdf5/serial"
 
 module VGGFormat "" Sources/VGGFormat/*.swift
+module VGGKernelABI "" Sources/VGGKernelABI/*.swift
 module VGGKernelsBase "$KINC" Sources/VGGKernelsBase/*.swift
 module VGGKernelsV3 "$KINC -Xcc -march=x86-64-v3" Sources/VGGKernelsV3/*.swift
 module VGGKernelsV4 "$KINC -Xcc -march=x86-64-v4" Sources/VGGKernelsV4/*.swift
@@ -39,7 +40,7 @@ module AtomicFile "" Sources/AtomicFile/*.swift
 module ClassLabels "" Sources/ClassLabels/*.swift
 module VGGConvert "$CINC" Sources/VGGConvert/*.swift
 
-ENGINE="$B/obj/VGGFormat.o $B/obj/VGGKernelsBase.o $B/obj/VGGKernelsV3.o $B/obj/VGGKernelsV4.o $B/obj/VGGEngine.o $B/obj/cpu_features.o $B/obj/bf16_kernels.o"
+ENGINE="$B/obj/VGGFormat.o $B/obj/VGGKernelABI.o $B/obj/VGGKernelsBase.o $B/obj/VGGKernelsV3.o $B/obj/VGGKernelsV4.o $B/obj/VGGEngine.o $B/obj/cpu_features.o $B/obj/bf16_kernels.o"
 CONVERT="$B/obj/VGGFormat.o $B/obj/AtomicFile.o $B/obj/ClassLabels.o $B/obj/VGGConvert.o $B/obj/caffe_pb.o $B/obj/onnx_pb.o -lprotobuf-c -L/usr/lib/x86_64-linux-gnu/hdf5/serial -lhdf5"
 swiftc $SAN $CINC Tests/Fuzz/FuzzVGGReader.swift $ENGINE -o "$B/fuzz-vgg"
 swiftc $SAN $CINC Tests/Fuzz/FuzzCaffeImporter.swift Tests/Fuzz/ConverterHarness.swift $CONVERT -o "$B/fuzz-caffe"
