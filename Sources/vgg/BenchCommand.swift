@@ -14,6 +14,13 @@ struct BenchCommand: ParsableCommand {
         of every convolution, fc layers included), the model open time and the peak RSS. \
         The machine may be shared: compare numbers measured in one run.
 
+        With --layers, each layer's median time, its share of the run, the algorithm it ran \
+        (F(4×4,3×3) or F(6×6,3×3) Winograd, direct, fc), its limit and its efficiency (limit \
+        / measured). A layer's limit is the longer of its products at the FMA peak (Winograd: \
+        its element-wise products, not the transforms; bf16 dot products at twice the rate) \
+        and its weights read at the memory bandwidth. The fc layers of a lone image read only \
+        the weights of non-zero inputs, so they can beat that limit (above 100%).
+
         Examples:
           vgg bench -m vgg16.vgg
           vgg bench -m vgg16.vgg --size 384 --threads 2 --runs 20 --layers
@@ -58,11 +65,20 @@ struct BenchCommand: ParsableCommand {
     @Flag(help: "Print JSON.")
     var json = false
 
+    @Option(help: "FMA peak per thread in GFLOP/s for --layers (default: 117, measured on Zen 4; docs/PERFORMANCE.md).")
+    var peakGflops = 117.0
+
+    @Option(help: "Memory bandwidth in GB/s for --layers (default: 34, measured on 2 cores; docs/PERFORMANCE.md).")
+    var bandwidth = 34.0
+
     func run() throws {
         guard size >= 1, batch >= 1, batch <= 1024, runs >= 1, runs <= 100_000, warmup >= 0 else {
             throw ValidationError("--size, --batch (≤ 1024) and --runs must be positive, --warmup not negative")
         }
         guard [0, 4, 6].contains(winogradTile) else { throw ValidationError("--winograd-tile: expected 0, 4 or 6, found \(winogradTile)") }
+        guard peakGflops > 0, bandwidth > 0, peakGflops.isFinite, bandwidth.isFinite else {
+            throw ValidationError("--peak-gflops and --bandwidth: expected positive numbers, found \(peakGflops) and \(bandwidth)")
+        }
         let t0 = monotonicSeconds()
         let m = try openModel(model, verify: false)
         let openSeconds = monotonicSeconds() - t0
@@ -108,11 +124,19 @@ struct BenchCommand: ParsableCommand {
             times.sort()
             let median = times[times.count / 2], best = times[0]
             let rssMB = peakResidentMB()
-            let layerRows: [(String, Double, Double)] = layers ? m.layers.indices.map { i in
+            let work = layers ? try session.layerWork(n: batch, height: size, width: size) : []
+            let layerRows: [LayerRow] = layers ? m.layers.indices.map { i in
                 let t = layerTimes[i].sorted()
                 let med = t.isEmpty ? 0 : t[t.count / 2]
-                return (m.layers[i].name, med, med > 0 ? flops[i] * Double(batch) / med / 1e9 : 0)
+                let w = work[i]
+                let peak = peakGflops * 1e9 * Double(session.threads) * (w.bf16DotProducts ? 2 : 1)
+                let limit = max(2 * w.multiplyAdds / peak, Double(w.weightBytes) / (bandwidth * 1e9))
+                return LayerRow(name: m.layers[i].name, algorithm: w.algorithm, seconds: med,
+                                gflops: med > 0 ? flops[i] * Double(batch) / med / 1e9 : 0, limit: limit)
             } : []
+            let layerTotal = layerRows.reduce(0) { $0 + $1.seconds }, limitTotal = layerRows.reduce(0) { $0 + $1.limit }
+            func share(_ r: LayerRow) -> Double { layerTotal > 0 ? r.seconds / layerTotal : 0 }
+            func efficiency(_ r: LayerRow) -> Double { r.seconds > 0 ? r.limit / r.seconds : 0 }
             if json {
                 var fields: [(String, JSON)] = [
                     ("model", .string(m.name)), ("size", .int(size)), ("batch", .int(batch)), ("threads", .int(session.threads)),
@@ -122,7 +146,16 @@ struct BenchCommand: ParsableCommand {
                     ("open_ms", .double(openSeconds * 1000)), ("peak_rss_mb", .double(rssMB)),
                 ]
                 if layers {
-                    fields.append(("layers", .array(layerRows.map { .object([("name", .string($0.0)), ("median_ms", .double($0.1 * 1000)), ("gflops", .double($0.2))]) })))
+                    fields.append(("layers", .array(layerRows.map {
+                        .object([("name", .string($0.name)), ("algorithm", .string($0.algorithm)),
+                                 ("median_ms", .double($0.seconds * 1000)), ("share", .double(share($0))),
+                                 ("gflops", .double($0.gflops)), ("limit_ms", .double($0.limit * 1000)),
+                                 ("efficiency", .double(efficiency($0)))])
+                    })))
+                    fields.append(("layers_ms", .double(layerTotal * 1000)))
+                    fields.append(("limit_ms", .double(limitTotal * 1000)))
+                    fields.append(("peak_gflops_per_thread", .double(peakGflops)))
+                    fields.append(("bandwidth_gbs", .double(bandwidth)))
                 }
                 print(JSON.object(fields).text)
                 return
@@ -132,9 +165,14 @@ struct BenchCommand: ParsableCommand {
             print("median \(ms(median)) ms, best \(ms(best)) ms over \(runs) runs; \(Int(total / median / 1e9)) GFLOP/s (\(String(Double(Int(total / 1e7)) / 100)) GFLOP per run)")
             print("model open \(ms(openSeconds)) ms, peak RSS \(Int(rssMB)) MB")
             if layers {
-                var rows = [["layer", "median ms", "GFLOP/s"]]
-                for r in layerRows { rows.append([r.0, ms(r.1), r.2 > 0 ? String(Int(r.2)) : ""]) }
+                func percent(_ x: Double) -> String { String(Int((x * 100).rounded())) + "%" }
+                var rows = [["layer", "algorithm", "median ms", "share", "GFLOP/s", "limit ms", "efficiency"]]
+                for r in layerRows {
+                    rows.append([r.name, r.algorithm, ms(r.seconds), percent(share(r)), r.gflops > 0 ? String(Int(r.gflops)) : "",
+                                 r.limit > 0 ? ms(r.limit) : "", r.limit > 0 ? percent(efficiency(r)) : ""])
+                }
                 printTable(rows)
+                print("layers \(ms(layerTotal)) ms against a limit of \(ms(limitTotal)) ms (\(String(Double(Int(layerTotal / max(limitTotal, 1e-12) * 100)) / 100))×): products at \(Int(peakGflops)) GFLOP/s per thread, weights at \(Int(bandwidth)) GB/s")
             }
         } catch let e as VGGError {
             fputs("vgg: \(e.message)\n", stderr)
@@ -158,4 +196,11 @@ func peakResidentMB() -> Double {
     var usage = rusage()
     getrusage(RUSAGE_SELF.rawValue, &usage)
     return Double(usage.ru_maxrss) / 1024
+}
+
+/// One layer's line of --layers.
+struct LayerRow {
+    let name: String, algorithm: String
+    /// Median seconds, direct-convolution GFLOP/s, and the limit in seconds.
+    let seconds: Double, gflops: Double, limit: Double
 }

@@ -131,6 +131,31 @@ def test_bench_json(factory):
     assert j["gflop"] > 0 and len(j["layers"]) == 10 and j["threads"] == 1
 
 
+def test_bench_layers_share_limit_and_efficiency(factory):
+    """--layers: each layer's algorithm, share of the run and limit (the longer of its products
+    at the given FMA peak and its weights at the given bandwidth); efficiency = limit / time."""
+    model, _ = factory.model("vgg16")
+    r = cli("bench", "-m", model, "--size", 224, "--runs", 1, "--warmup", 0, "--threads", 1, "--layers", "--json",
+            "--peak-gflops", 100, "--bandwidth", 20)
+    j = json.loads(r.stdout)
+    layers = {x["name"]: x for x in j["layers"]}
+    assert [layers[n]["algorithm"] for n in ("conv1_1", "conv1_2", "conv3_3", "conv4_1", "pool5", "fc6")] == \
+        ["direct", "F(6×6,3×3)", "F(6×6,3×3)", "F(4×4,3×3)", "pooling", "fc"]
+    # conv1_2 at 224: 38×38 tiles of 6×6, 64 points, 64×64 channel pairs; 2 FLOP per product.
+    assert layers["conv1_2"]["limit_ms"] == pytest.approx(2 * 38 * 38 * 64 * 64 * 64 / 100e9 * 1e3, rel=1e-9)
+    # conv1_1 direct: 224×224 pixels × 3·9 taps × 64 outputs.
+    assert layers["conv1_1"]["limit_ms"] == pytest.approx(2 * 224 * 224 * 27 * 64 / 100e9 * 1e3, rel=1e-9)
+    # fc6 alone on one pixel: its 25088×4096 f32 weights at 20 GB/s outlast its products.
+    assert layers["fc6"]["limit_ms"] == pytest.approx(25088 * 4096 * 4 / 20e9 * 1e3, rel=1e-6)
+    assert sum(x["share"] for x in j["layers"]) == pytest.approx(1, rel=1e-9)
+    for x in j["layers"]:
+        if x["median_ms"] > 0:
+            assert x["efficiency"] == pytest.approx(x["limit_ms"] / x["median_ms"], rel=1e-9)
+    assert j["limit_ms"] == pytest.approx(sum(x["limit_ms"] for x in j["layers"]), rel=1e-9)
+    r = cli("bench", "-m", model, "--runs", 1, "--peak-gflops", 0, check=False)
+    assert r.returncode == 64 and "--peak-gflops" in r.stderr
+
+
 def test_bench_peak_rss_is_its_own(factory):
     """The peak RSS is the bench process's own, not its parent's from before the exec (as
     getrusage's ru_maxrss reports it: the demo showed 1.7 GB, its Python's size)."""
