@@ -9,6 +9,8 @@ precision. Prints one table with each median and its ratio to libvgg's, then lib
 2-thread and batch-8 speed-ups, each pair timed in the same rounds.
 
 Run: python3 tools/bench_peers.py [--rounds N] [--sizes 224,384] [--threads 1,2] [--no-scaling]
+With several sizes (e.g. --sizes 224,384,512,768) it also prints each engine's cost per input
+megapixel at each size and against its cost at the smallest.
 The peers are installed into build/peers-venv by the script itself (pip).
 """
 from __future__ import annotations
@@ -199,6 +201,25 @@ def rel_l2(a, b):
     return float(np.linalg.norm(a - b) / np.linalg.norm(b))
 
 
+def print_per_pixel(rows):
+    """Cost per input megapixel at each size, against the same engine's at the smallest size:
+    does a larger input cost more per pixel (issue: 384 and 512 no worse than 224)?"""
+    sizes = sorted({r[0] for r in rows})
+    if len(sizes) < 2:
+        return
+    print("\n| threads | engine | precision | " + " | ".join(f"ms/MP {s}" for s in sizes) + " | " +
+          " | ".join(f"{s} vs {sizes[0]}" for s in sizes[1:]) + " |")
+    print("|---:|---|---|" + "---:|" * (2 * len(sizes) - 1))
+    keys = sorted({(r[1], r[2], r[3]) for r in rows}, key=lambda k: (-k[0], k[1], k[2]))
+    for key in keys:
+        per = {r[0]: r[4] / (r[0] * r[0] / 1e6) for r in rows if (r[1], r[2], r[3]) == key}
+        if sizes[0] not in per:
+            continue
+        cells = [f"{per[s]:.0f}" if s in per else "" for s in sizes]
+        ratios = [f"{per[s] / per[sizes[0]]:.2f}" if s in per else "" for s in sizes[1:]]
+        print(f"| {key[0]} | {key[1]} | {key[2]} | " + " | ".join(cells) + " | " + " | ".join(ratios) + " |")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rounds", type=int, default=7)
@@ -244,10 +265,12 @@ def main():
                           f"x{med / base:5.2f} of libvgg f32   rel.L2 {e.check[0]:.1e} top5 {'=' if e.check[1] else '≠'}",
                           flush=True)
             del es
-        print("\n| input | threads | engine | precision | median ms | vs libvgg f32 | rel. L2 vs libvgg | top-5 |")
-        print("|---|---:|---|---|---:|---:|---:|---|")
+        print("\n| input | threads | engine | precision | median ms | ms per MP | vs libvgg f32 | rel. L2 vs libvgg | top-5 |")
+        print("|---|---:|---|---|---:|---:|---:|---:|---|")
         for r in rows:
-            print(f"| {r[0]}×{r[0]} | {r[1]} | {r[2]} | {r[3]} | {r[4]:.1f} | {r[5]:.2f} | {r[6]:.1e} | {'same' if r[7] else 'differs'} |")
+            print(f"| {r[0]}×{r[0]} | {r[1]} | {r[2]} | {r[3]} | {r[4]:.1f} | {r[4] / (r[0] * r[0] / 1e6):.0f} | {r[5]:.2f} "
+                  f"| {r[6]:.1e} | {'same' if r[7] else 'differs'} |")
+        print_per_pixel(rows)
         if not a.no_scaling:
             scaling(tmp, a.rounds)
 
