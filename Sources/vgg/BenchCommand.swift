@@ -65,10 +65,10 @@ struct BenchCommand: ParsableCommand {
     @Flag(help: "Print JSON.")
     var json = false
 
-    @Option(help: "FMA peak per thread in GFLOP/s for --layers (default: 117, measured on Zen 4; docs/PERFORMANCE.md).")
+    @Option(help: "FMA peak per thread in GFLOP/s for --layers (default: 117, the Zen 4 machine of docs/PERFORMANCE.md; give your CPU's).")
     var peakGflops = 117.0
 
-    @Option(help: "Memory bandwidth in GB/s for --layers (default: 34, measured on 2 cores; docs/PERFORMANCE.md).")
+    @Option(help: "Memory bandwidth in GB/s for --layers (default: 34, the same machine on 2 cores; give your machine's).")
     var bandwidth = 34.0
 
     func run() throws {
