@@ -1,6 +1,5 @@
 // A session: the per-thread workspace, thread pool and options for running one model.
 // Used by one thread at a time; keeps its model alive.
-import CVggBF16
 import VGGFormat
 
 public final class Session {

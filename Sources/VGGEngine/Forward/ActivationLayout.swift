@@ -1,5 +1,4 @@
 // The blocked activation layout: buffer sizes, loading an image into it, the borders a layer reads.
-import CVggBF16
 import CVggSupport
 import Glibc
 import VGGFormat

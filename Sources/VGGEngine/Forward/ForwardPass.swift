@@ -1,7 +1,6 @@
 // The forward pass: layer by layer over ping-pong blocked buffers (`[C/16][H+2b][W+2b][16]`,
 // border b = the next convolution's padding, 6 before 3×3 pad-1 layers for Winograd, zero where
 // the next layer reads it), images in groups of up to 8, the fc layers once for the whole batch.
-import CVggBF16
 import CVggSupport
 import Glibc
 import VGGFormat

@@ -1,5 +1,4 @@
 // Direct convolution: the gather tiles over a layer's taps (any kernel, stride and padding).
-import CVggBF16
 import CVggSupport
 import Glibc
 import VGGFormat

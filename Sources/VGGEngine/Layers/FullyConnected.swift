@@ -1,6 +1,5 @@
 // The fully connected layers (fc6 as a 7×7 convolution, fc7 and fc8 as 1×1) on the whole batch
 // at once: the gather tiles over every pixel of the batch, in task shapes that suit each layout.
-import CVggBF16
 import CVggSupport
 import Glibc
 import VGGFormat

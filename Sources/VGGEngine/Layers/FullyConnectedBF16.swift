@@ -1,5 +1,4 @@
 // fc layers with bf16 weights computed as bf16 dot products (vdpbf16ps): inputs packed in tap pairs.
-import CVggBF16
 import CVggSupport
 import Glibc
 import VGGFormat

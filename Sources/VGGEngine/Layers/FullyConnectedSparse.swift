@@ -1,6 +1,5 @@
 // fc layers that read only the weights of non-zero inputs (ReLU leaves many zero): a lone
 // pixel's list of non-zero taps, its OGROUP1024 page sums, and the lists small batches share.
-import CVggBF16
 import CVggSupport
 import Glibc
 import VGGFormat

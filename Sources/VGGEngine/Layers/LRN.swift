@@ -1,5 +1,4 @@
 // Local response normalisation across channels (the VGG_CNN_* models).
-import CVggBF16
 import CVggSupport
 import Glibc
 import VGGFormat

@@ -1,5 +1,4 @@
 // Max and average pooling on blocked buffers, with the model's rounding.
-import CVggBF16
 import CVggSupport
 import Glibc
 import VGGFormat

@@ -10,7 +10,6 @@
 // conv1_2 … conv3_3 (F(6×6): 50 MB, at 224 and 384), in bf16 conv1_2 … conv4_3 (62 MB). They
 // depend on the weights, tile, chunking and kernels only, so the model holds them for all its
 // sessions (eight sessions on one model each kept their own 50 MB before).
-import CVggBF16
 import Glibc
 import VGGFormat
 

@@ -1,6 +1,5 @@
 // Winograd layers: which 3×3 layers run as F(4×4,3×3) or F(6×6,3×3), their geometry, and the
 // driver that transforms inputs, multiplies in the transformed domain and transforms back.
-import CVggBF16
 import CVggSupport
 import Glibc
 import VGGFormat
