@@ -2,6 +2,7 @@
 #include "vgg_bf16.h"
 
 #if defined(__x86_64__)
+#include <cpuid.h>
 #include <immintrin.h>
 
 #define BF16_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16")))
@@ -10,6 +11,13 @@ int vggbf16_supported(void) {
     __builtin_cpu_init();
     return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
            __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bf16") ? 1 : 0;
+}
+
+int vggbf16_full_rate(void) {
+    unsigned int eax, ebx, ecx, edx;
+    if (!__get_cpuid(0, &eax, &ebx, &ecx, &edx)) return 0;
+    /* "AuthenticAMD" in EBX, EDX, ECX. */
+    return ebx == 0x68747541u && edx == 0x69746e65u && ecx == 0x444d4163u ? 1 : 0;
 }
 
 BF16_TARGET void vggbf16_convert(const float *src, uint16_t *dst, size_t count) {
@@ -209,6 +217,7 @@ BF16_TARGET void vggbf16_gather_one_sparse(const uint32_t *x, const uint32_t *pa
 
 #else
 int vggbf16_supported(void) { return 0; }
+int vggbf16_full_rate(void) { return 0; }
 void vggbf16_gather_one_sparse(const uint32_t *x, const uint32_t *pairs, size_t count, size_t taps, const uint16_t *w0,
                                const uint16_t *w1, float *out0, float *out1, const float *bias0, const float *bias1,
                                int relu) {

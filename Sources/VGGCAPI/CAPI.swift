@@ -271,8 +271,10 @@ public func vgg_session_set_option(_ session: OpaquePointer?, _ option: Int32, _
             s.winogradEnabled = value != 0
             s.winogradTileSize = value >= 4 ? Int(value) : 0
         case .bf16Arithmetic:
-            guard value == 0 || value == 1 else { throw VGGError(.invalidArgument, "VGG_OPTION_BF16_ARITHMETIC: expected 0 or 1, found \(value)") }
-            s.bf16Arithmetic = value == 1
+            guard let mode = BF16Arithmetic(rawValue: Int(clamping: value)), Int64(mode.rawValue) == value else {
+                throw VGGError(.invalidArgument, "VGG_OPTION_BF16_ARITHMETIC: expected 0, 1 or 2, found \(value)")
+            }
+            s.bf16Arithmetic = mode
         case .keptWorkspaceMiB:
             guard value >= 0 && value <= maxKeptWorkspaceMiB else {
                 throw VGGError(.invalidArgument, "VGG_OPTION_KEPT_WORKSPACE_MIB: expected 0…\(maxKeptWorkspaceMiB), found \(value)")
@@ -295,7 +297,7 @@ public func vgg_session_get_option(_ session: OpaquePointer?, _ option: Int32, _
     case .forceReference: value.pointee = s.forceReference ? 1 : 0
     case .isa: value.pointee = Int64(s.isaLevel)
     case .winograd: value.pointee = s.winogradEnabled ? (s.winogradTileSize == 0 ? 1 : Int64(s.winogradTileSize)) : 0
-    case .bf16Arithmetic: value.pointee = s.bf16Arithmetic ? 1 : 0
+    case .bf16Arithmetic: value.pointee = Int64(s.bf16Arithmetic.rawValue)
     case .keptWorkspaceMiB: value.pointee = Int64(s.keptWorkspaceBytes >> 20)
     }
     return VGGStatus.ok.rawValue

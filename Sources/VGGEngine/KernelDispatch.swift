@@ -29,6 +29,9 @@ struct WinogradKernels {
 /// and gather, the Winograd inputs' conversion and the kept weights' packing. Offered with the
 /// x86-64-v4 kernels on CPUs that have AVX512-BF16 (the C functions must not run elsewhere).
 struct BF16Kernels {
+    /// Whether bf16 dot products outrun f32 FMAs on this CPU (vggbf16_full_rate): what
+    /// BF16Arithmetic.whereFaster asks.
+    let fullRate = vggbf16_full_rate() != 0
     let convert = vggbf16_convert
     let packPairs = vggbf16_pack_pairs
     let im2col = vggbf16_im2col

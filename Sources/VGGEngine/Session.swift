@@ -2,6 +2,17 @@
 // Used by one thread at a time; keeps its model alive.
 import VGGFormat
 
+/// How a session computes the layers of bf16-weight models (VGG_OPTION_BF16_ARITHMETIC).
+public enum BF16Arithmetic: Int, Sendable {
+    /// f32 FMAs on the widened weights, like f32 models.
+    case off = 0
+    /// bf16 dot products where the CPU has AVX512-BF16 and runs them faster than f32 FMAs
+    /// (vggbf16_full_rate: AMD); f32 elsewhere.
+    case whereFaster = 1
+    /// bf16 dot products wherever the CPU has AVX512-BF16, even where slower (testing, comparing).
+    case always = 2
+}
+
 public final class Session {
     public let model: Model
     public private(set) var threads: Int
@@ -29,9 +40,9 @@ public final class Session {
     /// Winograd tile side: 0 picks F(4×4) or F(6×6) per layer (Session.winogradTiles);
     /// 4 or 6 runs every Winograd layer with that tile (tests and measurements).
     public var winogradTileSize = 0
-    /// Compute the Winograd products of bf16-weight models with bf16 dot products (AVX512-BF16)
-    /// where the CPU has them; false computes them in f32 like f32 models.
-    public var bf16Arithmetic = true
+    /// How bf16-weight models compute (BF16Arithmetic); by default bf16 dot products only where
+    /// they are faster than f32 FMAs.
+    public var bf16Arithmetic = BF16Arithmetic.whereFaster
 
     /// Called after each layer of the fast path with (layer index, seconds), for `vgg bench
     /// --layers`; nil in normal use.

@@ -26,7 +26,8 @@ struct BenchCommand: ParsableCommand {
           vgg bench -m vgg16.vgg --size 384 --threads 2 --runs 20 --layers
           vgg bench -m vgg16.vgg --batch 8 --json
           vgg bench -m vgg16.vgg --no-winograd --layers     # direct convolution only
-          vgg bench -m vgg16-bf16.vgg --no-bf16-arithmetic  # f32 arithmetic
+          vgg bench -m vgg16-bf16.vgg --no-bf16-arithmetic      # f32 arithmetic
+          vgg bench -m vgg16-bf16.vgg --always-bf16-arithmetic  # bf16 dot products even where slower
 
         Exit status: 0 success, 1 failure, 64 usage error.
         """
@@ -59,8 +60,8 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Winograd tile on every layer: 4 for F(4×4,3×3), 6 for F(6×6,3×3); 0 picks per layer.")
     var winogradTile = 0
 
-    @Flag(inversion: .prefixedNo, help: "bf16 dot products for bf16-weight models (VGG_OPTION_BF16_ARITHMETIC).")
-    var bf16Arithmetic = true
+    @Flag(help: "bf16-weight models: bf16 dot products where faster than f32 (default), never, or wherever the CPU has them (VGG_OPTION_BF16_ARITHMETIC 1, 0, 2).")
+    var bf16Arithmetic = BF16ArithmeticFlag.bf16Arithmetic
 
     @Flag(help: "Print JSON.")
     var json = false
@@ -85,7 +86,7 @@ struct BenchCommand: ParsableCommand {
         let session = try makeSession(m, threads: threads)
         session.winogradEnabled = winograd
         session.winogradTileSize = winogradTile
-        session.bf16Arithmetic = bf16Arithmetic
+        session.bf16Arithmetic = bf16Arithmetic.mode
         do {
             let shapes = try Planner.shapes(model: m, height: size, width: size)
             var flops = [Double]()
@@ -137,10 +138,13 @@ struct BenchCommand: ParsableCommand {
             let layerTotal = layerRows.reduce(0) { $0 + $1.seconds }, limitTotal = layerRows.reduce(0) { $0 + $1.limit }
             func share(_ r: LayerRow) -> Double { layerTotal > 0 ? r.seconds / layerTotal : 0 }
             func efficiency(_ r: LayerRow) -> Double { r.seconds > 0 ? r.limit / r.seconds : 0 }
+            // Whether this run's bf16 weights went through bf16 dot products (the option and the CPU decide).
+            let bf16DotProducts = m.weightDTypes.contains("bf16") && session.bf16DotProducts
+            let arithmetic = !m.weightDTypes.contains("bf16") ? "" : bf16DotProducts ? ", bf16 dot products" : ", f32 arithmetic"
             if json {
                 var fields: [(String, JSON)] = [
                     ("model", .string(m.name)), ("size", .int(size)), ("batch", .int(batch)), ("threads", .int(session.threads)),
-                    ("kernels", .string(session.kernelPath.rawValue)), ("dtype", .string(m.weightDTypes)),
+                    ("kernels", .string(session.kernelPath.rawValue)), ("dtype", .string(m.weightDTypes)), ("bf16_dot_products", .bool(bf16DotProducts)),
                     ("runs", .int(runs)), ("median_ms", .double(median * 1000)), ("min_ms", .double(best * 1000)),
                     ("gflop", .double(total / 1e9)), ("gflops", .double(total / median / 1e9)),
                     ("open_ms", .double(openSeconds * 1000)), ("peak_rss_mb", .double(rssMB)),
@@ -161,7 +165,7 @@ struct BenchCommand: ParsableCommand {
                 return
             }
             func ms(_ s: Double) -> String { String(Double(Int(s * 10000)) / 10) }
-            print("\(m.name): \(size)×\(size), batch \(batch), \(session.threads) threads, \(session.kernelPath.rawValue) kernels, \(m.weightDTypes) weights")
+            print("\(m.name): \(size)×\(size), batch \(batch), \(session.threads) threads, \(session.kernelPath.rawValue) kernels, \(m.weightDTypes) weights\(arithmetic)")
             print("median \(ms(median)) ms, best \(ms(best)) ms over \(runs) runs; \(Int(total / median / 1e9)) GFLOP/s (\(String(Double(Int(total / 1e7)) / 100)) GFLOP per run)")
             print("model open \(ms(openSeconds)) ms, peak RSS \(Int(rssMB)) MB")
             if layers {
@@ -203,4 +207,17 @@ struct LayerRow {
     let name: String, algorithm: String
     /// Median seconds, direct-convolution GFLOP/s, and the limit in seconds.
     let seconds: Double, gflops: Double, limit: Double
+}
+
+/// --bf16-arithmetic (where faster), --no-bf16-arithmetic, --always-bf16-arithmetic.
+enum BF16ArithmeticFlag: String, EnumerableFlag {
+    case bf16Arithmetic, noBf16Arithmetic, alwaysBf16Arithmetic
+
+    var mode: BF16Arithmetic {
+        switch self {
+        case .bf16Arithmetic: return .whereFaster
+        case .noBf16Arithmetic: return .off
+        case .alwaysBf16Arithmetic: return .always
+        }
+    }
 }

@@ -221,8 +221,12 @@ static void test_runs(vgg_model *model) {
     CHECK_STATUS(vgg_session_get_option(s, VGG_OPTION_WINOGRAD, &v), VGG_OK);
     CHECK(v == 1, "winograd per layer: %lld", (long long)v);
     CHECK_STATUS(vgg_session_get_option(s, VGG_OPTION_BF16_ARITHMETIC, &v), VGG_OK);
-    CHECK(v == 1, "bf16 arithmetic on by default");
+    CHECK(v == 1, "bf16 arithmetic where faster by default");
     CHECK_STATUS(vgg_session_set_option(s, VGG_OPTION_BF16_ARITHMETIC, -1), VGG_ERROR_INVALID_ARGUMENT);
+    CHECK_STATUS(vgg_session_set_option(s, VGG_OPTION_BF16_ARITHMETIC, 3), VGG_ERROR_INVALID_ARGUMENT);
+    CHECK_STATUS(vgg_session_set_option(s, VGG_OPTION_BF16_ARITHMETIC, 2), VGG_OK);
+    CHECK_STATUS(vgg_session_get_option(s, VGG_OPTION_BF16_ARITHMETIC, &v), VGG_OK);
+    CHECK(v == 2, "bf16 arithmetic always: %lld", (long long)v);
     CHECK_STATUS(vgg_session_set_option(s, VGG_OPTION_BF16_ARITHMETIC, 0), VGG_OK);
     CHECK_STATUS(vgg_session_get_option(s, VGG_OPTION_BF16_ARITHMETIC, &v), VGG_OK);
     CHECK(v == 0, "bf16 arithmetic off");

@@ -105,7 +105,8 @@ def test_option_setters_refuse_and_keep_the_old_value(model):
             ("winograd_tile", 5, ValueError, "Model.winograd_tile = 5: expected 0, 4 or 6, got 5"),
             ("force_reference", "no", TypeError, "Model.force_reference = 'no': expected True or False"),
             ("winograd", 1, TypeError, "Model.winograd = 1: expected True or False"),
-            ("bf16_arithmetic", None, TypeError, "Model.bf16_arithmetic = None: expected True or False")]:
+            ("bf16_arithmetic", None, TypeError, "Model.bf16_arithmetic = None: expected True, False or 'always'"),
+            ("bf16_arithmetic", "on", TypeError, "Model.bf16_arithmetic = 'on': expected True, False or 'always'")]:
         before = getattr(model, name)
         with pytest.raises(error) as e:
             setattr(model, name, value)

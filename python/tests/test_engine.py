@@ -90,6 +90,7 @@ def test_half_precision_weights_within_stated_bound(factory, rng, dtype, bound):
     x = images(rng, 2, 40, 40)
     want = reference_scores("tiny", weights, x)
     with vgg.Model(path) as m:
+        m.bf16_arithmetic = "always"
         got = m.forward(x)  # with bf16 weights and AVX512-BF16: bf16 dot products
         m.bf16_arithmetic = False
         exact = m.forward(x)
@@ -98,6 +99,11 @@ def test_half_precision_weights_within_stated_bound(factory, rng, dtype, bound):
     assert ref.relative_l2(got, want) <= bound
     assert ref.relative_l2(exact, want) <= bound
     assert ref.relative_l2(exact, slow.astype(np.float64)) <= 1e-5  # fast f16/bf16 loads = reference decoding
+
+
+def cpu_vendor():
+    with open("/proc/cpuinfo") as f:
+        return next((line.split(":")[1].strip() for line in f if line.startswith("vendor_id")), "")
 
 
 @pytest.mark.parametrize("size", [224, 257])
@@ -109,14 +115,20 @@ def test_bf16_arithmetic_within_stated_bound(factory, rng, size):
     path, _ = factory.model("vgg16", dtype="bf16")
     x = images(rng, 2, size, size)
     with vgg.Model(path, threads=2) as m:
-        assert m.bf16_arithmetic
+        assert m.bf16_arithmetic is True  # the default: where faster than f32
+        default = m.forward(x)
+        m.bf16_arithmetic = "always"
+        assert m.bf16_arithmetic == "always"
         fast = m.forward(x)
         fast_alone = m.forward(x[1:])  # one image: the fc layers take their one-pixel path
         m.bf16_arithmetic = False
+        assert m.bf16_arithmetic is False
         exact = m.forward(x)
         exact_alone = m.forward(x[:1])
     if np.array_equal(fast, exact):
         pytest.skip("this CPU lacks AVX512-BF16: bf16 weights are computed in f32")
+    # By default bf16 dot products only where they outrun f32 FMAs (AMD); f32 on Intel.
+    assert np.array_equal(default, fast if cpu_vendor() == "AuthenticAMD" else exact)
     assert np.array_equal(exact_alone[0], exact[0]) and np.array_equal(fast_alone[0], fast[1])  # batch-invariant
     assert ref.relative_l2(fast, exact.astype(np.float64)) <= 3e-2
     for i in range(2):
@@ -254,7 +266,7 @@ def test_sparse_fc_inputs_give_the_dense_sums(factory, rng, tmp_path, level, dty
         feats = m.features(x[:1], ["pool3", "fc6", "fc7"])
         for name, f in feats.items():
             assert 0 < np.count_nonzero(f) <= 0.25 * f.size, name  # within the sparse path's limit
-        for arithmetic in ([True, False] if dtype == "bf16" else [False]):
+        for arithmetic in (["always", False] if dtype == "bf16" else [False]):
             m.bf16_arithmetic = arithmetic  # bf16 files: bf16 dot products of tap pairs (AVX512-BF16), or f32
             batch = m.forward(x)  # two pixels: the gather tiles (OGROUP1024: over the taps either input needs)
             for i in range(2):
@@ -465,10 +477,13 @@ def test_kept_winograd_weights_change_nothing(factory, rng, dtype, spend_tile):
     path, _ = factory.model("vgg16", dtype=dtype)
     x = images(rng, 1, 224, 224)
     fresh = vgg.Model(path, threads=2)
+    arithmetic = "always" if dtype == "bf16" else False  # bf16: the packed pairs of bf16 dot products
+    fresh.bf16_arithmetic = arithmetic
     before = fresh.workspace_bytes(224, 224)
     want = fresh.forward(x)
     assert fresh.workspace_bytes(224, 224) == before
     used = vgg.Model(path, threads=2)
+    used.bf16_arithmetic = arithmetic
     used.winograd_tile = spend_tile
     used.forward(x)
     used.winograd_tile = 0

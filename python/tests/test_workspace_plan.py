@@ -80,15 +80,18 @@ CASES = [  # dtype, threads, n, height, width
     ("f32", 2, 2, 257, 301),    # odd sizes, F(6×6) and F(4×4) layers
     ("f32", 2, 1, 384, 384),
     ("f16", 2, 1, 224, 224),    # fc: blocked weights, a lone pixel from its non-zero inputs
-    ("bf16", 2, 1, 224, 224),   # bf16 dot products where the CPU has them (tap pairs)
+    ("bf16", 2, 1, 224, 224),   # bf16 dot products where faster on this CPU, else f32
     ("bf16", 1, 3, 240, 272),   # fc on many pixels
+    ("bf16 always", 2, 1, 224, 224),  # bf16 dot products wherever the CPU has them (tap pairs)
+    ("bf16 always", 1, 3, 240, 272),
 ]
 
 
 @pytest.mark.parametrize("dtype, threads, n, h, w", CASES)
 def test_the_query_is_what_a_run_reserves(factory, dtype, threads, n, h, w):
-    path, _ = factory.model("vgg16", dtype=dtype)
-    s = RawSession(path, threads)
+    options = {"bf16_arithmetic": 2} if dtype == "bf16 always" else {}
+    path, _ = factory.model("vgg16", dtype=dtype.split()[0])
+    s = RawSession(path, threads, **options)
     try:
         assert s.held() == 0 and s.kept() == 0
         want = s.query(n, h, w)
@@ -96,7 +99,7 @@ def test_the_query_is_what_a_run_reserves(factory, dtype, threads, n, h, w):
         assert s.held() + s.kept() == want
         assert s.query(n, h, w) == want  # the weights it keeps now are still counted, once
         # forward reserves the same but for probabilities' score map.
-        t = RawSession(path, threads)
+        t = RawSession(path, threads, **options)
         try:
             t.forward(images(n, h, w))
             assert t.held() + t.kept() == want - 4 * t.score_map_floats(h, w)

@@ -161,6 +161,16 @@ class Model:
         tile = arg.choice(tile, (0, 4, 6), "Model.winograd_tile = {}")
         self._set_option(_lib.OPTION_WINOGRAD, tile or 1, "winograd_tile", tile)
 
+    def _set_bf16_arithmetic(self, mode) -> None:
+        if isinstance(mode, str) and mode == "always":
+            value = 2
+        elif isinstance(mode, (bool, np.bool_)):
+            value = int(mode)
+        else:
+            raise TypeError(f"{arg.at('Model.bf16_arithmetic = {}', mode)}: expected True, False or 'always', "
+                            f"got {type(mode).__name__}")
+        self._set_option(_lib.OPTION_BF16_ARITHMETIC, value, "bf16_arithmetic", mode)
+
     def _flag_property(option: int, name: str, doc: str) -> property:  # noqa: N805 (used in the class body)
         def get(self) -> bool:
             return bool(self._get_option(option, name))
@@ -181,9 +191,12 @@ class Model:
                              _set_winograd_tile,
                              doc="Winograd tile on every Winograd layer: 4 for F(4×4, 3×3), 6 for F(6×6, 3×3), "
                                  "0 (default) to pick per layer by cost. Setting it turns Winograd on.")
-    bf16_arithmetic = _flag_property(_lib.OPTION_BF16_ARITHMETIC, "bf16_arithmetic",
-                                     "For bf16-weight models: Winograd products as bf16 dot products on "
-                                     "CPUs with AVX512-BF16 (default True); False computes in f32.")
+    bf16_arithmetic = property(
+        lambda self: {0: False, 2: "always"}.get(self._get_option(_lib.OPTION_BF16_ARITHMETIC, "bf16_arithmetic"), True),
+        _set_bf16_arithmetic,
+        doc="For bf16-weight models: True (default) computes with bf16 dot products where the CPU runs them "
+            "faster than f32 (AVX512-BF16 on AMD Zen 4), in f32 elsewhere; 'always' takes bf16 dot products "
+            "wherever the CPU has AVX512-BF16, even where slower (Intel); False computes in f32.")
     del _flag_property
 
     @property

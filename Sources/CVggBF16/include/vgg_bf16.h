@@ -11,6 +11,13 @@
 /* 1 if the CPU runs AVX512-F/BW/VL and AVX512-BF16, else 0. */
 int vggbf16_supported(void);
 
+/* 1 if the CPU's vdpbf16ps runs at least as many products per cycle as its f32 FMAs, so that
+ * bf16 dot products pay: AMD (Zen 4: one 512-bit vdpbf16ps per cycle, 32 products, against 16
+ * of one 512-bit FMA). 0 elsewhere: on Intel (measured on an Emerald Rapids core: one
+ * vdpbf16ps per two cycles, 87 GFLOP/s against 178 of its two FMA ports) f32 arithmetic on the
+ * widened bf16 weights is faster. Meaningful only where vggbf16_supported() is 1. */
+int vggbf16_full_rate(void);
+
 /* dst[i] = bf16(src[i]) (round to nearest even) for i < count; count a multiple of 16. */
 void vggbf16_convert(const float *src, uint16_t *dst, size_t count);
 

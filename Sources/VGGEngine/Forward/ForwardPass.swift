@@ -198,10 +198,17 @@ extension Session {
         l.kind == .maxPool && l.kernelH == 2 && l.kernelW == 2 && l.strideH == 2 && l.strideW == 2 && l.padH == 0 && l.padW == 0
     }
 
-    /// Whether `weight` is computed with bf16 dot products: bf16 weights, the option on, and
-    /// kernels that offer them (x86-64-v4 on a CPU with AVX512-BF16).
+    /// Whether `weight` is computed with bf16 dot products: bf16 weights, kernels that offer them
+    /// (x86-64-v4 on a CPU with AVX512-BF16) and the option asking for them on this CPU.
     func useBF16(_ weight: Tensor) -> Bool {
-        bf16Arithmetic && weight.dtype == .bf16 && kernels.bf16 != nil
+        weight.dtype == .bf16 && bf16DotProducts
+    }
+
+    /// Whether this session computes bf16 weights with bf16 dot products (what useBF16 decides
+    /// for every bf16 tensor).
+    public var bf16DotProducts: Bool {
+        guard let bf16 = kernels.bf16 else { return false }
+        return bf16Arithmetic == .always || (bf16Arithmetic == .whereFaster && bf16.fullRate)
     }
 
     /// useBF16 for a Winograd layer, whose bf16 products also need input channels in whole blocks.
