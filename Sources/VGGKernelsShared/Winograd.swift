@@ -95,18 +95,22 @@ extension Kernels {
     /// are bf16 dot products instead: `bf16Inputs` is V converted to bf16 and `bf16Pairs` room
     /// for 36 · packedStride packed words per chunk (when `weightsReady`, the pair's packed form,
     /// chunk after chunk).
+    /// Only input channels firstChannel ..< endChannel (firstChannel a multiple of the chunk):
+    /// the output transform follows once endChannel reaches the last channel, so a caller can
+    /// run several pairs chunk by chunk (each with its own `m`) while a chunk's V is in cache.
     public static func winogradPairProducts(v: UnsafePointer<Float>, weights: UnsafeRawPointer, dtype: UInt32,
                                             bias: UnsafePointer<Float>?, output: UnsafeMutablePointer<Float>,
                                             geometry g: WinogradGeometry, block: Int, groupStart: Int, groupTiles: Int,
                                             tileStart: Int, tileEnd: Int, transformedWeights u: UnsafeMutablePointer<Float>,
                                             weightsReady: Bool, products m: UnsafeMutablePointer<Float>,
-                                            bf16Inputs: UnsafePointer<UInt16>?, bf16Pairs: UnsafeMutablePointer<UInt32>?) {
-        let C = g.inChannels
+                                            bf16Inputs: UnsafePointer<UInt16>?, bf16Pairs: UnsafeMutablePointer<UInt32>?,
+                                            firstChannel: Int, endChannel: Int) {
+        let C = min(g.inChannels, endChannel)
         let count = tileEnd &- tileStart
         let vStride = g.inputStride(tiles: groupTiles)
         let mStride = WinogradGeometry.productStride(tiles: count)
         let mr = UnsafeMutableRawPointer(m)
-        var first = 0
+        var first = firstChannel
         while first < C {
             let chunk = min(g.channelChunk, C &- first)
             let uChunk = weightsReady ? u + first / g.channelChunk &* g.pairWeightFloats : u
@@ -168,6 +172,7 @@ extension Kernels {
             }
             first &+= chunk
         }
+        if C < g.inChannels { return }  // more channels to come: M stays partial
 
         if g.tileSize == 6 {
             winogradOutputF6x6(bias: bias, output: output, geometry: g, block: block, groupStart: groupStart, tileStart: tileStart,

@@ -222,15 +222,18 @@ def test_vgg16_batch_of_three(factory, rng):
             assert np.array_equal(batch[i], m.forward(x[i]))
 
 
-def test_vgg16_splits_in_lockstep_give_identical_results(factory, rng):
+@pytest.mark.parametrize("size", [384, 224])
+def test_vgg16_splits_in_lockstep_give_identical_results(factory, rng, size):
     """Two 384×384 images: conv3_x and conv4_x run in several splits one after another on all
     workers (WinogradPlan.lockstep), their transformed inputs shared; any thread count gives the
-    same scores bit for bit as one thread, alone or in the batch."""
+    same scores bit for bit as one thread, alone or in the batch. At 224 conv3_x … conv5_x run
+    their pairs side by side chunk by chunk (WinogradPlan.interleavedPairs), 4, 3 or 2 at a time
+    as the thread count cuts the pair ranges (1, 2, 3, 5 threads), with the same sums."""
     path, _ = factory.model("vgg16")
-    x = images(rng, 2, 384, 384)
+    x = images(rng, 2, size, size)
     with vgg.Model(path, threads=1) as m:
         one = m.forward(x)
-        for threads in (2, 3):
+        for threads in (2, 3) if size == 384 else (2, 3, 5):
             m.threads = threads
             assert np.array_equal(m.forward(x), one), threads
             assert np.array_equal(m.forward(x[1:]), one[1:]), threads

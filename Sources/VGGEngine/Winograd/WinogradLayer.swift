@@ -87,6 +87,7 @@ extension Session {
         let plan = WinogradPlan(&g, threads: threads, bf16: bf16)
         let tiles = g.tiles, pairs = plan.pairs, splits = plan.splits, ranges = plan.ranges, microTiles = plan.microTiles
         let splitTiles = plan.splitTiles, pairsPerRange = plan.pairsPerRange, cached = plan.cached
+        let interleaved = plan.interleavedPairs
         let cachedPairs = plan.cachedPairs, slotFloats = plan.slotFloats
         let vFloats = plan.inputFloats, uFloats = plan.weightFloats, mFloats = plan.productFloats
         guard workerScratch.count >= threads else { throw VGGError(.internal, "workspace plan: no Winograd scratch for \(threads) workers") }
@@ -149,12 +150,43 @@ extension Session {
                         Session.prefetchWinogradInput(input, g, first: nextFirst, count: nextCount)
                     }
                 }
-                for pair in range * pairsPerRange..<min(pairs, (range + 1) * pairsPerRange) {
+                let rangePairs = range * pairsPerRange..<min(pairs, (range + 1) * pairsPerRange)
+                if interleaved > 1 {
+                    // Pairs `interleaved` at a time, chunk by chunk: a chunk's V is read by all of
+                    // them while in cache, instead of all of V once per pair (WinogradPlan.interleavedPairs).
+                    var start = rangePairs.lowerBound
+                    while start < rangePairs.upperBound {
+                        let group = start..<min(rangePairs.upperBound, start + interleaved)
+                        var c = 0
+                        while c < g.inChannels {
+                            for pair in group {
+                                let mPair = m + (pair - start) * plan.pairProductFloats
+                                if let kept {
+                                    let pairWeights = kept + pair * keptPairWords * 4
+                                    products(UnsafePointer(v), weights, dtype, bias, output, g, pair * 2, first, splitTiles, 0, count,
+                                             bf16 ? u : pairWeights.assumingMemoryBound(to: Float.self), true, mPair,
+                                             bf16 ? UnsafePointer(vBF16) : nil,
+                                             bf16 ? pairWeights.assumingMemoryBound(to: UInt32.self) : nil, c, c + g.channelChunk)
+                                } else {
+                                    let packed = UnsafeMutableRawPointer(u + g.pairWeightFloats).assumingMemoryBound(to: UInt32.self)
+                                    products(UnsafePointer(v), weights, dtype, bias, output, g, pair * 2, first, splitTiles, 0, count,
+                                             u, false, mPair, bf16 ? UnsafePointer(vBF16) : nil, bf16 ? packed : nil,
+                                             c, c + g.channelChunk)
+                                }
+                            }
+                            c += g.channelChunk
+                        }
+                        start = group.upperBound
+                    }
+                    return
+                }
+                for pair in rangePairs {
                     if let kept {
                         let pairWeights = kept + pair * keptPairWords * 4
                         products(UnsafePointer(v), weights, dtype, bias, output, g, pair * 2, first, splitTiles, 0, count,
                                  bf16 ? u : pairWeights.assumingMemoryBound(to: Float.self), true, m,
-                                 bf16 ? UnsafePointer(vBF16) : nil, bf16 ? pairWeights.assumingMemoryBound(to: UInt32.self) : nil)
+                                 bf16 ? UnsafePointer(vBF16) : nil, bf16 ? pairWeights.assumingMemoryBound(to: UInt32.self) : nil,
+                                 0, g.inChannels)
                         continue
                     }
                     let slot = pair % cachedPairs
@@ -163,7 +195,7 @@ extension Session {
                     let slotU = u + slot * slotFloats
                     let packed = UnsafeMutableRawPointer(slotU + g.pairWeightFloats).assumingMemoryBound(to: UInt32.self)
                     products(UnsafePointer(v), weights, dtype, bias, output, g, pair * 2, first, splitTiles, 0, count,
-                             slotU, ready, m, bf16 ? UnsafePointer(vBF16) : nil, bf16 ? packed : nil)
+                             slotU, ready, m, bf16 ? UnsafePointer(vBF16) : nil, bf16 ? packed : nil, 0, g.inChannels)
                 }
             }
         }
