@@ -27,7 +27,7 @@ struct BenchCommand: ParsableCommand {
           vgg bench -m vgg16.vgg --batch 8 --json
           vgg bench -m vgg16.vgg --no-winograd --layers     # direct convolution only
           vgg bench -m vgg16-bf16.vgg --no-bf16-arithmetic      # f32 arithmetic
-          vgg bench -m vgg16-bf16.vgg --always-bf16-arithmetic  # bf16 dot products even where slower
+          vgg bench -m vgg16-bf16.vgg --always-bf16-arithmetic  # bf16 dot products
 
         Exit status: 0 success, 1 failure, 64 usage error.
         """
