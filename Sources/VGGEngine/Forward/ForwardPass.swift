@@ -204,7 +204,7 @@ extension Session {
         weight.dtype == .bf16 && bf16DotProducts
     }
 
-    /// Whether this session computes bf16 weights with bf16 dot products (what useBF16 decides
+    /// Whether bf16 weights run as bf16 dot products with the Session's option on this CPU (what useBF16 decides
     /// for every bf16 tensor).
     public var bf16DotProducts: Bool {
         guard let bf16 = kernels.bf16 else { return false }
