@@ -35,8 +35,11 @@ struct WinogradPlan {
     /// session): one micro-tile, so that a split's transformed inputs and products (F(6×6),
     /// 128 channels: 256 + 64 KiB) stay in L2 between the input transform, the products and the
     /// output transform. Against 64 tiles (1.5 MiB, out to L3 and back), VGG16 conv1_2 and
-    /// conv2_x ran 0.2–0.9 ms faster each at 224 and 384 (2 threads), 0.35–1 ms on 1 thread.
-    static let cachedSplitTiles = 8
+    /// conv2_x ran 0.2–0.9 ms faster each at 224 and 384 (2 threads), 0.35–1 ms on 1 thread
+    /// (Zen 4, 1 MB L2; 16–32 tiles no faster there). Two micro-tiles where L2 has 2 MB or more
+    /// (Emerald Rapids Xeon, interleaved A/B, conv1_2 + conv2_x medians: 224 1 thread 24.0 →
+    /// 21.9 ms, 384 2 threads 43.4/48.5 → 31.1/34.0 ms). The sums do not depend on the splits.
+    static let cachedSplitTiles = sysconf(Int32(_SC_LEVEL2_CACHE_SIZE)) >= 2 << 20 ? 16 : 8
     /// Bytes of one worker's transformed inputs and products otherwise: fewer, larger splits
     /// transform each pair's weights fewer times (~100 operations per channel and block,
     /// against 36 FMAs per tile), within L3: 8 MiB where the CPU reports less than 64 MiB of
