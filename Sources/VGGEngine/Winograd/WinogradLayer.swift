@@ -150,44 +150,16 @@ extension Session {
                         Session.prefetchWinogradInput(input, g, first: nextFirst, count: nextCount)
                     }
                 }
-                let rangePairs = range * pairsPerRange..<min(pairs, (range + 1) * pairsPerRange)
-                if interleaved > 1 {
-                    // Pairs `interleaved` at a time, chunk by chunk: a chunk's V is read by all of
-                    // them while in cache, instead of all of V once per pair (WinogradPlan.interleavedPairs).
-                    var start = rangePairs.lowerBound
-                    while start < rangePairs.upperBound {
-                        let group = start..<min(rangePairs.upperBound, start + interleaved)
-                        var c = 0
-                        while c < g.inChannels {
-                            for pair in group {
-                                let mPair = m + (pair - start) * plan.pairProductFloats
-                                if let kept {
-                                    let pairWeights = kept + pair * keptPairWords * 4
-                                    products(UnsafePointer(v), weights, dtype, bias, output, g, pair * 2, first, splitTiles, 0, count,
-                                             bf16 ? u : pairWeights.assumingMemoryBound(to: Float.self), true, mPair,
-                                             bf16 ? UnsafePointer(vBF16) : nil,
-                                             bf16 ? pairWeights.assumingMemoryBound(to: UInt32.self) : nil, c, c + g.channelChunk)
-                                } else {
-                                    let packed = UnsafeMutableRawPointer(u + g.pairWeightFloats).assumingMemoryBound(to: UInt32.self)
-                                    products(UnsafePointer(v), weights, dtype, bias, output, g, pair * 2, first, splitTiles, 0, count,
-                                             u, false, mPair, bf16 ? UnsafePointer(vBF16) : nil, bf16 ? packed : nil,
-                                             c, c + g.channelChunk)
-                                }
-                            }
-                            c += g.channelChunk
-                        }
-                        start = group.upperBound
-                    }
-                    return
-                }
-                for pair in rangePairs {
+                // One pair's products over input channels c0 ..< c1 into `mPair`, from its kept
+                // weights or those in its slot (transformed there unless the slot holds them).
+                func pairProducts(_ pair: Int, into mPair: UnsafeMutablePointer<Float>, channels c0: Int, _ c1: Int) {
                     if let kept {
                         let pairWeights = kept + pair * keptPairWords * 4
                         products(UnsafePointer(v), weights, dtype, bias, output, g, pair * 2, first, splitTiles, 0, count,
-                                 bf16 ? u : pairWeights.assumingMemoryBound(to: Float.self), true, m,
+                                 bf16 ? u : pairWeights.assumingMemoryBound(to: Float.self), true, mPair,
                                  bf16 ? UnsafePointer(vBF16) : nil, bf16 ? pairWeights.assumingMemoryBound(to: UInt32.self) : nil,
-                                 0, g.inChannels)
-                        continue
+                                 c0, c1)
+                        return
                     }
                     let slot = pair % cachedPairs
                     let ready = cached && heldPair[worker * cachedPairs + slot] == pair
@@ -195,7 +167,25 @@ extension Session {
                     let slotU = u + slot * slotFloats
                     let packed = UnsafeMutableRawPointer(slotU + g.pairWeightFloats).assumingMemoryBound(to: UInt32.self)
                     products(UnsafePointer(v), weights, dtype, bias, output, g, pair * 2, first, splitTiles, 0, count,
-                             slotU, ready, m, bf16 ? UnsafePointer(vBF16) : nil, bf16 ? packed : nil, 0, g.inChannels)
+                             slotU, ready, mPair, bf16 ? UnsafePointer(vBF16) : nil, bf16 ? packed : nil, c0, c1)
+                }
+                // Pairs `interleaved` at a time, chunk by chunk, each into its own M: a chunk's V is
+                // read by all of them while in cache, instead of all of V once per pair
+                // (WinogradPlan.interleavedPairs). With 1, pair after pair over all channels.
+                let rangeEnd = min(pairs, (range + 1) * pairsPerRange)
+                let channelStep = interleaved > 1 ? g.channelChunk : g.inChannels
+                var start = range * pairsPerRange
+                while start < rangeEnd {
+                    let group = start..<min(rangeEnd, start + interleaved)
+                    var c = 0
+                    while c < g.inChannels {
+                        for pair in group {
+                            pairProducts(pair, into: m + (pair - start) * plan.pairProductFloats, channels: c,
+                                         min(g.inChannels, c + channelStep))
+                        }
+                        c += channelStep
+                    }
+                    start = group.upperBound
                 }
             }
         }
