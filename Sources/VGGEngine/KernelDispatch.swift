@@ -39,6 +39,12 @@ struct BF16Kernels {
     let gather = vggbf16_gather
     let gatherOne = vggbf16_gather_one
     let gatherOneSparse = vggbf16_gather_one_sparse
+    let interleaveInputs = vggamx_interleave_inputs
+    /// Whether this process may use AMX-BF16 tiles (vggamx_available). Asked only when a
+    /// bf16-weight layer could run on them: the first ask requests the tile state from Linux
+    /// for the whole process, which f32 users never need.
+    var amxTiles: Bool { BF16Kernels.amxGranted }
+    private static let amxGranted = vggamx_available() != 0
 }
 
 /// The kernels of one ISA level, as the engine calls them.

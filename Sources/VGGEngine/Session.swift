@@ -6,10 +6,13 @@ import VGGFormat
 public enum BF16Arithmetic: Int, Sendable {
     /// f32 FMAs on the widened weights, like f32 models.
     case off = 0
-    /// bf16 dot products where the CPU has AVX512-BF16 and runs them faster than f32 FMAs
-    /// (vggbf16_full_rate: AMD); f32 elsewhere.
+    /// The fastest bf16 arithmetic the CPU has: the Winograd products of layers with input
+    /// channels in multiples of 32 on AMX tiles where the process may use them
+    /// (vggamx_available: Intel Sapphire Rapids and later); bf16 dot products where the CPU has
+    /// AVX512-BF16 and runs them faster than f32 FMAs (vggbf16_full_rate: AMD); f32 elsewhere.
     case whereFaster = 1
-    /// bf16 dot products wherever the CPU has AVX512-BF16, even where slower (testing, comparing).
+    /// bf16 dot products (never AMX tiles) wherever the CPU has AVX512-BF16, even where slower
+    /// (testing, comparing).
     case always = 2
 }
 

@@ -25,7 +25,7 @@ public typealias WinogradWeightsKernel = (UnsafeRawPointer, UInt32, WinogradGeom
 public typealias WinogradProductsKernel = (UnsafePointer<Float>, UnsafeRawPointer, UInt32, UnsafePointer<Float>?,
                                            UnsafeMutablePointer<Float>, WinogradGeometry, Int, Int, Int, Int, Int,
                                            UnsafeMutablePointer<Float>, Bool, UnsafeMutablePointer<Float>,
-                                           UnsafePointer<UInt16>?, UnsafeMutablePointer<UInt32>?, Int, Int) -> Void
+                                           UnsafePointer<UInt16>?, UnsafeMutablePointer<UInt32>?, Bool, Int, Int) -> Void
 
 /// Every kernel of one ISA level; the parameters of each are documented where it is defined
 /// (Sources/VGGKernelsShared).

@@ -94,7 +94,9 @@ extension Kernels {
     /// With `bf16Inputs` (AVX512-BF16 CPUs only, input channels a multiple of 16) the products
     /// are bf16 dot products instead: `bf16Inputs` is V converted to bf16 and `bf16Pairs` room
     /// for 36 · packedStride packed words per chunk (when `weightsReady`, the pair's packed form,
-    /// chunk after chunk).
+    /// chunk after chunk). With `amxTiles` (vggamx_available() only, input channels and the chunk
+    /// a multiple of 32) `bf16Inputs` is in the tile layout of vggamx_interleave_inputs and the
+    /// products run on AMX tiles.
     /// Only input channels firstChannel ..< endChannel (firstChannel a multiple of the chunk):
     /// the output transform follows once endChannel reaches the last channel, so a caller can
     /// run several pairs chunk by chunk (each with its own `m`) while a chunk's V is in cache.
@@ -104,7 +106,7 @@ extension Kernels {
                                             tileStart: Int, tileEnd: Int, transformedWeights u: UnsafeMutablePointer<Float>,
                                             weightsReady: Bool, products m: UnsafeMutablePointer<Float>,
                                             bf16Inputs: UnsafePointer<UInt16>?, bf16Pairs: UnsafeMutablePointer<UInt32>?,
-                                            firstChannel: Int, endChannel: Int) {
+                                            amxTiles: Bool, firstChannel: Int, endChannel: Int) {
         let C = min(g.inChannels, endChannel)
         let count = tileEnd &- tileStart
         let vStride = g.inputStride(tiles: groupTiles)
@@ -122,6 +124,15 @@ extension Kernels {
             }
             if let inputs = bf16Inputs, let pairs = bf16Pairs {
                 let pairsChunk = weightsReady ? pairs + first / g.channelChunk &* g.points &* g.packedStride : pairs
+                if amxTiles {
+                    // Ready weights: all remaining chunks in one pass, the sums staying in the tiles.
+                    let end = weightsReady ? C : first &+ chunk
+                    vggamx_winograd_products(inputs + tileStart &* 32, vStride, groupTiles &* 32, first, (end &- first) / 2,
+                                             pairsChunk, g.packedStride, g.channelChunk / 2, g.points &* g.packedStride,
+                                             count, m, mStride, first == 0 ? 0 : 1, g.points)
+                    first = end
+                    continue
+                }
                 vggbf16_winograd_products(inputs + tileStart &* 16, vStride, groupTiles &* 16, first, chunk / 2,
                                           pairsChunk, g.packedStride, count, m, mStride, first == 0 ? 0 : 1, g.points)
                 first &+= chunk

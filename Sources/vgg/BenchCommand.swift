@@ -17,7 +17,8 @@ struct BenchCommand: ParsableCommand {
         With --layers, each layer's median time, its share of the run, the algorithm it ran \
         (F(4×4,3×3) or F(6×6,3×3) Winograd, direct, fc), its limit and its efficiency (limit \
         / measured). A layer's limit is the longer of its products at the FMA peak (Winograd: \
-        its element-wise products, not the transforms; bf16 dot products at twice the rate) \
+        its element-wise products, not the transforms; bf16 dot products at twice the rate, \
+        AMX tiles at four times: 3.6× measured on one Emerald Rapids core in L1) \
         and its weights read at the memory bandwidth. The fc layers of a lone image read only \
         the weights of non-zero inputs, so they can beat that limit (above 100%).
 
@@ -130,7 +131,7 @@ struct BenchCommand: ParsableCommand {
                 let t = layerTimes[i].sorted()
                 let med = t.isEmpty ? 0 : t[t.count / 2]
                 let w = work[i]
-                let peak = peakGflops * 1e9 * Double(session.threads) * (w.bf16DotProducts ? 2 : 1)
+                let peak = peakGflops * 1e9 * Double(session.threads) * (w.amxTiles ? 4 : w.bf16DotProducts ? 2 : 1)
                 let limit = max(2 * w.multiplyAdds / peak, Double(w.weightBytes) / (bandwidth * 1e9))
                 return LayerRow(name: m.layers[i].name, algorithm: w.algorithm, seconds: med,
                                 gflops: med > 0 ? flops[i] * Double(batch) / med / 1e9 : 0, limit: limit)
@@ -138,13 +139,17 @@ struct BenchCommand: ParsableCommand {
             let layerTotal = layerRows.reduce(0) { $0 + $1.seconds }, limitTotal = layerRows.reduce(0) { $0 + $1.limit }
             func share(_ r: LayerRow) -> Double { layerTotal > 0 ? r.seconds / layerTotal : 0 }
             func efficiency(_ r: LayerRow) -> Double { r.seconds > 0 ? r.limit / r.seconds : 0 }
-            // Whether this run's bf16 weights went through bf16 dot products (the option and the CPU decide).
+            // Whether this run's bf16 weights went through AMX tiles or bf16 dot products (the option and the CPU decide).
             let bf16DotProducts = m.weightDTypes.contains("bf16") && session.bf16DotProducts
-            let arithmetic = !m.weightDTypes.contains("bf16") ? "" : bf16DotProducts ? ", bf16 dot products" : ", f32 arithmetic"
+            let amxTiles = m.weightDTypes.contains("bf16") && session.amxTiles
+            let arithmetic = !m.weightDTypes.contains("bf16") ? ""
+                : amxTiles ? (bf16DotProducts ? ", AMX tiles + bf16 dot products" : ", AMX tiles (3×3 layers), f32 elsewhere")
+                : bf16DotProducts ? ", bf16 dot products" : ", f32 arithmetic"
             if json {
                 var fields: [(String, JSON)] = [
                     ("model", .string(m.name)), ("size", .int(size)), ("batch", .int(batch)), ("threads", .int(session.threads)),
                     ("kernels", .string(session.kernelPath.rawValue)), ("dtype", .string(m.weightDTypes)), ("bf16_dot_products", .bool(bf16DotProducts)),
+                    ("amx_tiles", .bool(amxTiles)),
                     ("runs", .int(runs)), ("median_ms", .double(median * 1000)), ("min_ms", .double(best * 1000)),
                     ("gflop", .double(total / 1e9)), ("gflops", .double(total / median / 1e9)),
                     ("open_ms", .double(openSeconds * 1000)), ("peak_rss_mb", .double(rssMB)),

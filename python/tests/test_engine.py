@@ -106,6 +106,13 @@ def cpu_vendor():
         return next((line.split(":")[1].strip() for line in f if line.startswith("vendor_id")), "")
 
 
+def cpu_has_amx():
+    """AMX-TILE and AMX-BF16 in the CPU flags (Linux then grants the tile state to a process that asks)."""
+    with open("/proc/cpuinfo") as f:
+        flags = next((line.split(":")[1].split() for line in f if line.startswith("flags")), [])
+    return "amx_tile" in flags and "amx_bf16" in flags
+
+
 @pytest.mark.parametrize("size", [224, 257])
 def test_bf16_arithmetic_within_stated_bound(factory, rng, size):
     """bf16 dot products (AVX512-BF16) for the Winograd products of a bf16-weight VGG16: the
@@ -127,13 +134,37 @@ def test_bf16_arithmetic_within_stated_bound(factory, rng, size):
         exact_alone = m.forward(x[:1])
     if np.array_equal(fast, exact):
         pytest.skip("this CPU lacks AVX512-BF16: bf16 weights are computed in f32")
-    # By default bf16 dot products only where they outrun f32 FMAs (AMD); f32 on Intel.
-    assert np.array_equal(default, fast if cpu_vendor() == "AuthenticAMD" else exact)
     assert np.array_equal(exact_alone[0], exact[0]) and np.array_equal(fast_alone[0], fast[1])  # batch-invariant
+    top = lambda s: set(np.argsort(-s.reshape(s.shape[0], -1).mean(1))[:5])  # noqa: E731
     assert ref.relative_l2(fast, exact.astype(np.float64)) <= 3e-2
-    for i in range(2):
-        top = lambda s: set(np.argsort(-s.reshape(s.shape[0], -1).mean(1))[:5])  # noqa: E731
-        assert top(fast[i]) == top(exact[i])
+    assert all(top(fast[i]) == top(exact[i]) for i in range(2))
+    # By default the 3×3 layers on AMX tiles where the CPU has them (Intel Sapphire Rapids and
+    # later; the same roundings as bf16 dot products, other sums), bf16 dot products where they
+    # outrun f32 FMAs (AMD), f32 elsewhere.
+    if cpu_has_amx():
+        assert not np.array_equal(default, exact) and not np.array_equal(default, fast)
+        assert ref.relative_l2(default, exact.astype(np.float64)) <= 3e-2
+        assert all(top(default[i]) == top(exact[i]) for i in range(2))
+    else:
+        assert np.array_equal(default, fast if cpu_vendor() == "AuthenticAMD" else exact)
+
+
+@pytest.mark.parametrize("size", [224, 257])
+def test_amx_tiles_give_the_same_sums_on_any_thread_count(factory, rng, size):
+    """The 3×3 layers of a bf16 VGG16 on AMX tiles (the default where the CPU has them): 16 tiles
+    per tile row, the last 1–15 of a split in a tile of that many rows (257: ragged everywhere),
+    the sums kept in the tiles over all input channels. One image alone, the batch, and 1, 2 and
+    3 threads give the same scores bit for bit."""
+    if not cpu_has_amx():
+        pytest.skip("this CPU has no AMX tiles")
+    path, _ = factory.model("vgg16", dtype="bf16")
+    x = images(rng, 2, size, size)
+    with vgg.Model(path, threads=1) as m:
+        one = m.forward(x)
+        for threads in (1, 2, 3):
+            m.threads = threads
+            assert np.array_equal(m.forward(x), one), threads
+            assert np.array_equal(m.forward(x[1:]), one[1:]), threads
 
 
 def test_vgg16_layer_shapes_fast_vs_reference_kernels(factory, rng):
@@ -467,7 +498,7 @@ def test_features_only_model(tmp_path, rng):
             assert "classifier" in str(e.value) or "top_k" in str(e.value)
 
 
-@pytest.mark.parametrize("dtype, spend_tile", [("f32", 4), ("bf16", 6)])
+@pytest.mark.parametrize("dtype, spend_tile", [("f32", 4), ("bf16", 6), ("bf16 default", 6)])
 def test_kept_winograd_weights_change_nothing(factory, rng, dtype, spend_tile):
     """A model keeps the Winograd weights of its first 3×3 layers once a session has transformed
     them (≤ 64 MiB; for bf16 dot products packed as those read them): counted in the workspace
@@ -476,11 +507,13 @@ def test_kept_winograd_weights_change_nothing(factory, rng, dtype, spend_tile):
     forced) keeps fewer of those the default tiles then need, which are transformed per run
     (f32: conv3_2 and conv3_3 at 224×224 after F(4×4); bf16: conv4_2 and conv4_3 after F(6×6));
     the tiles themselves follow from the size alone. Without AVX512-BF16 the bf16 file is
-    computed in f32, and the same holds."""
-    path, _ = factory.model("vgg16", dtype=dtype)
+    computed in f32, and the same holds. "bf16 default": the same packed pairs on AMX tiles where
+    the CPU has them (≤ 128 MiB packed: every 3×3 layer but conv1_1 at F(4×4))."""
+    path, _ = factory.model("vgg16", dtype=dtype.split()[0])
     x = images(rng, 1, 224, 224)
     fresh = vgg.Model(path, threads=2)
-    arithmetic = "always" if dtype == "bf16" else False  # bf16: the packed pairs of bf16 dot products
+    # bf16: the packed pairs of bf16 dot products (or with the default, of AMX tiles)
+    arithmetic = {"bf16": "always", "bf16 default": True}.get(dtype, False)
     fresh.bf16_arithmetic = arithmetic
     before = fresh.workspace_bytes(224, 224)
     want = fresh.forward(x)

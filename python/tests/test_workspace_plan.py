@@ -80,7 +80,7 @@ CASES = [  # dtype, threads, n, height, width
     ("f32", 2, 2, 257, 301),    # odd sizes, F(6×6) and F(4×4) layers
     ("f32", 2, 1, 384, 384),
     ("f16", 2, 1, 224, 224),    # fc: blocked weights, a lone pixel from its non-zero inputs
-    ("bf16", 2, 1, 224, 224),   # bf16 dot products where faster on this CPU, else f32
+    ("bf16", 2, 1, 224, 224),   # AMX tiles or bf16 dot products where faster on this CPU, else f32
     ("bf16", 1, 3, 240, 272),   # fc on many pixels
     ("bf16 always", 2, 1, 224, 224),  # bf16 dot products wherever the CPU has them (tap pairs)
     ("bf16 always", 1, 3, 240, 272),

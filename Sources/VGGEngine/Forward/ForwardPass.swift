@@ -211,9 +211,24 @@ extension Session {
         return bf16Arithmetic == .always || (bf16Arithmetic == .whereFaster && bf16.fullRate)
     }
 
-    /// useBF16 for a Winograd layer, whose bf16 products also need input channels in whole blocks.
+    /// Whether a Winograd layer's products are bf16 (dot products or AMX tiles): useBF16 with
+    /// input channels in whole blocks, or useAMX.
     func useBF16Winograd(_ l: Layer, weight: Tensor) -> Bool {
-        useBF16(weight) && l.inChannels % 16 == 0
+        (useBF16(weight) && l.inChannels % 16 == 0) || useAMX(l, weight: weight)
+    }
+
+    /// Whether a Winograd layer's bf16 products run on AMX tiles: bf16 weights, input channels
+    /// in multiples of 32 (a tile row), the default arithmetic, and the process may use AMX
+    /// (asked last: the first ask requests the tile state from Linux).
+    func useAMX(_ l: Layer, weight: Tensor) -> Bool {
+        weight.dtype == .bf16 && bf16Arithmetic == .whereFaster && l.inChannels % 32 == 0 && kernels.bf16?.amxTiles == true
+    }
+
+    /// Whether the model's bf16-weight Winograd layers would run on AMX tiles (vgg bench's header).
+    public var amxTiles: Bool {
+        model.layers.contains { l in
+            l.weight.map { Session.winogradShape(l) && useAMX(l, weight: $0) } ?? false
+        }
     }
 
     /// Whether layer `l` runs as Winograd (kernels offer it, option on, shape and buffers fit).

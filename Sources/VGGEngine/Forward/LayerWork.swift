@@ -16,6 +16,8 @@ public struct LayerWork: Sendable {
     public let weightBytes: Int
     /// Products as bf16 dot products (two multiply-adds per lane and instruction).
     public let bf16DotProducts: Bool
+    /// Products on AMX tiles (bf16DotProducts is then true too).
+    public var amxTiles = false
 }
 
 extension Session {
@@ -41,7 +43,9 @@ extension Session {
                 let tileCount = ((out.height + m - 1) / m) * ((out.width + m - 1) / m)
                 let products = Double(points * tileCount) * Double(l.inChannels * l.outChannels) * images
                 let bf16 = l.weight.map { useBF16Winograd(l, weight: $0) } ?? false
-                return LayerWork(algorithm: "F(\(m)×\(m),3×3)", multiplyAdds: products, weightBytes: weightBytes, bf16DotProducts: bf16)
+                var work = LayerWork(algorithm: "F(\(m)×\(m),3×3)", multiplyAdds: products, weightBytes: weightBytes, bf16DotProducts: bf16)
+                work.amxTiles = l.weight.map { useAMX(l, weight: $0) } ?? false
+                return work
             }
             let bf16 = i >= firstFC && (l.weight.map(useBF16) ?? false)
             return LayerWork(algorithm: i >= firstFC ? "fc" : "direct", multiplyAdds: direct, weightBytes: weightBytes,

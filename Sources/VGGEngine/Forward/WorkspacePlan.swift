@@ -46,14 +46,14 @@ extension Session {
             var g = site.geometry(tileSize: tiles[site.index])
             for images in groupSizes {
                 g.images = images
-                w.workerScratch = max(w.workerScratch, WinogradPlan(&g, threads: pool.threadCount, bf16: site.bf16).scratchFloats)
+                w.workerScratch = max(w.workerScratch, WinogradPlan(&g, threads: pool.threadCount, bf16: site.bf16, amx: site.amx).scratchFloats)
             }
-            let split = WinogradPlan(&g, threads: pool.threadCount, bf16: site.bf16)
+            let split = WinogradPlan(&g, threads: pool.threadCount, bf16: site.bf16, amx: site.amx)
             let words = Session.keptWeightWords(g, pairs: split.pairs, packed: site.bf16)
             let key = keptWeightsKey(site.weight, g, packed: site.bf16)
             if kept.contains(key) {
                 w.keptWeightWords += words
-            } else if keptUsed + words <= Session.keptWeightBudgetWords {
+            } else if keptUsed + words <= Session.keptWeightBudgetWords(packed: site.bf16) {
                 w.keptWeightWords += words
                 keptUsed += words
                 kept.insert(key)

@@ -49,8 +49,11 @@ final class KeptWeightsStore: @unchecked Sendable {
 
 extension Session {
     /// 4-byte words (floats, or packed bf16 pairs) of transformed weights one model keeps at
-    /// most (64 MiB): with VGG16's f32 weights at 224×224 peak RSS stays under 650 MB.
-    static let keptWeightBudgetWords = (64 << 20) / 4
+    /// most: 64 MiB, so that with VGG16's f32 weights at 224×224 peak RSS stays under 650 MB;
+    /// 128 MiB when packed (bf16 files map half the bytes): all of VGG16's 3×3 layers but
+    /// conv1_1 (118 MB). Not keeping conv5_x made them the slowest layers per product on AMX
+    /// tiles (transformed and packed again every run: 1.6–1.8 ms each at 224, 2 threads).
+    static func keptWeightBudgetWords(packed: Bool) -> Int { (packed ? 128 << 20 : 64 << 20) / 4 }
 
     /// Chunks of channelChunk input channels of a layer's weights.
     static func weightChunks(_ g: WinogradGeometry) -> Int {
@@ -85,7 +88,7 @@ extension Session {
         let words = Session.keptWeightWords(g, pairs: pairs, packed: packed)
         return try model.keptWeights.locked { buffers, used in
             if let kept = buffers[key] { return UnsafeMutableRawPointer(kept.pointer) }
-            guard used + words <= Session.keptWeightBudgetWords else { return nil }
+            guard used + words <= Session.keptWeightBudgetWords(packed: packed) else { return nil }
             let buffer = FloatBuffer()
             let kept = UnsafeMutableRawPointer(try buffer.reserve(words))
             try makeKeptWeights(w, weight: weight, geometry: g, pairs: pairs, packed: packed, into: kept)
@@ -127,12 +130,12 @@ extension Session {
     /// model keeps already, so a run's arithmetic does not depend on the sizes run before it.
     func winogradTiles(_ plan: ForwardPlan) -> [Int] {
         var tiles = [Int](repeating: 0, count: plan.last + 1)
-        let budget = Session.keptWeightBudgetWords
         var used = 0
         for site in winogradSites(plan) {
+            let budget = Session.keptWeightBudgetWords(packed: site.bf16)
             func keptWords(_ tile: Int) -> Int {
                 var g = site.geometry(tileSize: tile)
-                let split = WinogradPlan(&g, threads: 1, bf16: site.bf16)
+                let split = WinogradPlan(&g, threads: 1, bf16: site.bf16, amx: site.amx)
                 return Session.keptWeightWords(g, pairs: split.pairs, packed: site.bf16)
             }
             let l = site.layer

@@ -69,8 +69,8 @@ extension Session {
     func winograd(_ l: Layer, _ w: WinogradKernels, images: Int, stride: Int, input: UnsafePointer<Float>, weight: Tensor,
                   bias: UnsafePointer<Float>?, inShape: ActivationShape, inBorder: Int, output: UnsafeMutablePointer<Float>,
                   outShape: ActivationShape, outBorder: Int, tileSize: Int, pooled: (ActivationShape, Int)? = nil) throws {
-        let bf16 = useBF16Winograd(l, weight: weight)
-        let convert = kernels.bf16?.convert
+        let bf16 = useBF16Winograd(l, weight: weight), amx = useAMX(l, weight: weight)
+        let convert = kernels.bf16?.convert, interleave = kernels.bf16?.interleaveInputs
         if bf16 && convert == nil { throw VGGError(.internal, "layer '\(l.name)': bf16 products without bf16 kernels") }
         var g = Session.winogradGeometry(l, inShape: inShape, inBorder: inBorder, outShape: outShape, outBorder: outBorder,
                                          tileSize: tileSize)
@@ -84,7 +84,7 @@ extension Session {
         g.inImageFloats = stride
         g.outImageFloats = stride
         let threads = pool.threadCount
-        let plan = WinogradPlan(&g, threads: threads, bf16: bf16)
+        let plan = WinogradPlan(&g, threads: threads, bf16: bf16, amx: amx)
         let tiles = g.tiles, pairs = plan.pairs, splits = plan.splits, ranges = plan.ranges, microTiles = plan.microTiles
         let splitTiles = plan.splitTiles, pairsPerRange = plan.pairsPerRange, cached = plan.cached
         let interleaved = plan.interleavedPairs
@@ -121,7 +121,12 @@ extension Session {
         func shareInputs(of split: Int) {
             let v = scratch[0], vBF16 = halfInputs(v), (first, count) = tileRange(of: split)
             pool.parallelFor(inBlocks) { cb in inputKernel(input, g, cb, first, splitTiles, 0, count, v) }
-            if bf16 {
+            if amx {
+                let vStride = g.inputStride(tiles: splitTiles), points = g.points
+                pool.parallelFor(threads) { k in
+                    interleave?(v, vStride, splitTiles, inBlocks, k * points / threads, (k + 1) * points / threads, vBF16)
+                }
+            } else if bf16 {
                 pool.parallelFor(threads) { k in
                     let start = k * vFloats / threads, end = (k + 1) * vFloats / threads
                     convert?(v + start, vBF16 + start, end - start)
@@ -138,7 +143,11 @@ extension Session {
                 let u = own + vFloats, m = u + uFloats, vBF16 = halfInputs(v)
                 if heldSplit[worker] != split {
                     for cb in 0..<inBlocks { inputKernel(input, g, cb, first, splitTiles, 0, count, v) }
-                    if bf16 { convert?(v, vBF16, vFloats) }
+                    if amx {
+                        interleave?(v, g.inputStride(tiles: splitTiles), splitTiles, inBlocks, 0, g.points, vBF16)
+                    } else if bf16 {
+                        convert?(v, vBF16, vFloats)
+                    }
                     heldSplit[worker] = split
                     // The split this worker probably takes next (tasks go out in order, round the
                     // workers) is fetched to L2 while this one's products run: single-micro-tile
@@ -158,7 +167,7 @@ extension Session {
                         products(UnsafePointer(v), weights, dtype, bias, output, g, pair * 2, first, splitTiles, 0, count,
                                  bf16 ? u : pairWeights.assumingMemoryBound(to: Float.self), true, mPair,
                                  bf16 ? UnsafePointer(vBF16) : nil, bf16 ? pairWeights.assumingMemoryBound(to: UInt32.self) : nil,
-                                 c0, c1)
+                                 amx, c0, c1)
                         return
                     }
                     let slot = pair % cachedPairs
@@ -167,7 +176,7 @@ extension Session {
                     let slotU = u + slot * slotFloats
                     let packed = UnsafeMutableRawPointer(slotU + g.pairWeightFloats).assumingMemoryBound(to: UInt32.self)
                     products(UnsafePointer(v), weights, dtype, bias, output, g, pair * 2, first, splitTiles, 0, count,
-                             slotU, ready, mPair, bf16 ? UnsafePointer(vBF16) : nil, bf16 ? packed : nil, c0, c1)
+                             slotU, ready, mPair, bf16 ? UnsafePointer(vBF16) : nil, bf16 ? packed : nil, amx, c0, c1)
                 }
                 // Pairs `interleaved` at a time, chunk by chunk, each into its own M: a chunk's V is
                 // read by all of them while in cache, instead of all of V once per pair

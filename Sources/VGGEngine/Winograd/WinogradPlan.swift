@@ -14,7 +14,9 @@ struct WinogradPlan {
     /// Pairs a task runs side by side, chunk of input channels by chunk, each into its own M (1:
     /// pair after pair): layers of several chunks whose weights are not cached per worker, where
     /// a chunk's transformed inputs fit in L2 (interleaveInputBytes), so that the pairs after
-    /// the first read them from there instead of all of V again per pair.
+    /// the first read them from there instead of all of V again per pair. Never on AMX tiles:
+    /// there the sums stay in the tiles over all channels of kept weights, and each chunk would
+    /// store and load M again (VGG16 224, 2 threads: the products took 43% of a run).
     let interleavedPairs: Int
     /// Splits run one after another on all workers (on several threads, layers whose weights
     /// are not cached per worker, and any layer of a single split): each split's inputs are
@@ -57,7 +59,7 @@ struct WinogradPlan {
     static let interleaveInputBytes = 2 << 20
 
     /// Sets g.channelChunk for the layer.
-    init(_ g: inout WinogradGeometry, threads: Int, bf16: Bool) {
+    init(_ g: inout WinogradGeometry, threads: Int, bf16: Bool, amx: Bool) {
         let tiles = g.tiles
         pairs = (g.outBlocks + 1) / 2
         cached = g.inChannels <= 128 && pairs <= WinogradPlan.cachedPairLimit
@@ -83,7 +85,7 @@ struct WinogradPlan {
         pairsPerRange = (pairs + wantedRanges - 1) / wantedRanges
         ranges = (pairs + pairsPerRange - 1) / pairsPerRange
         let chunkInputBytes = 4 * g.inputFloats(tiles: splitTiles) / max(1, (g.inChannels + g.channelChunk - 1) / g.channelChunk)
-        interleavedPairs = cached || g.inChannels <= g.channelChunk || chunkInputBytes > WinogradPlan.interleaveInputBytes
+        interleavedPairs = amx || cached || g.inChannels <= g.channelChunk || chunkInputBytes > WinogradPlan.interleaveInputBytes
             ? 1 : min(pairsPerRange, WinogradPlan.interleaveLimit)
         inputFloats = g.inputFloats(tiles: splitTiles)
         slotFloats = g.pairWeightFloats + (bf16 ? g.points * g.packedStride : 0)
@@ -104,8 +106,8 @@ struct WinogradSite {
     let inBorder: Int
     let outShape: ActivationShape
     let outBorder: Int
-    /// Products in bf16 (useBF16Winograd).
-    let bf16: Bool
+    /// Products in bf16 (useBF16Winograd), on AMX tiles (useAMX).
+    let bf16: Bool, amx: Bool
 
     /// The layer's geometry with `tileSize`.
     func geometry(tileSize: Int) -> WinogradGeometry {
@@ -124,7 +126,7 @@ extension Session {
             if let weight = l.weight, useWinograd(l, inBorder: inBorder, outWidth: outShape.width) {
                 sites.append(WinogradSite(index: i, layer: l, weight: weight, inShape: inShape, inBorder: inBorder,
                                           outShape: outShape, outBorder: plan.borders[i],
-                                          bf16: useBF16Winograd(l, weight: weight)))
+                                          bf16: useBF16Winograd(l, weight: weight), amx: useAMX(l, weight: weight)))
             }
             inShape = outShape
             inBorder = plan.borders[i]

@@ -1,0 +1,176 @@
+/* AMX tile kernels: see include/vgg_amx.h. */
+#include "vgg_amx.h"
+#include "vgg_bf16.h"
+
+#if defined(__x86_64__) && defined(__linux__)
+#include <cpuid.h>
+#include <immintrin.h>
+#include <pthread.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#define AMX_TARGET __attribute__((target("amx-tile,amx-bf16")))
+#define CONVERT_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16")))
+
+/* Linux's arch_prctl codes for dynamically enabled state (asm/prctl.h) and the tile data state. */
+enum { ARCH_REQ_XCOMP_PERM_CODE = 0x1023, XFEATURE_XTILEDATA_BIT = 18 };
+
+static int amx_granted;
+static pthread_once_t amx_once = PTHREAD_ONCE_INIT;
+
+static void request_amx(void) {
+    unsigned int eax, ebx, ecx, edx;
+    if (!vggbf16_supported()) return;
+    if (!__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx)) return;
+    if (!(edx & (1u << 24)) || !(edx & (1u << 22))) return;
+    /* OSXSAVE (CPUID.1:ECX bit 27) before reading XCR0. */
+    if (!__get_cpuid(1, &eax, &ebx, &ecx, &edx) || !(ecx & (1u << 27))) return;
+    unsigned int lo, hi;
+    __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+    if ((lo & 0x60000u) != 0x60000u) return;
+    if (syscall(SYS_arch_prctl, ARCH_REQ_XCOMP_PERM_CODE, XFEATURE_XTILEDATA_BIT) != 0) return;
+    amx_granted = 1;
+}
+
+int vggamx_available(void) {
+    pthread_once(&amx_once, request_amx);
+    return amx_granted;
+}
+
+CONVERT_TARGET void vggamx_interleave_inputs(const float *v, size_t vStride, size_t groupTiles, size_t inBlocks, size_t xi0,
+                                             size_t xi1, uint16_t *out) {
+    for (size_t xi = xi0; xi < xi1; xi++) {
+        for (size_t j = 0; j < inBlocks / 2; j++) {
+            const float *lo = v + xi * vStride + 2 * j * groupTiles * 16, *hi = lo + groupTiles * 16;
+            uint16_t *row = out + xi * vStride + j * groupTiles * 32;
+            for (size_t t = 0; t < groupTiles; t++) {
+                _mm256_storeu_si256((__m256i *)(row + t * 32), (__m256i)_mm512_cvtneps_pbh(_mm512_loadu_ps(lo + t * 16)));
+                _mm256_storeu_si256((__m256i *)(row + t * 32 + 16), (__m256i)_mm512_cvtneps_pbh(_mm512_loadu_ps(hi + t * 16)));
+            }
+        }
+    }
+}
+
+/* Tile register use: 0–3 sums (row group r, output block k at 2r + k), 4–5 inputs of row groups
+ * 0 and 1, 6–7 weights of output blocks 0 and 1. Palette 1: 16 rows of at most 64 bytes. */
+struct tile_config {
+    uint8_t palette, start_row, reserved[14];
+    uint16_t colsb[16];
+    uint8_t rows[16];
+};
+
+/* Sums and inputs of `rows` rows (tiles), weights of 16 rows (channel pairs), all 64 bytes wide. */
+AMX_TARGET static void configure(size_t rows) {
+    struct tile_config c;
+    __builtin_memset(&c, 0, sizeof c);
+    c.palette = 1;
+    for (int i = 0; i < 8; i++) {
+        c.colsb[i] = 64;
+        c.rows[i] = (uint8_t)(i < 6 ? rows : 16);
+    }
+    _tile_loadconfig(&c);
+}
+
+/* Row bytes: M rows hold 2 blocks of 16 f32, V rows 32 bf16, P rows 2 blocks of 16 words. */
+enum { M_ROW = 128, V_ROW = 64, P_ROW = 128 };
+
+/* The weights of channel pairs q … q + 15: in chunk q / chunkPairs, chunkStride words apart. */
+static inline const uint32_t *pair_weights(const uint32_t *p, size_t q, size_t chunkPairs, size_t chunkStride) {
+    return p + q / chunkPairs * chunkStride + q % chunkPairs * 32;
+}
+
+/* Two row groups (32 tiles from v, m) and both output blocks. */
+AMX_TARGET static void two_groups(const uint16_t *v, size_t blockStride, const uint32_t *p, size_t chunkPairs,
+                                  size_t chunkStride, size_t pairs, float *m, int accumulate) {
+    if (accumulate) {
+        _tile_loadd(0, m, M_ROW);
+        _tile_loadd(1, m + 16, M_ROW);
+        _tile_loadd(2, m + 16 * 32, M_ROW);
+        _tile_loadd(3, m + 16 * 32 + 16, M_ROW);
+    } else {
+        _tile_zero(0);
+        _tile_zero(1);
+        _tile_zero(2);
+        _tile_zero(3);
+    }
+    for (size_t q = 0; q < pairs; q += 16) {
+        const uint16_t *a = v + q / 16 * blockStride;
+        const uint32_t *w = pair_weights(p, q, chunkPairs, chunkStride);
+        _tile_loadd(4, a, V_ROW);
+        _tile_loadd(5, a + 16 * 32, V_ROW);
+        _tile_loadd(6, w, P_ROW);
+        _tile_loadd(7, w + 16, P_ROW);
+        _tile_dpbf16ps(0, 4, 6);
+        _tile_dpbf16ps(1, 4, 7);
+        _tile_dpbf16ps(2, 5, 6);
+        _tile_dpbf16ps(3, 5, 7);
+    }
+    _tile_stored(0, m, M_ROW);
+    _tile_stored(1, m + 16, M_ROW);
+    _tile_stored(2, m + 16 * 32, M_ROW);
+    _tile_stored(3, m + 16 * 32 + 16, M_ROW);
+}
+
+/* One row group (the configured rows) and both output blocks. */
+AMX_TARGET static void one_group(const uint16_t *v, size_t blockStride, const uint32_t *p, size_t chunkPairs,
+                                 size_t chunkStride, size_t pairs, float *m, int accumulate) {
+    if (accumulate) {
+        _tile_loadd(0, m, M_ROW);
+        _tile_loadd(1, m + 16, M_ROW);
+    } else {
+        _tile_zero(0);
+        _tile_zero(1);
+    }
+    for (size_t q = 0; q < pairs; q += 16) {
+        const uint32_t *w = pair_weights(p, q, chunkPairs, chunkStride);
+        _tile_loadd(4, v + q / 16 * blockStride, V_ROW);
+        _tile_loadd(6, w, P_ROW);
+        _tile_loadd(7, w + 16, P_ROW);
+        _tile_dpbf16ps(0, 4, 6);
+        _tile_dpbf16ps(1, 4, 7);
+    }
+    _tile_stored(0, m, M_ROW);
+    _tile_stored(1, m + 16, M_ROW);
+}
+
+AMX_TARGET void vggamx_winograd_products(const uint16_t *v, size_t vStride, size_t blockStride, size_t c0, size_t pairs,
+                                         const uint32_t *p, size_t pStride, size_t chunkPairs, size_t chunkStride,
+                                         size_t tiles, float *m, size_t mStride, int accumulate, size_t points) {
+    size_t full = tiles / 16 * 16, rest = tiles - full;
+    const uint16_t *vc = v + c0 / 32 * blockStride;
+    if (full > 0) {
+        configure(16);
+        for (size_t xi = 0; xi < points; xi++) {
+            const uint16_t *vx = vc + xi * vStride;
+            const uint32_t *px = p + xi * pStride;
+            float *mx = m + xi * mStride;
+            size_t t = 0;
+            for (; t + 32 <= full; t += 32)
+                two_groups(vx + t * 32, blockStride, px, chunkPairs, chunkStride, pairs, mx + t * 32, accumulate);
+            if (t < full) one_group(vx + t * 32, blockStride, px, chunkPairs, chunkStride, pairs, mx + t * 32, accumulate);
+        }
+    }
+    if (rest > 0) {
+        /* The last 1–15 tiles: tiles of that many rows, so nothing past them is read or written. */
+        configure(rest);
+        for (size_t xi = 0; xi < points; xi++)
+            one_group(vc + xi * vStride + full * 32, blockStride, p + xi * pStride, chunkPairs, chunkStride, pairs,
+                      m + xi * mStride + full * 32, accumulate);
+    }
+    _tile_release();
+}
+
+#else
+int vggamx_available(void) { return 0; }
+void vggamx_interleave_inputs(const float *v, size_t vStride, size_t groupTiles, size_t inBlocks, size_t xi0, size_t xi1,
+                              uint16_t *out) {
+    (void)v; (void)vStride; (void)groupTiles; (void)inBlocks; (void)xi0; (void)xi1; (void)out;
+}
+void vggamx_winograd_products(const uint16_t *v, size_t vStride, size_t blockStride, size_t c0, size_t pairs,
+                              const uint32_t *p, size_t pStride, size_t chunkPairs, size_t chunkStride, size_t tiles,
+                              float *m, size_t mStride, int accumulate, size_t points) {
+    (void)v; (void)vStride; (void)blockStride; (void)c0; (void)pairs; (void)p; (void)pStride; (void)chunkPairs;
+    (void)chunkStride; (void)tiles; (void)m;
+    (void)mStride; (void)accumulate; (void)points;
+}
+#endif
