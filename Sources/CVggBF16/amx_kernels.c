@@ -160,8 +160,57 @@ AMX_TARGET void vggamx_winograd_products(const uint16_t *v, size_t vStride, size
     _tile_release();
 }
 
+AMX_TARGET void vggamx_gather(const uint32_t *x, size_t pairs, size_t pixels, size_t q0, size_t q1, const uint32_t *p0,
+                              const uint32_t *p1, float *out0, float *out1, const int64_t *pixelOutput, const float *bias0,
+                              const float *bias1, int relu) {
+    /* 16 pixels' sums of both blocks, gathered from and scattered to their places in the output. */
+    float sums[16 * 32] __attribute__((aligned(64)));
+    size_t rows = 0;
+    for (size_t j0 = 0; j0 < pixels; j0 += 16) {
+        size_t n = pixels - j0 < 16 ? pixels - j0 : 16;
+        if (n != rows) {
+            configure(n);
+            rows = n;
+        }
+        for (size_t r = 0; r < n; r++) {
+            size_t at = (size_t)pixelOutput[j0 + r];
+            for (size_t i = 0; i < 16; i++) {
+                sums[r * 32 + i] = q0 == 0 ? (bias0 ? bias0[i] : 0.0f) : out0[at + i];
+                sums[r * 32 + 16 + i] = q0 == 0 ? (bias1 ? bias1[i] : 0.0f) : out1 ? out1[at + i] : 0.0f;
+            }
+        }
+        _tile_loadd(0, sums, M_ROW);
+        _tile_loadd(1, sums + 16, M_ROW);
+        const uint32_t *rowsOfX = x + j0 * pairs;
+        for (size_t q = q0; q < q1; q += 16) {
+            _tile_loadd(4, rowsOfX + q, pairs * 4);
+            _tile_loadd(6, p0 + (q - q0) * 16, 64);
+            _tile_loadd(7, p1 + (q - q0) * 16, 64);
+            _tile_dpbf16ps(0, 4, 6);
+            _tile_dpbf16ps(1, 4, 7);
+        }
+        _tile_stored(0, sums, M_ROW);
+        _tile_stored(1, sums + 16, M_ROW);
+        for (size_t r = 0; r < n; r++) {
+            size_t at = (size_t)pixelOutput[j0 + r];
+            for (size_t i = 0; i < 16; i++) {
+                float a = sums[r * 32 + i], b = sums[r * 32 + 16 + i];
+                out0[at + i] = relu && a < 0.0f ? 0.0f : a;
+                if (out1) out1[at + i] = relu && b < 0.0f ? 0.0f : b;
+            }
+        }
+    }
+    if (rows) _tile_release();
+}
+
 #else
 int vggamx_available(void) { return 0; }
+void vggamx_gather(const uint32_t *x, size_t pairs, size_t pixels, size_t q0, size_t q1, const uint32_t *p0,
+                   const uint32_t *p1, float *out0, float *out1, const int64_t *pixelOutput, const float *bias0,
+                   const float *bias1, int relu) {
+    (void)x; (void)pairs; (void)pixels; (void)q0; (void)q1; (void)p0; (void)p1; (void)out0; (void)out1; (void)pixelOutput;
+    (void)bias0; (void)bias1; (void)relu;
+}
 void vggamx_interleave_inputs(const float *v, size_t vStride, size_t groupTiles, size_t inBlocks, size_t xi0, size_t xi1,
                               uint16_t *out) {
     (void)v; (void)vStride; (void)groupTiles; (void)inBlocks; (void)xi0; (void)xi1; (void)out;

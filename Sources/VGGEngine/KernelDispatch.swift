@@ -40,6 +40,7 @@ struct BF16Kernels {
     let gatherOne = vggbf16_gather_one
     let gatherOneSparse = vggbf16_gather_one_sparse
     let interleaveInputs = vggamx_interleave_inputs
+    let amxGather = vggamx_gather
     /// Whether this process may use AMX-BF16 tiles (vggamx_available). Asked only when a
     /// bf16-weight layer could run on them: the first ask requests the tile state from Linux
     /// for the whole process, which f32 users never need.

@@ -118,7 +118,8 @@ def test_bf16_arithmetic_within_stated_bound(factory, rng, size):
     """bf16 dot products (AVX512-BF16) for the Winograd products of a bf16-weight VGG16: the
     transformed inputs and weights (and the fc layers' inputs) are rounded to 8 significant bits
     (≤ 2⁻⁹ each), on top of the bf16 weights themselves. Bound, against the same file computed in f32: relative L2 ≤ 3e-2
-    (measured ~2e-2 with random weights at 224 and 384), same top-5 classes."""
+    (measured ~2e-2 with random weights at 224 and 384), same top-5 classes. The same bound
+    holds for AMX tiles (the default where the CPU has them; at 257 the fc layers too)."""
     path, _ = factory.model("vgg16", dtype="bf16")
     x = images(rng, 2, size, size)
     with vgg.Model(path, threads=2) as m:
@@ -149,12 +150,13 @@ def test_bf16_arithmetic_within_stated_bound(factory, rng, size):
         assert np.array_equal(default, fast if cpu_vendor() == "AuthenticAMD" else exact)
 
 
-@pytest.mark.parametrize("size", [224, 257])
+@pytest.mark.parametrize("size", [224, 257, 384])
 def test_amx_tiles_give_the_same_sums_on_any_thread_count(factory, rng, size):
     """The 3×3 layers of a bf16 VGG16 on AMX tiles (the default where the CPU has them): 16 tiles
     per tile row, the last 1–15 of a split in a tile of that many rows (257: ragged everywhere),
-    the sums kept in the tiles over all input channels. One image alone, the batch, and 1, 2 and
-    3 threads give the same scores bit for bit."""
+    the sums kept in the tiles over all input channels; at 257 and 384 the fc layers too (2×2
+    and 6×6 pixels per image: 16-pixel tiles and a ragged one). One image alone, the batch,
+    and 1, 2 and 3 threads give the same scores bit for bit."""
     if not cpu_has_amx():
         pytest.skip("this CPU has no AMX tiles")
     path, _ = factory.model("vgg16", dtype="bf16")

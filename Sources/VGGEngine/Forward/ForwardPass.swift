@@ -224,6 +224,16 @@ extension Session {
         weight.dtype == .bf16 && bf16Arithmetic == .whereFaster && l.inChannels % 32 == 0 && kernels.bf16?.amxTiles == true
     }
 
+    /// Whether an fc layer (as a convolution of `taps` taps, `perImage` output pixels per image)
+    /// runs on AMX tiles: bf16 OBLOCK16 weights, taps in multiples of 32 (a tile row), the default
+    /// arithmetic, the process may use AMX, and several pixels per image (inputs larger than the
+    /// classifier's: a lone pixel is bound by reading the weights, which its non-zero inputs
+    /// thin out; decided per image, so that an image's result does not depend on its batch).
+    func useAMXFC(_ weight: Tensor, taps: Int, perImage: Int) -> Bool {
+        weight.dtype == .bf16 && weight.layout == .oBlock16 && bf16Arithmetic == .whereFaster && taps % 32 == 0
+            && perImage > 1 && kernels.bf16?.amxTiles == true
+    }
+
     /// Whether the model's bf16-weight Winograd layers would run on AMX tiles (vgg bench's header).
     public var amxTiles: Bool {
         model.layers.contains { l in

@@ -47,9 +47,13 @@ extension Session {
                 work.amxTiles = l.weight.map { useAMX(l, weight: $0) } ?? false
                 return work
             }
+            let taps = l.inChannels * l.kernelH * l.kernelW
+            let amx = i >= firstFC && (l.weight.map { useAMXFC($0, taps: taps, perImage: out.height * out.width) } ?? false)
             let bf16 = i >= firstFC && (l.weight.map(useBF16) ?? false)
-            return LayerWork(algorithm: i >= firstFC ? "fc" : "direct", multiplyAdds: direct, weightBytes: weightBytes,
-                             bf16DotProducts: bf16)
+            var work = LayerWork(algorithm: i >= firstFC ? "fc" : "direct", multiplyAdds: direct, weightBytes: weightBytes,
+                                 bf16DotProducts: bf16 || amx)
+            work.amxTiles = amx
+            return work
         }
     }
 }

@@ -69,11 +69,12 @@ extension Session {
                 else { w.activationsB = max(w.activationsB, outFloats) }
                 guard let weight = l.weight else { continue }
                 let pixels = n * shape.height * shape.width, taps = l.inChannels * l.kernelH * l.kernelW
-                if useBF16(weight) {  // runBatchedBF16
+                let amx = useAMXFC(weight, taps: taps, perImage: shape.height * shape.width)
+                if useBF16(weight) || amx {  // runBatchedBF16
                     let pairs = (taps + 1) / 2
                     w.fcInputPairs = max(w.fcInputPairs, pixels * pairs)
                     w.workerScratch = max(w.workerScratch, Session.gatherTapChunk * 16)
-                    if pixels == 1 { w.sparseInputs = max(w.sparseInputs, 2 * pairs) }
+                    if pixels == 1 && !amx { w.sparseInputs = max(w.sparseInputs, 2 * pairs) }
                     continue
                 }
                 let grouped = weight.layout == .oGroup1024

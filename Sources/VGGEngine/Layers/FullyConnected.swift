@@ -55,8 +55,10 @@ extension Session {
         let bias = l.bias.map { $0.data.assumingMemoryBound(to: Float.self) }
         let input = UnsafePointer(src), pixels = n * perImage, taps = g.taps
         let outPlane = g.outBufferHeight * g.outBufferWidth * 16, chunk = Session.gatherTapChunk
-        if useBF16(weight) {
-            try runBatchedBF16(g, pixels: pixels, input: input, weights: weights, bias: bias, output: dst, outPlane: outPlane)
+        let amx = useAMXFC(weight, taps: taps, perImage: perImage)
+        if useBF16(weight) || amx {
+            try runBatchedBF16(g, pixels: pixels, input: input, weights: weights, bias: bias, output: dst, outPlane: outPlane,
+                               amx: amx)
             return
         }
         let grouped = weight.layout == .oGroup1024

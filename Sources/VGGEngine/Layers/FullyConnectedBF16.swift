@@ -1,4 +1,4 @@
-// fc layers with bf16 weights computed as bf16 dot products (vdpbf16ps): inputs packed in tap pairs.
+// fc layers with bf16 weights computed as bf16 dot products (vdpbf16ps) or on AMX tiles: inputs packed in tap pairs.
 import CVggSupport
 import Glibc
 import VGGFormat
@@ -7,9 +7,10 @@ extension Session {
     /// runBatched with bf16 dot products (bf16-weight models, AVX512-BF16): the batch's input
     /// windows in bf16 tap pairs (im2col, once per layer), each block pair's weights packed into
     /// tap pairs chunk by chunk, then 8-pixel tiles of vdpbf16ps. Used at every batch size, so
-    /// an image's result still does not depend on its batch.
+    /// an image's result still does not depend on its batch. With `amx` (useAMXFC) 16-pixel
+    /// tiles on AMX instead, lone pixels included.
     func runBatchedBF16(_ g: ConvGeometry, pixels: Int, input: UnsafePointer<Float>, weights: UnsafeRawPointer,
-                        bias: UnsafePointer<Float>?, output: UnsafeMutablePointer<Float>, outPlane: Int) throws {
+                        bias: UnsafePointer<Float>?, output: UnsafeMutablePointer<Float>, outPlane: Int, amx: Bool) throws {
         guard let bf16 = kernels.bf16 else { throw VGGError(.internal, "bf16 fc layer without bf16 kernels") }
         let taps = g.taps, pairs = (taps + 1) / 2, chunkPairs = Session.gatherTapChunk / 2
         let x = UnsafeMutableRawPointer(try fcInputPairs.claim(pixels * pairs, for: "fc input pairs")).assumingMemoryBound(to: UInt32.self)
@@ -20,7 +21,8 @@ extension Session {
             scratch.append(UnsafeMutableRawPointer(try workerScratch[i].claim(2 * chunkPairs * 16, for: "fc weight pairs")).assumingMemoryBound(to: UInt32.self))
         }
         let blocks = g.outBlocks, relu = g.relu
-        let pairList = pixels == 1 ? try sparseList(pairs).taps : nil
+        let pairList = pixels == 1 && !amx ? try sparseList(pairs).taps : nil
+        let gather = amx ? bf16.amxGather : bf16.gather
         offsetTable.withUnsafeBufferPointer { offsets in
             pixelInputTable.withUnsafeBufferPointer { ins in
                 pixelOutputTable.withUnsafeBufferPointer { outs in
@@ -43,7 +45,7 @@ extension Session {
                                                       bias.map { $0 + b1 * 16 }, relu ? 1 : 0)
                             return
                         }
-                        if pixels == 1 {
+                        if pixels == 1 && !amx {
                             bf16.gatherOne(x, taps, w0, w1, out0 + Int(po64[0]), out1.map { $0 + Int(po64[0]) },
                                                bias.map { $0 + b0 * 16 }, bias.map { $0 + b1 * 16 }, relu ? 1 : 0)
                             return
@@ -53,8 +55,8 @@ extension Session {
                             let end = min(pairs, q + chunkPairs)
                             bf16.packTaps(w0, taps, q, end, p0)
                             bf16.packTaps(w1, taps, q, end, p1)
-                            bf16.gather(x, pairs, pixels, q, end, p0, p1, out0, out1, po64, bias.map { $0 + b0 * 16 },
-                                           bias.map { $0 + b1 * 16 }, relu && end == pairs ? 1 : 0)
+                            gather(x, pairs, pixels, q, end, p0, p1, out0, out1, po64, bias.map { $0 + b0 * 16 },
+                                   bias.map { $0 + b1 * 16 }, relu && end == pairs ? 1 : 0)
                             q = end
                         }
                     }
