@@ -226,16 +226,19 @@ void vgg_session_free(vgg_session *session);
                                          arithmetic the per-layer choice is always 4: 6 there
                                          about doubles its error);
                                          0 = direct convolution only */
-#define VGG_OPTION_BF16_ARITHMETIC 5  /* For models with bf16 weights: 1 (default) = compute the
-                                         convolutions and fc layers with bf16 dot products
-                                         (AVX512-BF16) where the CPU runs them faster than f32
-                                         FMAs (AMD Zen 4: ~1.4x faster), score maps within
-                                         ~2e-2 relative L2 of f32 arithmetic
-                                         (docs/PERFORMANCE.md); in f32 on other CPUs (Intel
-                                         runs vdpbf16ps at half the rate of its f32 FMAs:
-                                         there f32 is 1.15-1.35x faster);
-                                         2 = bf16 dot products wherever the CPU has AVX512-BF16,
-                                         even where slower (testing, comparing);
+#define VGG_OPTION_BF16_ARITHMETIC 5  /* For models with bf16 weights: 1 (default) = the
+                                         fastest bf16 arithmetic the CPU has: on AMX tiles
+                                         (Intel Sapphire Rapids and later; Linux grants the
+                                         process the tile state on first use) the 3x3 layers
+                                         with input channels in multiples of 32, and the fc
+                                         layers with several output pixels per image (inputs
+                                         larger than 224x224), the rest in f32; elsewhere bf16
+                                         dot products (AVX512-BF16) where the CPU runs them
+                                         faster than f32 FMAs (AMD Zen 4: ~1.4x faster), in f32
+                                         on other CPUs. Score maps within ~2e-2 relative L2 of
+                                         f32 arithmetic (docs/PERFORMANCE.md);
+                                         2 = bf16 dot products (never AMX) wherever the CPU has
+                                         AVX512-BF16, even where slower (testing, comparing);
                                          0 = f32 arithmetic. No effect on f32/f16 models or
                                          CPUs without AVX512-BF16. */
 #define VGG_OPTION_KEPT_WORKSPACE_MIB 6 /* workspace a session keeps between runs, in MiB,

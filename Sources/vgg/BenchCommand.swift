@@ -61,7 +61,7 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Winograd tile on every layer: 4 for F(4×4,3×3), 6 for F(6×6,3×3); 0 picks per layer.")
     var winogradTile = 0
 
-    @Flag(help: "bf16-weight models: bf16 dot products where faster than f32 (default), never, or wherever the CPU has them (VGG_OPTION_BF16_ARITHMETIC 1, 0, 2).")
+    @Flag(help: "bf16-weight models: the fastest bf16 arithmetic the CPU has (default: AMX tiles, or bf16 dot products where faster than f32), never, or bf16 dot products wherever the CPU has them (VGG_OPTION_BF16_ARITHMETIC 1, 0, 2).")
     var bf16Arithmetic = BF16ArithmeticFlag.bf16Arithmetic
 
     @Flag(help: "Print JSON.")

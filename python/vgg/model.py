@@ -194,9 +194,11 @@ class Model:
     bf16_arithmetic = property(
         lambda self: {0: False, 2: "always"}.get(self._get_option(_lib.OPTION_BF16_ARITHMETIC, "bf16_arithmetic"), True),
         _set_bf16_arithmetic,
-        doc="For bf16-weight models: True (default) computes with bf16 dot products where the CPU runs them "
-            "faster than f32 (AVX512-BF16 on AMD Zen 4), in f32 elsewhere; 'always' takes bf16 dot products "
-            "wherever the CPU has AVX512-BF16, even where slower (Intel); False computes in f32.")
+        doc="For bf16-weight models: True (default) takes the fastest bf16 arithmetic the CPU has: AMX tiles "
+            "for the 3×3 layers (and the fc layers above 224×224) on Intel CPUs with AMX, bf16 dot products "
+            "on AVX512-BF16 CPUs that run them faster than f32 (AMD Zen 4), f32 elsewhere; 'always' takes "
+            "bf16 dot products (never AMX) wherever the CPU has AVX512-BF16, even where slower; False "
+            "computes in f32.")
     del _flag_property
 
     @property
