@@ -9,6 +9,8 @@ the score error grows like that rounding times √depth, so the bounds are 5e-3 
 """
 from __future__ import annotations
 
+import json
+import subprocess
 import threading
 
 import numpy as np
@@ -17,7 +19,7 @@ import pytest
 import caffe_fixtures as cf
 import reference as ref
 import vgg
-from conftest import run_convert
+from conftest import VGG_CLI, run_convert
 
 
 def images(rng, n, h, w, scale=40.0):
@@ -106,11 +108,12 @@ def cpu_vendor():
         return next((line.split(":")[1].strip() for line in f if line.startswith("vendor_id")), "")
 
 
-def cpu_has_amx():
-    """AMX-TILE and AMX-BF16 in the CPU flags (Linux then grants the tile state to a process that asks)."""
-    with open("/proc/cpuinfo") as f:
-        flags = next((line.split(":")[1].split() for line in f if line.startswith("flags")), [])
-    return "amx_tile" in flags and "amx_bf16" in flags
+def amx_tiles(path):
+    """Whether the bf16 model at `path` runs on AMX tiles by default here (the CPU has AMX-TILE and
+    AMX-BF16 and Linux granted the tile state), as `vgg bench --json` reports it."""
+    r = subprocess.run([VGG_CLI, "bench", "-m", str(path), "--size", "224", "--runs", "1", "--warmup", "0", "--json"],
+                       capture_output=True, text=True, check=True)
+    return json.loads(r.stdout)["amx_tiles"]
 
 
 @pytest.mark.parametrize("size", [224, 257])
@@ -142,7 +145,7 @@ def test_bf16_arithmetic_within_stated_bound(factory, rng, size):
     # By default the 3×3 layers on AMX tiles where the CPU has them (Intel Sapphire Rapids and
     # later; the same roundings as bf16 dot products, other sums), bf16 dot products where they
     # outrun f32 FMAs (AMD), f32 elsewhere.
-    if cpu_has_amx():
+    if amx_tiles(path):
         assert not np.array_equal(default, exact) and not np.array_equal(default, fast)
         assert ref.relative_l2(default, exact.astype(np.float64)) <= 3e-2
         assert all(top(default[i]) == top(exact[i]) for i in range(2))
@@ -157,9 +160,9 @@ def test_amx_tiles_give_the_same_sums_on_any_thread_count(factory, rng, size):
     the sums kept in the tiles over all input channels; at 257 and 384 the fc layers too (2×2
     and 6×6 pixels per image: 16-pixel tiles and a ragged one). One image alone, the batch,
     and 1, 2 and 3 threads give the same scores bit for bit."""
-    if not cpu_has_amx():
-        pytest.skip("this CPU has no AMX tiles")
     path, _ = factory.model("vgg16", dtype="bf16")
+    if not amx_tiles(path):
+        pytest.skip("no AMX tiles here (the CPU lacks them, or Linux did not grant the tile state)")
     x = images(rng, 2, size, size)
     with vgg.Model(path, threads=1) as m:
         one = m.forward(x)
