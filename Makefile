@@ -75,14 +75,14 @@ test-exports: build
 stage: build
 	rm -rf $(STAGE) && $(MAKE) --no-print-directory install PREFIX=$(CURDIR)/$(STAGE) >/dev/null
 
-test-c: stage build/fixtures/tiny.vgg
+test-c: stage build/fixtures/tiny.vgg build/fixtures/tiny32-bf16.vgg
 	$(CC) -std=c11 -Wall -Wextra -Werror -o build/test_capi Tests/CAPITests/test_capi.c $(VGG_FLAGS) -lm -lpthread
-	cd build && SWIFT_BACKTRACE=enable=no ./test_capi fixtures/tiny.vgg
+	cd build && SWIFT_BACKTRACE=enable=no ./test_capi fixtures/tiny.vgg fixtures/tiny32-bf16.vgg
 	@echo "== the same under AddressSanitizer + UndefinedBehaviorSanitizer (LeakSanitizer on)"
 	$(CC) -std=c11 -g -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer \
 	  -o build/test_capi_asan Tests/CAPITests/test_capi.c $(VGG_FLAGS) -lm -lpthread
 	cd build && SWIFT_BACKTRACE=enable=no ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=1 \
-	  ./test_capi_asan fixtures/tiny.vgg
+	  ./test_capi_asan fixtures/tiny.vgg fixtures/tiny32-bf16.vgg
 	@echo "== corruption sweep: every truncation, 10000 bit flips"
 	$(CC) -std=c11 -O2 -Wall -Wextra -Werror -o build/corruption_sweep Tests/CAPITests/corruption_sweep.c $(VGG_FLAGS)
 	cd build && SWIFT_BACKTRACE=enable=no ./corruption_sweep fixtures/tiny.vgg 10000
@@ -124,6 +124,12 @@ build/fixtures/tiny.vgg: $(BUILD)/vgg-convert tools/caffe_fixtures.py
 	mkdir -p build/fixtures
 	$(PYTHON) tools/caffe_fixtures.py build/fixtures/tiny.caffemodel --arch tiny --seed 0
 	$(BUILD)/vgg-convert build/fixtures/tiny.caffemodel -o $@ --input-size 32 --quiet
+
+# bf16 weights and 3×3 layers of 32 input channels: the AMX tile tests of test_capi.
+build/fixtures/tiny32-bf16.vgg: $(BUILD)/vgg-convert tools/caffe_fixtures.py
+	mkdir -p build/fixtures
+	$(PYTHON) tools/caffe_fixtures.py build/fixtures/tiny32.caffemodel --arch tiny32 --seed 0
+	$(BUILD)/vgg-convert build/fixtures/tiny32.caffemodel -o $@ --input-size 32 --dtype bf16 --quiet
 
 $(BUILD)/vgg-convert: build
 

@@ -55,6 +55,8 @@ ARCHS = {
         ("fc", "fc8", 1000), ("softmax", "prob")], 224),
     # Small VGG-shaped nets for unit tests (training input 32).
     "tiny": ("tiny_vgg", vgg_config([[8], [16, 16], [16]], classes=10, fc=32), 32),
+    # The same with 32 input channels to conv2_2 and conv3_1 (AMX tile rows) and 512 fc6 taps.
+    "tiny32": ("tiny_vgg_32", vgg_config([[8], [32, 32], [32]], classes=10, fc=32), 32),
     # The same with ImageNet's 1000 classes (for the bundled label list).
     "tiny1000": ("tiny_vgg_1000", vgg_config([[8], [16, 16], [16]], classes=1000, fc=32), 32),
     # The smallest VGG-shaped net, for fuzzing seeds (a few KB).

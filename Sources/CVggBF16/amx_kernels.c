@@ -71,6 +71,18 @@ AMX_TARGET static void configure(size_t rows) {
     _tile_loadconfig(&c);
 }
 
+/* The calling thread's tile configuration on entry (the caller's own thread runs work too: a
+ * host that uses AMX may expect its configuration to survive a call into the library; its
+ * tile data is call-clobbered), put back on exit, or the tiles released when there was none. */
+AMX_TARGET static void save_tiles(struct tile_config *saved) { _tile_storeconfig(saved); }
+
+AMX_TARGET static void restore_tiles(const struct tile_config *saved) {
+    if (saved->palette != 0)
+        _tile_loadconfig(saved);
+    else
+        _tile_release();
+}
+
 /* Row bytes: M rows hold 2 blocks of 16 f32, V rows 32 bf16, P rows 2 blocks of 16 words. */
 enum { M_ROW = 128, V_ROW = 64, P_ROW = 128 };
 
@@ -138,6 +150,8 @@ AMX_TARGET void vggamx_winograd_products(const uint16_t *v, size_t vStride, size
                                          size_t tiles, float *m, size_t mStride, int accumulate, size_t points) {
     size_t full = tiles / 16 * 16, rest = tiles - full;
     const uint16_t *vc = v + c0 / 32 * blockStride;
+    struct tile_config saved;
+    save_tiles(&saved);
     if (full > 0) {
         configure(16);
         for (size_t xi = 0; xi < points; xi++) {
@@ -157,7 +171,7 @@ AMX_TARGET void vggamx_winograd_products(const uint16_t *v, size_t vStride, size
             one_group(vc + xi * vStride + full * 32, blockStride, p + xi * pStride, chunkPairs, chunkStride, pairs,
                       m + xi * mStride + full * 32, accumulate);
     }
-    _tile_release();
+    restore_tiles(&saved);
 }
 
 AMX_TARGET void vggamx_gather(const uint32_t *x, size_t pairs, size_t pixels, size_t q0, size_t q1, const uint32_t *p0,
@@ -166,6 +180,8 @@ AMX_TARGET void vggamx_gather(const uint32_t *x, size_t pairs, size_t pixels, si
     /* 16 pixels' sums of both blocks, gathered from and scattered to their places in the output. */
     float sums[16 * 32] __attribute__((aligned(64)));
     size_t rows = 0;
+    struct tile_config saved;
+    save_tiles(&saved);
     for (size_t j0 = 0; j0 < pixels; j0 += 16) {
         size_t n = pixels - j0 < 16 ? pixels - j0 : 16;
         if (n != rows) {
@@ -200,7 +216,7 @@ AMX_TARGET void vggamx_gather(const uint32_t *x, size_t pairs, size_t pixels, si
             }
         }
     }
-    if (rows) _tile_release();
+    restore_tiles(&saved);
 }
 
 #else

@@ -1,6 +1,8 @@
 /* Exercises every function of vgg.h from C, with valid and invalid arguments, through the
  * installed header and library (built with pkg-config like a user's program).
- * Usage: test_capi [MODEL.vgg]   (the model enables the tests that need a real file) */
+ * Usage: test_capi [MODEL.vgg [BF16_MODEL.vgg]]   (the model enables the tests that need a real
+ * file; a bf16 model whose 3×3 layers have 32 input channels, the AMX tile tests) */
+#define _DEFAULT_SOURCE 1 /* syscall() under -std=c11 */
 #include <vgg.h>
 
 #include <math.h>
@@ -9,6 +11,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#if defined(__x86_64__) && defined(__linux__)
+#include <cpuid.h>
+#include <immintrin.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
 
 /* The memory tests limit the address space, which sanitizers (whose shadow memory reserves
  * terabytes of it) do not survive: they run in the plain build only. */
@@ -585,11 +593,70 @@ static void test_with_model(const char *path) {
     free(bytes);
 }
 
+#if defined(__x86_64__) && defined(__linux__)
+/* The tile configuration register as ldtilecfg/sttilecfg read and write it (palette 1). */
+struct tile_config {
+    unsigned char palette, start_row, reserved[14];
+    unsigned short colsb[16];
+    unsigned char rows[16];
+};
+
+__attribute__((target("amx-tile"))) static void load_tiles(const struct tile_config *c) { _tile_loadconfig(c); }
+__attribute__((target("amx-tile"))) static void store_tiles(struct tile_config *c) { _tile_storeconfig(c); }
+__attribute__((target("amx-tile"))) static void release_tiles(void) { _tile_release(); }
+
+/* A host that uses AMX tiles itself keeps its tile configuration across a run that computes on
+ * AMX tiles on the calling thread (1 thread): the library puts back what it found. Skipped
+ * where the CPU lacks AMX or Linux does not grant the tile state. */
+static void test_host_tiles(const char *path) {
+    unsigned int a, b, c, d;
+    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d) || !(d & (1u << 24)) || !(d & (1u << 22)) ||
+        syscall(SYS_arch_prctl, 0x1023 /* ARCH_REQ_XCOMP_PERM */, 18 /* XTILEDATA */) != 0) {
+        printf("skipped: AMX tile tests (no AMX tiles here)\n");
+        return;
+    }
+    vgg_model *model = NULL;
+    CHECK_STATUS(vgg_model_open(path, 0, &model), VGG_OK);
+    vgg_session *session = NULL;
+    if (model) CHECK_STATUS(vgg_session_create(model, &session), VGG_OK);
+    if (!session) {
+        vgg_model_close(model);
+        return;
+    }
+    CHECK_STATUS(vgg_session_set_option(session, VGG_OPTION_THREADS, 1), VGG_OK);
+    struct tile_config mine, after;
+    memset(&mine, 0, sizeof mine);
+    mine.palette = 1;
+    mine.rows[0] = 3;
+    mine.colsb[0] = 12;
+    mine.rows[5] = 16;
+    mine.colsb[5] = 64;
+    /* 64×64: the 3×3 layers of 32 input channels and the fc layers (5×5 pixels) on AMX tiles. */
+    static float input[3 * 64 * 64];
+    for (size_t i = 0; i < sizeof input / sizeof input[0]; i++) input[i] = (float)((i * 7919) % 255) - 127.0f;
+    float scores[10 * 25];
+    load_tiles(&mine);
+    CHECK_STATUS(vgg_session_forward(session, input, 1, 64, 64, scores, 10 * 25), VGG_OK);
+    store_tiles(&after);
+    CHECK(memcmp(&mine, &after, sizeof mine) == 0, "the host's tile configuration survives a run (palette %d, tile 0 %d×%d)",
+          after.palette, after.rows[0], after.colsb[0]);
+    release_tiles();
+    CHECK_STATUS(vgg_session_forward(session, input, 1, 64, 64, scores, 10 * 25), VGG_OK);
+    store_tiles(&after);
+    CHECK(after.palette == 0, "no tile configuration is left behind where the host had none (palette %d)", after.palette);
+    vgg_session_free(session);
+    vgg_model_close(model);
+}
+#else
+static void test_host_tiles(const char *path) { (void)path; }
+#endif
+
 int main(int argc, char **argv) {
     test_library();
     test_model_errors();
     test_session_errors();
     if (argc > 1) test_with_model(argv[1]);
+    if (argc > 2) test_host_tiles(argv[2]);
     printf("%d passed, %d failed\n", passed, failed);
     return failed == 0 ? 0 : 1;
 }

@@ -33,8 +33,8 @@ void vggamx_interleave_inputs(const float *v, size_t vStride, size_t groupTiles,
  * chunks of vggbf16_winograd_products' P one after another (one chunk: chunkPairs ≥ pairs).
  * c0 a multiple of 32, pairs and chunkPairs multiples of 16. accumulate = 0 starts from zero.
  * The sums stay in the tiles over all pairs. Reads and writes nothing past tile `tiles` − 1.
- * Configures the calling thread's tiles and releases them before it returns. Only where
- * vggamx_available() is 1. */
+ * Configures the calling thread's tiles, and before it returns puts back the configuration it
+ * found (or releases them). Only where vggamx_available() is 1. */
 void vggamx_winograd_products(const uint16_t *v, size_t vStride, size_t blockStride, size_t c0, size_t pairs,
                               const uint32_t *p, size_t pStride, size_t chunkPairs, size_t chunkStride, size_t tiles,
                               float *m, size_t mStride, int accumulate, size_t points);
