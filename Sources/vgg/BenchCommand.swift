@@ -143,7 +143,7 @@ struct BenchCommand: ParsableCommand {
             let bf16DotProducts = m.weightDTypes.contains("bf16") && session.bf16DotProducts
             let amxTiles = m.weightDTypes.contains("bf16") && session.amxTiles
             let arithmetic = !m.weightDTypes.contains("bf16") ? ""
-                : amxTiles ? (bf16DotProducts ? ", AMX tiles + bf16 dot products" : ", AMX tiles (3×3 layers), f32 elsewhere")
+                : amxTiles ? (bf16DotProducts ? ", AMX tiles + bf16 dot products" : ", AMX tiles where they apply, f32 elsewhere")
                 : bf16DotProducts ? ", bf16 dot products" : ", f32 arithmetic"
             if json {
                 var fields: [(String, JSON)] = [
