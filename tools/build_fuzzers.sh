@@ -13,16 +13,17 @@ module() { # name, extra flags, sources...
     swiftc $SAN $extra -module-name "$name" -emit-module -emit-module-path "$B/modules/$name.swiftmodule" \
         -c "$@" -wmo -o "$B/obj/$name.o"
 }
-# C targets: CPU detection, the bf16 dot-product tier, the generated protobuf-c code; module maps for Swift.
+# C targets: CPU detection, the bf16 dot-product and AMX tier, the generated protobuf-c code; module maps for Swift.
 clang $CSAN -c Sources/CVggSupport/cpu_features.c -I Sources/CVggSupport/include -o "$B/obj/cpu_features.o"
 clang $CSAN -c Sources/CVggBF16/bf16_kernels.c -I Sources/CVggBF16/include -o "$B/obj/bf16_kernels.o"
+clang $CSAN -c Sources/CVggBF16/amx_kernels.c -I Sources/CVggBF16/include -o "$B/obj/amx_kernels.o"
 clang $CSAN -c Sources/CCaffeProto/caffe.pb-c.c -I Sources/CCaffeProto -o "$B/obj/caffe_pb.o"
 clang $CSAN -c Sources/COnnxProto/onnx.pb-c.c -I Sources/COnnxProto -o "$B/obj/onnx_pb.o"
 mkdir -p "$B/modules/CVggSupport" "$B/modules/CVggBF16" "$B/modules/CCaffeProto" "$B/modules/COnnxProto"
 cp Sources/CVggSupport/include/vgg_support.h "$B/modules/CVggSupport/"
 printf 'module CVggSupport {\n header "vgg_support.h"\n export *\n}\n' > "$B/modules/CVggSupport/module.modulemap"
-cp Sources/CVggBF16/include/vgg_bf16.h "$B/modules/CVggBF16/"
-printf 'module CVggBF16 {\n header "vgg_bf16.h"\n export *\n}\n' > "$B/modules/CVggBF16/module.modulemap"
+cp Sources/CVggBF16/include/vgg_bf16.h Sources/CVggBF16/include/vgg_amx.h "$B/modules/CVggBF16/"
+printf 'module CVggBF16 {\n header "vgg_bf16.h"\n header "vgg_amx.h"\n export *\n}\n' > "$B/modules/CVggBF16/module.modulemap"
 cp Sources/CCaffeProto/include/caffe.pb-c.h "$B/modules/CCaffeProto/"
 printf 'module CCaffeProto {\n header "caffe.pb-c.h"\n export *\n}\n' > "$B/modules/CCaffeProto/module.modulemap"
 cp Sources/COnnxProto/include/onnx.pb-c.h "$B/modules/COnnxProto/"
@@ -40,7 +41,7 @@ module AtomicFile "" Sources/AtomicFile/*.swift
 module ClassLabels "" Sources/ClassLabels/*.swift
 module VGGConvert "$CINC" Sources/VGGConvert/*.swift
 
-ENGINE="$B/obj/VGGFormat.o $B/obj/VGGKernelABI.o $B/obj/VGGKernelsBase.o $B/obj/VGGKernelsV3.o $B/obj/VGGKernelsV4.o $B/obj/VGGEngine.o $B/obj/cpu_features.o $B/obj/bf16_kernels.o"
+ENGINE="$B/obj/VGGFormat.o $B/obj/VGGKernelABI.o $B/obj/VGGKernelsBase.o $B/obj/VGGKernelsV3.o $B/obj/VGGKernelsV4.o $B/obj/VGGEngine.o $B/obj/cpu_features.o $B/obj/bf16_kernels.o $B/obj/amx_kernels.o"
 CONVERT="$B/obj/VGGFormat.o $B/obj/AtomicFile.o $B/obj/ClassLabels.o $B/obj/VGGConvert.o $B/obj/caffe_pb.o $B/obj/onnx_pb.o -lprotobuf-c -L/usr/lib/x86_64-linux-gnu/hdf5/serial -lhdf5"
 swiftc $SAN $CINC Tests/Fuzz/FuzzVGGReader.swift $ENGINE -o "$B/fuzz-vgg"
 swiftc $SAN $CINC Tests/Fuzz/FuzzCaffeImporter.swift Tests/Fuzz/ConverterHarness.swift $CONVERT -o "$B/fuzz-caffe"
