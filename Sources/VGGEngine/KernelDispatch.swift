@@ -21,6 +21,7 @@ public enum KernelPath: String, Sendable {
 /// every level (VGG16 224, 2 threads: v4 171 → 76 ms, v3 338 → 96, baseline 669 → 211).
 struct WinogradKernels {
     let input: WinogradInputKernel
+    let inputTiles: WinogradInputTilesKernel
     let weights: WinogradWeightsKernel
     let products: WinogradProductsKernel
 }
@@ -75,7 +76,8 @@ struct KernelTable {
         sparsePixel = f.sparsePixel
         groupedPixel = f.groupedPixel
         pool = f.pool
-        winograd = WinogradKernels(input: f.winogradInput, weights: f.winogradWeights, products: f.winogradProducts)
+        winograd = WinogradKernels(input: f.winogradInput, inputTiles: f.winogradInputTiles, weights: f.winogradWeights,
+                                   products: f.winogradProducts)
         self.bf16 = bf16
     }
 

@@ -20,6 +20,8 @@ public typealias GroupedPixelKernel = (UnsafePointer<Float>, UnsafePointer<UInt3
 public typealias PoolKernel = (UnsafePointer<Float>, UnsafeMutablePointer<Float>, PoolGeometry, Int, Int) -> Void
 public typealias WinogradInputKernel = (UnsafePointer<Float>, WinogradGeometry, Int, Int, Int, Int, Int,
                                         UnsafeMutablePointer<Float>) -> Void
+public typealias WinogradInputTilesKernel = (UnsafePointer<Float>, WinogradGeometry, Int, Int, Int, Int, Int,
+                                             UnsafeMutablePointer<UInt16>) -> Void
 public typealias WinogradWeightsKernel = (UnsafeRawPointer, UInt32, WinogradGeometry, Int, Int, Int,
                                           UnsafeMutablePointer<Float>) -> Void
 public typealias WinogradProductsKernel = (UnsafePointer<Float>, UnsafeRawPointer, UInt32, UnsafePointer<Float>?,
@@ -45,13 +47,15 @@ public struct KernelFunctions {
     /// Winograd F(4×4, 3×3) and F(6×6, 3×3) (Winograd.swift): input transform, weight
     /// transform of an output-block pair, products and output transform.
     public let winogradInput: WinogradInputKernel
+    /// The F(4×4) input transform straight into the bf16 rows AMX tiles read.
+    public let winogradInputTiles: WinogradInputTilesKernel
     public let winogradWeights: WinogradWeightsKernel
     public let winogradProducts: WinogradProductsKernel
 
     public init(blockStep: Int, rows: @escaping RowsKernel, pixels: @escaping PixelsKernel, gather: @escaping GatherKernel,
                 sparsePixel: @escaping SparsePixelKernel, groupedPixel: @escaping GroupedPixelKernel,
                 pool: @escaping PoolKernel, winogradInput: @escaping WinogradInputKernel,
-                winogradWeights: @escaping WinogradWeightsKernel, winogradProducts: @escaping WinogradProductsKernel) {
+                winogradInputTiles: @escaping WinogradInputTilesKernel, winogradWeights: @escaping WinogradWeightsKernel, winogradProducts: @escaping WinogradProductsKernel) {
         self.blockStep = blockStep
         self.rows = rows
         self.pixels = pixels
@@ -60,6 +64,7 @@ public struct KernelFunctions {
         self.groupedPixel = groupedPixel
         self.pool = pool
         self.winogradInput = winogradInput
+        self.winogradInputTiles = winogradInputTiles
         self.winogradWeights = winogradWeights
         self.winogradProducts = winogradProducts
     }

@@ -11,5 +11,6 @@ public let kernelFunctions = KernelFunctions(
     blockStep: pairBlocks ? 2 : 1,
     rows: Kernels.convolutionRows, pixels: Kernels.convolutionPixels, gather: Kernels.convolutionGather,
     sparsePixel: Kernels.convolutionSparsePixel, groupedPixel: Kernels.convolutionGroupedPixel, pool: Kernels.poolRow,
-    winogradInput: Kernels.winogradInput, winogradWeights: Kernels.winogradPairWeights,
+    winogradInput: Kernels.winogradInput, winogradInputTiles: Kernels.winogradInputF4x4Tiles,
+    winogradWeights: Kernels.winogradPairWeights,
     winogradProducts: Kernels.winogradPairProducts)

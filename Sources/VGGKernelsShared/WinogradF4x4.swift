@@ -48,6 +48,15 @@ func store6(_ p: UnsafeMutableRawPointer, _ at: Int, _ stride: Int, _ v: (V16, V
     storeV(p, at &+ 3 &* stride, v.3); storeV(p, at &+ 4 &* stride, v.4); storeV(p, at &+ 5 &* stride, v.5)
 }
 
+/// Stores 6 vectors as bf16 (vggsupport_bf16x16), `stride` elements apart.
+@inline(__always)
+func store6BF16(_ p: UnsafeMutablePointer<UInt16>, _ at: Int, _ stride: Int, _ v: (V16, V16, V16, V16, V16, V16)) {
+    @inline(__always) func put(_ k: Int, _ x: V16) {
+        UnsafeMutableRawPointer(p + (at &+ k &* stride)).storeBytes(of: vggsupport_bf16x16(x), as: SIMD16<UInt16>.self)
+    }
+    put(0, v.0); put(1, v.1); put(2, v.2); put(3, v.3); put(4, v.4); put(5, v.5)
+}
+
 /// Loads 6 vectors `stride` floats apart.
 @inline(__always)
 func load6(_ p: UnsafeRawPointer, _ at: Int, _ stride: Int) -> (V16, V16, V16, V16, V16, V16) {
@@ -109,6 +118,39 @@ extension Kernels {
             store6(out, at &+ 3 &* vStride, s6, inputTransformF4x4(r0.3, r1.3, r2.3, r3.3, r4.3, r5.3))
             store6(out, at &+ 4 &* vStride, s6, inputTransformF4x4(r0.4, r1.4, r2.4, r3.4, r4.4, r5.4))
             store6(out, at &+ 5 &* vStride, s6, inputTransformF4x4(r0.5, r1.5, r2.5, r3.5, r4.5, r5.5))
+        }
+    }
+
+    /// winogradInputF4x4 into the layout AMX tiles read (vggamx_interleave_inputs): V in bf16,
+    /// the 16 channels of input block b at element (b/2)·groupTiles·32 + t·32 + (b % 2)·16 of
+    /// point ξ (ξ inputStride(tiles: groupTiles) elements apart): the same values as the
+    /// transform followed by that conversion, without writing and reading V in f32.
+    static func winogradInputF4x4Tiles(input: UnsafePointer<Float>, geometry g: WinogradGeometry, inputBlock: Int,
+                                       groupStart: Int, groupTiles: Int, tileStart: Int, tileEnd: Int,
+                                       into v: UnsafeMutablePointer<UInt16>) {
+        let rowIn = g.inBufferWidth &* 16
+        let blockPlane = UnsafeRawPointer(input + inputBlock &* g.inBufferHeight &* rowIn)
+        let vStride = g.inputStride(tiles: groupTiles)
+        let tilesW = g.tilesW, imageTiles = g.imageTiles
+        for t in tileStart..<tileEnd {
+            let image = (groupStart &+ t) / imageTiles, tile = groupStart &+ t &- image &* imageTiles
+            let plane = blockPlane + image &* g.inImageFloats &* 4
+            let tileRow = tile / tilesW, tileColumn = tile &- tileRow &* tilesW
+            let p0 = (4 &* tileRow &- 1 &+ g.inBorder) &* rowIn &+ (4 &* tileColumn &- 1 &+ g.inBorder) &* 16
+            let r0 = inputRowF4x4(plane, p0)
+            let r1 = inputRowF4x4(plane, p0 &+ rowIn)
+            let r2 = inputRowF4x4(plane, p0 &+ 2 &* rowIn)
+            let r3 = inputRowF4x4(plane, p0 &+ 3 &* rowIn)
+            let r4 = inputRowF4x4(plane, p0 &+ 4 &* rowIn)
+            let r5 = inputRowF4x4(plane, p0 &+ 5 &* rowIn)
+            let at = ((inputBlock &>> 1) &* groupTiles &+ t) &* 32 &+ (inputBlock & 1) &* 16
+            let s6 = 6 &* vStride
+            store6BF16(v, at, s6, inputTransformF4x4(r0.0, r1.0, r2.0, r3.0, r4.0, r5.0))
+            store6BF16(v, at &+ vStride, s6, inputTransformF4x4(r0.1, r1.1, r2.1, r3.1, r4.1, r5.1))
+            store6BF16(v, at &+ 2 &* vStride, s6, inputTransformF4x4(r0.2, r1.2, r2.2, r3.2, r4.2, r5.2))
+            store6BF16(v, at &+ 3 &* vStride, s6, inputTransformF4x4(r0.3, r1.3, r2.3, r3.3, r4.3, r5.3))
+            store6BF16(v, at &+ 4 &* vStride, s6, inputTransformF4x4(r0.4, r1.4, r2.4, r3.4, r4.4, r5.4))
+            store6BF16(v, at &+ 5 &* vStride, s6, inputTransformF4x4(r0.5, r1.5, r2.5, r3.5, r4.5, r5.5))
         }
     }
 

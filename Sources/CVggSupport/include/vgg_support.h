@@ -40,6 +40,19 @@ static inline __attribute__((always_inline)) vggsupport_float16 vggsupport_relu1
     return (vggsupport_float16)((vggsupport_int16)v & ~negative);
 }
 
+/* 16 bf16 values: imported into Swift as SIMD16<UInt16>; their f32 bit patterns. */
+typedef unsigned short vggsupport_uint16x16 __attribute__((ext_vector_type(16)));
+typedef unsigned int vggsupport_uint32x16 __attribute__((ext_vector_type(16)));
+
+/* bf16 of 16 floats, rounded to nearest even (vcvtneps2bf16's result for every finite value,
+ * and the bf16 kernels' packing). In C for the narrowing: Swift's truncating SIMD16<UInt16>
+ * initialiser came out as 128-bit packs, extracts and inserts (72 of each per input
+ * transform) where this is one vpmovdw. */
+static inline __attribute__((always_inline)) vggsupport_uint16x16 vggsupport_bf16x16(vggsupport_float16 v) {
+    vggsupport_uint32x16 b = (vggsupport_uint32x16)v;
+    return __builtin_convertvector((b + 0x7fffu + ((b >> 16) & 1u)) >> 16, vggsupport_uint16x16);
+}
+
 /* b where b > a, else a (a NaN in a stays; a NaN in b is ignored): max pooling's comparison. */
 static inline __attribute__((always_inline)) vggsupport_float16
 vggsupport_larger16(vggsupport_float16 a, vggsupport_float16 b) {

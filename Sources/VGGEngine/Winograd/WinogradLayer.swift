@@ -118,8 +118,15 @@ extension Session {
             let first = min(tiles, split * microTiles / splits * 8)
             return (first, min(tiles, (split + 1) * microTiles / splits * 8) - first)
         }
+        // On AMX tiles with F(4×4) the input transform writes the tiles' bf16 rows itself.
+        let inputTiles = amx && g.tileSize == 4 ? w.inputTiles : nil
         func shareInputs(of split: Int) {
             let v = scratch[0], vBF16 = halfInputs(v), (first, count) = tileRange(of: split)
+            if let inputTiles {
+                pool.parallelFor(inBlocks) { cb in inputTiles(input, g, cb, first, splitTiles, 0, count, vBF16) }
+                for worker in 0..<threads { heldSplit[worker] = split }
+                return
+            }
             pool.parallelFor(inBlocks) { cb in inputKernel(input, g, cb, first, splitTiles, 0, count, v) }
             if amx {
                 let vStride = g.inputStride(tiles: splitTiles), points = g.points
@@ -142,11 +149,15 @@ extension Session {
                 let own = scratch[worker], v = sharedInputs ? scratch[0] : own
                 let u = own + vFloats, m = u + uFloats, vBF16 = halfInputs(v)
                 if heldSplit[worker] != split {
-                    for cb in 0..<inBlocks { inputKernel(input, g, cb, first, splitTiles, 0, count, v) }
-                    if amx {
-                        interleave?(v, g.inputStride(tiles: splitTiles), splitTiles, inBlocks, 0, g.points, vBF16)
-                    } else if bf16 {
-                        convert?(v, vBF16, vFloats)
+                    if let inputTiles {
+                        for cb in 0..<inBlocks { inputTiles(input, g, cb, first, splitTiles, 0, count, vBF16) }
+                    } else {
+                        for cb in 0..<inBlocks { inputKernel(input, g, cb, first, splitTiles, 0, count, v) }
+                        if amx {
+                            interleave?(v, g.inputStride(tiles: splitTiles), splitTiles, inBlocks, 0, g.points, vBF16)
+                        } else if bf16 {
+                            convert?(v, vBF16, vFloats)
+                        }
                     }
                     heldSplit[worker] = split
                     // The split this worker probably takes next (tasks go out in order, round the
