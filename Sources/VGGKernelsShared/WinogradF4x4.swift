@@ -91,10 +91,37 @@ extension Kernels {
     static func winogradInputF4x4(input: UnsafePointer<Float>, geometry g: WinogradGeometry, inputBlock: Int,
                                   groupStart: Int, groupTiles: Int, tileStart: Int, tileEnd: Int,
                                   into v: UnsafeMutablePointer<Float>) {
-        let rowIn = g.inBufferWidth &* 16
-        let blockPlane = UnsafeRawPointer(input + inputBlock &* g.inBufferHeight &* rowIn)
         let vStride = g.inputStride(tiles: groupTiles)
         let out = UnsafeMutableRawPointer(v)
+        transformInputTilesF4x4(input, g, inputBlock, groupStart, tileStart, tileEnd) { t, k, column in
+            // Column point k of tile t to ξ = k, 6 + k, …, 30 + k.
+            store6(out, (inputBlock &* groupTiles &+ t) &* 16 &+ k &* vStride, 6 &* vStride, column)
+        }
+    }
+
+    /// winogradInputF4x4 into the layout AMX tiles read (vggamx_interleave_inputs): V in bf16,
+    /// the 16 channels of input block b at element (b/2)·groupTiles·32 + t·32 + (b % 2)·16 of
+    /// point ξ (ξ inputStride(tiles: groupTiles) elements apart): the same values as the
+    /// transform followed by that conversion, without writing and reading V in f32.
+    static func winogradInputF4x4Tiles(input: UnsafePointer<Float>, geometry g: WinogradGeometry, inputBlock: Int,
+                                       groupStart: Int, groupTiles: Int, tileStart: Int, tileEnd: Int,
+                                       into v: UnsafeMutablePointer<UInt16>) {
+        let vStride = g.inputStride(tiles: groupTiles)
+        let row = (inputBlock &>> 1) &* groupTiles &* 32 &+ (inputBlock & 1) &* 16
+        transformInputTilesF4x4(input, g, inputBlock, groupStart, tileStart, tileEnd) { t, k, column in
+            store6BF16(v, row &+ t &* 32 &+ k &* vStride, 6 &* vStride, column)
+        }
+    }
+
+    /// Bᵀ d B of input block `inputBlock` of tiles groupStart + t, t in tileStart..<tileEnd: for
+    /// each tile its 6 column points k, each the 6 points ξ = k, 6 + k, …, 30 + k, handed to
+    /// `store(t, k, points)`.
+    @inline(__always)
+    static func transformInputTilesF4x4(_ input: UnsafePointer<Float>, _ g: WinogradGeometry, _ inputBlock: Int,
+                                        _ groupStart: Int, _ tileStart: Int, _ tileEnd: Int,
+                                        _ store: (Int, Int, (V16, V16, V16, V16, V16, V16)) -> Void) {
+        let rowIn = g.inBufferWidth &* 16
+        let blockPlane = UnsafeRawPointer(input + inputBlock &* g.inBufferHeight &* rowIn)
         let tilesW = g.tilesW, imageTiles = g.imageTiles
         for t in tileStart..<tileEnd {
             let image = (groupStart &+ t) / imageTiles, tile = groupStart &+ t &- image &* imageTiles
@@ -109,48 +136,13 @@ extension Kernels {
             let r3 = inputRowF4x4(plane, p0 &+ 3 &* rowIn)
             let r4 = inputRowF4x4(plane, p0 &+ 4 &* rowIn)
             let r5 = inputRowF4x4(plane, p0 &+ 5 &* rowIn)
-            // Bᵀ (d B): column point k of the 6 rows to ξ = k, 6 + k, …, 30 + k.
-            let at = (inputBlock &* groupTiles &+ t) &* 16
-            let s6 = 6 &* vStride
-            store6(out, at, s6, inputTransformF4x4(r0.0, r1.0, r2.0, r3.0, r4.0, r5.0))
-            store6(out, at &+ vStride, s6, inputTransformF4x4(r0.1, r1.1, r2.1, r3.1, r4.1, r5.1))
-            store6(out, at &+ 2 &* vStride, s6, inputTransformF4x4(r0.2, r1.2, r2.2, r3.2, r4.2, r5.2))
-            store6(out, at &+ 3 &* vStride, s6, inputTransformF4x4(r0.3, r1.3, r2.3, r3.3, r4.3, r5.3))
-            store6(out, at &+ 4 &* vStride, s6, inputTransformF4x4(r0.4, r1.4, r2.4, r3.4, r4.4, r5.4))
-            store6(out, at &+ 5 &* vStride, s6, inputTransformF4x4(r0.5, r1.5, r2.5, r3.5, r4.5, r5.5))
-        }
-    }
-
-    /// winogradInputF4x4 into the layout AMX tiles read (vggamx_interleave_inputs): V in bf16,
-    /// the 16 channels of input block b at element (b/2)·groupTiles·32 + t·32 + (b % 2)·16 of
-    /// point ξ (ξ inputStride(tiles: groupTiles) elements apart): the same values as the
-    /// transform followed by that conversion, without writing and reading V in f32.
-    static func winogradInputF4x4Tiles(input: UnsafePointer<Float>, geometry g: WinogradGeometry, inputBlock: Int,
-                                       groupStart: Int, groupTiles: Int, tileStart: Int, tileEnd: Int,
-                                       into v: UnsafeMutablePointer<UInt16>) {
-        let rowIn = g.inBufferWidth &* 16
-        let blockPlane = UnsafeRawPointer(input + inputBlock &* g.inBufferHeight &* rowIn)
-        let vStride = g.inputStride(tiles: groupTiles)
-        let tilesW = g.tilesW, imageTiles = g.imageTiles
-        for t in tileStart..<tileEnd {
-            let image = (groupStart &+ t) / imageTiles, tile = groupStart &+ t &- image &* imageTiles
-            let plane = blockPlane + image &* g.inImageFloats &* 4
-            let tileRow = tile / tilesW, tileColumn = tile &- tileRow &* tilesW
-            let p0 = (4 &* tileRow &- 1 &+ g.inBorder) &* rowIn &+ (4 &* tileColumn &- 1 &+ g.inBorder) &* 16
-            let r0 = inputRowF4x4(plane, p0)
-            let r1 = inputRowF4x4(plane, p0 &+ rowIn)
-            let r2 = inputRowF4x4(plane, p0 &+ 2 &* rowIn)
-            let r3 = inputRowF4x4(plane, p0 &+ 3 &* rowIn)
-            let r4 = inputRowF4x4(plane, p0 &+ 4 &* rowIn)
-            let r5 = inputRowF4x4(plane, p0 &+ 5 &* rowIn)
-            let at = ((inputBlock &>> 1) &* groupTiles &+ t) &* 32 &+ (inputBlock & 1) &* 16
-            let s6 = 6 &* vStride
-            store6BF16(v, at, s6, inputTransformF4x4(r0.0, r1.0, r2.0, r3.0, r4.0, r5.0))
-            store6BF16(v, at &+ vStride, s6, inputTransformF4x4(r0.1, r1.1, r2.1, r3.1, r4.1, r5.1))
-            store6BF16(v, at &+ 2 &* vStride, s6, inputTransformF4x4(r0.2, r1.2, r2.2, r3.2, r4.2, r5.2))
-            store6BF16(v, at &+ 3 &* vStride, s6, inputTransformF4x4(r0.3, r1.3, r2.3, r3.3, r4.3, r5.3))
-            store6BF16(v, at &+ 4 &* vStride, s6, inputTransformF4x4(r0.4, r1.4, r2.4, r3.4, r4.4, r5.4))
-            store6BF16(v, at &+ 5 &* vStride, s6, inputTransformF4x4(r0.5, r1.5, r2.5, r3.5, r4.5, r5.5))
+            // Bᵀ (d B) of each column point.
+            store(t, 0, inputTransformF4x4(r0.0, r1.0, r2.0, r3.0, r4.0, r5.0))
+            store(t, 1, inputTransformF4x4(r0.1, r1.1, r2.1, r3.1, r4.1, r5.1))
+            store(t, 2, inputTransformF4x4(r0.2, r1.2, r2.2, r3.2, r4.2, r5.2))
+            store(t, 3, inputTransformF4x4(r0.3, r1.3, r2.3, r3.3, r4.3, r5.3))
+            store(t, 4, inputTransformF4x4(r0.4, r1.4, r2.4, r3.4, r4.4, r5.4))
+            store(t, 5, inputTransformF4x4(r0.5, r1.5, r2.5, r3.5, r4.5, r5.5))
         }
     }
 
