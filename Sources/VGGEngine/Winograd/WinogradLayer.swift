@@ -120,25 +120,31 @@ extension Session {
         }
         // On AMX tiles with F(4×4) the input transform writes the tiles' bf16 rows itself.
         let inputTiles = amx && g.tileSize == 4 ? w.inputTiles : nil
+        let convertsInputs = bf16 && inputTiles == nil
+        // Input block cb of the split's tiles first ..< first + count: V in f32, or the tiles' rows.
+        func transformInputs(block cb: Int, first: Int, count: Int, _ v: UnsafeMutablePointer<Float>,
+                             _ vBF16: UnsafeMutablePointer<UInt16>) {
+            if let inputTiles {
+                inputTiles(input, g, cb, first, splitTiles, 0, count, vBF16)
+            } else {
+                inputKernel(input, g, cb, first, splitTiles, 0, count, v)
+            }
+        }
+        // Part k of n of V (f32) converted for bf16 products: the AMX tiles' rows (by points) or
+        // the dot products' layout (by floats).
+        func convertInputs(_ v: UnsafeMutablePointer<Float>, _ vBF16: UnsafeMutablePointer<UInt16>, part k: Int, of n: Int) {
+            if amx {
+                interleave?(v, g.inputStride(tiles: splitTiles), splitTiles, inBlocks, k * g.points / n, (k + 1) * g.points / n,
+                            vBF16)
+            } else {
+                let start = k * vFloats / n, end = (k + 1) * vFloats / n
+                convert?(v + start, vBF16 + start, end - start)
+            }
+        }
         func shareInputs(of split: Int) {
             let v = scratch[0], vBF16 = halfInputs(v), (first, count) = tileRange(of: split)
-            if let inputTiles {
-                pool.parallelFor(inBlocks) { cb in inputTiles(input, g, cb, first, splitTiles, 0, count, vBF16) }
-                for worker in 0..<threads { heldSplit[worker] = split }
-                return
-            }
-            pool.parallelFor(inBlocks) { cb in inputKernel(input, g, cb, first, splitTiles, 0, count, v) }
-            if amx {
-                let vStride = g.inputStride(tiles: splitTiles), points = g.points
-                pool.parallelFor(threads) { k in
-                    interleave?(v, vStride, splitTiles, inBlocks, k * points / threads, (k + 1) * points / threads, vBF16)
-                }
-            } else if bf16 {
-                pool.parallelFor(threads) { k in
-                    let start = k * vFloats / threads, end = (k + 1) * vFloats / threads
-                    convert?(v + start, vBF16 + start, end - start)
-                }
-            }
+            pool.parallelFor(inBlocks) { cb in transformInputs(block: cb, first: first, count: count, v, vBF16) }
+            if convertsInputs { pool.parallelFor(threads) { k in convertInputs(v, vBF16, part: k, of: threads) } }
             for worker in 0..<threads { heldSplit[worker] = split }
         }
         // Tasks: the pair ranges of split `shared`, or with nil (split, pair range) of every split.
@@ -149,16 +155,8 @@ extension Session {
                 let own = scratch[worker], v = sharedInputs ? scratch[0] : own
                 let u = own + vFloats, m = u + uFloats, vBF16 = halfInputs(v)
                 if heldSplit[worker] != split {
-                    if let inputTiles {
-                        for cb in 0..<inBlocks { inputTiles(input, g, cb, first, splitTiles, 0, count, vBF16) }
-                    } else {
-                        for cb in 0..<inBlocks { inputKernel(input, g, cb, first, splitTiles, 0, count, v) }
-                        if amx {
-                            interleave?(v, g.inputStride(tiles: splitTiles), splitTiles, inBlocks, 0, g.points, vBF16)
-                        } else if bf16 {
-                            convert?(v, vBF16, vFloats)
-                        }
-                    }
+                    for cb in 0..<inBlocks { transformInputs(block: cb, first: first, count: count, v, vBF16) }
+                    if convertsInputs { convertInputs(v, vBF16, part: 0, of: 1) }
                     heldSplit[worker] = split
                     // The split this worker probably takes next (tasks go out in order, round the
                     // workers) is fetched to L2 while this one's products run: single-micro-tile
