@@ -57,7 +57,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "vgg",
-            dependencies: ["VGGEngine", "VGGFormat", "CImageIO", "AtomicFile", "ClassLabels", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["VGGEngine", "VGGFormat", "CImageIO", "CMachineProbe", "AtomicFile", "ClassLabels", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
 
         // Implementation details
@@ -66,6 +66,8 @@ let package = Package(
         .target(name: "CVggSupport", cSettings: [.unsafeFlags(["-gdwarf-4"])]),
         // AVX512-BF16 dot products (vdpbf16ps) for bf16-weight models: C intrinsics behind CPU detection.
         .target(name: "CVggBF16", cSettings: [.unsafeFlags(["-gdwarf-4"])]),
+        // `vgg bench --layers`: this machine's multiply-add rates and memory bandwidth, measured.
+        .target(name: "CMachineProbe", dependencies: ["CVggBF16"], cSettings: [.unsafeFlags(["-gdwarf-4"])]),
         .target(name: "VGGFormat"),
         // The function table every kernel module exports and the engine picks one of.
         .target(name: "VGGKernelABI", dependencies: ["VGGFormat"]),

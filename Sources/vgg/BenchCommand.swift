@@ -16,11 +16,14 @@ struct BenchCommand: ParsableCommand {
 
         With --layers, each layer's median time, its share of the run, the algorithm it ran \
         (F(4×4,3×3) or F(6×6,3×3) Winograd, direct, fc), its limit and its efficiency (limit \
-        / measured). A layer's limit is the longer of its products at the FMA peak (Winograd: \
-        its element-wise products, not the transforms; bf16 dot products at twice the rate, \
-        AMX tiles at four times: 3.6× measured on one Emerald Rapids core in L1) \
-        and its weights read at the memory bandwidth. The fc layers of a lone image read only \
-        the weights of non-zero inputs, so they can beat that limit (above 100%).
+        / measured). A layer's limit is the longer of its products at the peak rate of the \
+        arithmetic it ran (f32 FMAs, bf16 dot products or AMX tiles; Winograd: its element-wise \
+        products, not the transforms) and its weights read at the memory bandwidth. The peaks \
+        and the bandwidth are measured on this machine after the timed runs (~0.5 s: each \
+        arithmetic in registers on all threads at once, reads of 512 MiB), unless given: \
+        --peak-gflops sets the FMA rate (bf16 dot products then count twice it, AMX tiles four \
+        times), --bandwidth the memory's. The fc layers of a lone image read only the weights \
+        of non-zero inputs, so they can beat that limit (above 100%).
 
         Examples:
           vgg bench -m vgg16.vgg
@@ -67,19 +70,21 @@ struct BenchCommand: ParsableCommand {
     @Flag(help: "Print JSON.")
     var json = false
 
-    @Option(help: "FMA peak per thread in GFLOP/s for --layers (default: 117, the Zen 4 machine of docs/PERFORMANCE.md; give your CPU's).")
-    var peakGflops = 117.0
+    @Option(help: "f32 FMA peak per thread in GFLOP/s for --layers (default: measured here).")
+    var peakGflops: Double?
 
-    @Option(help: "Memory bandwidth in GB/s for --layers (default: 34, the same machine on 2 cores; give your machine's).")
-    var bandwidth = 34.0
+    @Option(help: "Memory bandwidth of all threads in GB/s for --layers (default: measured here).")
+    var bandwidth: Double?
 
     func run() throws {
         guard size >= 1, batch >= 1, batch <= 1024, runs >= 1, runs <= 100_000, warmup >= 0 else {
             throw ValidationError("--size, --batch (≤ 1024) and --runs must be positive, --warmup not negative")
         }
         guard [0, 4, 6].contains(winogradTile) else { throw ValidationError("--winograd-tile: expected 0, 4 or 6, found \(winogradTile)") }
-        guard peakGflops > 0, bandwidth > 0, peakGflops.isFinite, bandwidth.isFinite else {
-            throw ValidationError("--peak-gflops and --bandwidth: expected positive numbers, found \(peakGflops) and \(bandwidth)")
+        for (name, value) in [("--peak-gflops", peakGflops), ("--bandwidth", bandwidth)] {
+            if let value, !(value > 0 && value.isFinite) {
+                throw ValidationError("\(name): expected a positive number, found \(value)")
+            }
         }
         let t0 = monotonicSeconds()
         let m = try openModel(model, verify: false)
@@ -127,12 +132,15 @@ struct BenchCommand: ParsableCommand {
             let median = times[times.count / 2], best = times[0]
             let rssMB = peakResidentMB()
             let work = layers ? try session.layerWork(n: batch, height: size, width: size) : []
+            // Measured after the runs and the RSS reading: the bandwidth probe's buffer must not count.
+            let peaks = layers ? try MachinePeaks(threads: session.threads, kernels: session.kernelPath, fmaGflops: peakGflops,
+                                                  bandwidth: bandwidth, bf16DotProducts: work.contains { $0.bf16DotProducts && !$0.amxTiles },
+                                                  amxTiles: work.contains { $0.amxTiles }) : nil
             let layerRows: [LayerRow] = layers ? m.layers.indices.map { i in
                 let t = layerTimes[i].sorted()
                 let med = t.isEmpty ? 0 : t[t.count / 2]
                 let w = work[i]
-                let peak = peakGflops * 1e9 * Double(session.threads) * (w.amxTiles ? 4 : w.bf16DotProducts ? 2 : 1)
-                let limit = max(2 * w.multiplyAdds / peak, Double(w.weightBytes) / (bandwidth * 1e9))
+                let limit = peaks?.limit(w, threads: session.threads) ?? 0
                 return LayerRow(name: m.layers[i].name, algorithm: w.algorithm, seconds: med,
                                 gflops: med > 0 ? flops[i] * Double(batch) / med / 1e9 : 0, limit: limit)
             } : []
@@ -163,8 +171,7 @@ struct BenchCommand: ParsableCommand {
                     })))
                     fields.append(("layers_ms", .double(layerTotal * 1000)))
                     fields.append(("limit_ms", .double(limitTotal * 1000)))
-                    fields.append(("peak_gflops_per_thread", .double(peakGflops)))
-                    fields.append(("bandwidth_gbs", .double(bandwidth)))
+                    if let peaks { fields += peaks.jsonFields }
                 }
                 print(JSON.object(fields).text)
                 return
@@ -181,7 +188,7 @@ struct BenchCommand: ParsableCommand {
                                  r.limit > 0 ? ms(r.limit) : "", r.limit > 0 ? percent(efficiency(r)) : ""])
                 }
                 printTable(rows)
-                print("layers \(ms(layerTotal)) ms against a limit of \(ms(limitTotal)) ms (\(String(Double(Int(layerTotal / max(limitTotal, 1e-12) * 100)) / 100))×): products at \(Int(peakGflops)) GFLOP/s per thread, weights at \(Int(bandwidth)) GB/s")
+                print("layers \(ms(layerTotal)) ms against a limit of \(ms(limitTotal)) ms (\(String(Double(Int(layerTotal / max(limitTotal, 1e-12) * 100)) / 100))×)\(peaks.map { ": " + $0.summary } ?? "")")
             }
         } catch let e as VGGError {
             fputs("vgg: \(e.message)\n", stderr)

@@ -152,8 +152,41 @@ def test_bench_layers_share_limit_and_efficiency(factory):
         if x["median_ms"] > 0:
             assert x["efficiency"] == pytest.approx(x["limit_ms"] / x["median_ms"], rel=1e-9)
     assert j["limit_ms"] == pytest.approx(sum(x["limit_ms"] for x in j["layers"]), rel=1e-9)
+    assert j["peak_gflops_per_thread"] == 100 and j["bandwidth_gbs"] == 20
+    assert not j["peaks_measured"] and not j["bandwidth_measured"]
     r = cli("bench", "-m", model, "--runs", 1, "--peak-gflops", 0, check=False)
     assert r.returncode == 64 and "--peak-gflops" in r.stderr
+    r = cli("bench", "-m", model, "--runs", 1, "--bandwidth", "nan", check=False)
+    assert r.returncode == 64 and "--bandwidth" in r.stderr
+
+
+def test_bench_layers_measure_the_machine_unless_told(factory):
+    """Without --peak-gflops and --bandwidth, --layers measures this machine's FMA rate (per
+    thread) and memory bandwidth and computes every limit from them; the peak RSS is the run's,
+    not the probe's 512 MiB buffer."""
+    model, _ = factory.model("vgg16")
+    r = cli("bench", "-m", model, "--size", 224, "--runs", 1, "--warmup", 0, "--threads", 2, "--layers", "--json")
+    j = json.loads(r.stdout)
+    assert j["peaks_measured"] and j["bandwidth_measured"]
+    peak, bandwidth = j["peak_gflops_per_thread"], j["bandwidth_gbs"]
+    assert peak > 0 and bandwidth > 0
+    layers = {x["name"]: x for x in j["layers"]}
+    assert layers["conv1_2"]["limit_ms"] == pytest.approx(2 * 38 * 38 * 64 * 64 * 64 / (2 * peak * 1e9) * 1e3, rel=1e-9)
+    assert layers["fc6"]["limit_ms"] == pytest.approx(25088 * 4096 * 4 / (bandwidth * 1e9) * 1e3, rel=1e-6)
+    assert j["peak_rss_mb"] < 512 + 400  # the model's mapping and the run, without the probe's buffer
+    # Given, only the other one is measured.
+    j = json.loads(cli("bench", "-m", model, "--size", 224, "--runs", 1, "--warmup", 0, "--layers", "--json",
+                       "--bandwidth", 30).stdout)
+    assert j["peaks_measured"] and not j["bandwidth_measured"] and j["bandwidth_gbs"] == 30
+    # A bf16 file: its Winograd layers against the rate of the arithmetic they ran.
+    model, _ = factory.model("vgg16", dtype="bf16")
+    for arithmetic in ("--bf16-arithmetic", "--always-bf16-arithmetic"):  # AMX tiles where there are, dot products
+        j = json.loads(cli("bench", "-m", model, "--size", 224, "--runs", 1, "--warmup", 0, "--threads", 1, "--layers",
+                           "--json", arithmetic, "--bandwidth", 1000).stdout)
+        rate = j["amx_gflops_per_thread"] if j["amx_tiles"] else \
+            j["bf16_dot_gflops_per_thread"] if j["bf16_dot_products"] else j["peak_gflops_per_thread"]
+        conv4_2 = {x["name"]: x for x in j["layers"]}["conv4_2"]  # F(4×4) (always with bf16): 7×7 tiles, 36 points
+        assert conv4_2["limit_ms"] == pytest.approx(2 * 49 * 36 * 512 * 512 / (rate * 1e9) * 1e3, rel=1e-9)
 
 
 def test_bench_peak_rss_is_its_own(factory):
