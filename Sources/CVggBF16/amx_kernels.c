@@ -152,6 +152,30 @@ AMX_TARGET void vggamx_winograd_products(const uint16_t *v, size_t vStride, size
     const uint16_t *vc = v + c0 / 32 * blockStride;
     struct tile_config saved;
     save_tiles(&saved);
+    if (!accumulate && rest > 0 && tiles > 16) {
+        /* A ragged end starting from zero: the last full-height tiles end at the last tile and
+         * overlap rows already done, which they compute again from the same inputs, in the same
+         * order, to the same sums (each row's sums are its own), and store again. Against tiles
+         * of `rest` rows in a second pass over every point, this reads each point's weights
+         * once more rather than twice, with no second configuration. */
+        configure(16);
+        for (size_t xi = 0; xi < points; xi++) {
+            const uint16_t *vx = vc + xi * vStride;
+            const uint32_t *px = p + xi * pStride;
+            float *mx = m + xi * mStride;
+            size_t t = 0;
+            for (; t + 32 <= tiles; t += 32) two_groups(vx + t * 32, blockStride, px, chunkPairs, chunkStride, pairs, mx + t * 32, 0);
+            size_t left = tiles - t; /* 1–31 */
+            if (left > 16 && t > 0) {
+                two_groups(vx + (tiles - 32) * 32, blockStride, px, chunkPairs, chunkStride, pairs, mx + (tiles - 32) * 32, 0);
+            } else {
+                if (left > 16) one_group(vx + t * 32, blockStride, px, chunkPairs, chunkStride, pairs, mx + t * 32, 0);
+                one_group(vx + (tiles - 16) * 32, blockStride, px, chunkPairs, chunkStride, pairs, mx + (tiles - 16) * 32, 0);
+            }
+        }
+        restore_tiles(&saved);
+        return;
+    }
     if (full > 0) {
         configure(16);
         for (size_t xi = 0; xi < points; xi++) {

@@ -32,7 +32,9 @@ void vggamx_interleave_inputs(const float *v, size_t vStride, size_t groupTiles,
  * p + (p / chunkPairs)·chunkStride + ξ·pStride + (p % chunkPairs)·32 (block k at + k·16): the
  * chunks of vggbf16_winograd_products' P one after another (one chunk: chunkPairs ≥ pairs).
  * c0 a multiple of 32, pairs and chunkPairs multiples of 16. accumulate = 0 starts from zero.
- * The sums stay in the tiles over all pairs. Reads and writes nothing past tile `tiles` − 1.
+ * The sums stay in the tiles over all pairs. Reads and writes nothing past tile `tiles` − 1;
+ * from zero (accumulate = 0) a ragged end's rows may be computed and stored twice, to the same
+ * sums (more than 16 tiles: the last 16-row tiles end at the last tile).
  * Configures the calling thread's tiles, and before it returns puts back the configuration it
  * found (or releases them). Only where vggamx_available() is 1. */
 void vggamx_winograd_products(const uint16_t *v, size_t vStride, size_t blockStride, size_t c0, size_t pairs,
