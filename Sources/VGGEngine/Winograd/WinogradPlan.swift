@@ -41,7 +41,13 @@ struct WinogradPlan {
     /// (Zen 4, 1 MB L2; 16–32 tiles no faster there). Two micro-tiles where L2 has 2 MB or more
     /// (Emerald Rapids Xeon, interleaved A/B, conv1_2 + conv2_x medians: 224 1 thread 24.0 →
     /// 21.9 ms, 384 2 threads 43.4/48.5 → 31.1/34.0 ms). The sums do not depend on the splits.
+    /// On AMX tiles 32 (amxSplitTiles).
     static let cachedSplitTiles = sysconf(Int32(_SC_LEVEL2_CACHE_SIZE)) >= 2 << 20 ? 16 : 8
+    /// Tiles of such a task on AMX tiles: two 16-row tile groups, so that each weight tile
+    /// loaded serves both (vggamx_winograd_products' two_groups). Alternated builds, bf16 VGG16,
+    /// conv1_2 + conv2_x medians: 2 threads 224 4.90 → 4.65 ms, 384 13.23 → 12.30; 1 thread
+    /// unchanged (224 8.67/8.29 → 8.81/7.83 in two runs, 384 23.8 → 23.9).
+    static let amxSplitTiles = 32
     /// Bytes of one worker's transformed inputs and products otherwise: fewer, larger splits
     /// transform each pair's weights fewer times (~100 operations per channel and block,
     /// against 36 FMAs per tile), within L3: 8 MiB where the CPU reports less than 64 MiB of
@@ -73,7 +79,7 @@ struct WinogradPlan {
         // transformed inputs each) ran conv3_x at 384 no faster than 4 (4.2 MB).
         microTiles = (tiles + 7) / 8
         let tileBytes = 4 * (g.inputFloats(tiles: 1) + g.productFloats(tiles: 1))
-        let capTiles = cached ? WinogradPlan.cachedSplitTiles : max(8, WinogradPlan.splitBudget / tileBytes)
+        let capTiles = cached ? (amx ? WinogradPlan.amxSplitTiles : WinogradPlan.cachedSplitTiles) : max(8, WinogradPlan.splitBudget / tileBytes)
         var splits = (tiles + capTiles - 1) / capTiles
         if splits > 1 { splits = min(microTiles, (splits + threads - 1) / threads * threads) }
         self.splits = splits
