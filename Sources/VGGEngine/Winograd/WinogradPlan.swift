@@ -26,7 +26,8 @@ struct WinogradPlan {
     /// 224, conv3_x 4–7% and conv4_x, conv5_x 2–5% faster; at 384 (4 splits) conv3_1 and
     /// conv4_x 0.4–0.9 ms faster.
     let lockstep: Bool
-    /// Per-worker floats: V (f32), weight slots (U f32 and, with bf16, its packed pairs), M, V in bf16.
+    /// Per-worker floats: V (f32; none on AMX tiles with F(4×4)), weight slots (U f32 and, with
+    /// bf16, its packed pairs), M, V in bf16.
     let inputFloats: Int, slotFloats: Int, weightFloats: Int, productFloats: Int, inputHalfFloats: Int
     /// M of one pair (productFloats holds interleavedPairs of them).
     let pairProductFloats: Int
@@ -93,12 +94,14 @@ struct WinogradPlan {
         let chunkInputBytes = 4 * g.inputFloats(tiles: splitTiles) / max(1, (g.inChannels + g.channelChunk - 1) / g.channelChunk)
         interleavedPairs = amx || cached || g.inChannels <= g.channelChunk || chunkInputBytes > WinogradPlan.interleaveInputBytes
             ? 1 : min(pairsPerRange, WinogradPlan.interleaveLimit)
-        inputFloats = g.inputFloats(tiles: splitTiles)
+        // On AMX tiles with F(4×4) the input transform writes the tiles' bf16 rows only: no f32 V.
+        let splitInputFloats = g.inputFloats(tiles: splitTiles)
+        inputFloats = amx && g.tileSize == 4 ? 0 : splitInputFloats
         slotFloats = g.pairWeightFloats + (bf16 ? g.points * g.packedStride : 0)
         weightFloats = cachedPairs * slotFloats
         pairProductFloats = g.productFloats(tiles: splitTiles)
         productFloats = pairProductFloats * interleavedPairs
-        inputHalfFloats = bf16 ? (inputFloats + 1) / 2 : 0
+        inputHalfFloats = bf16 ? (splitInputFloats + 1) / 2 : 0
     }
 }
 
