@@ -145,52 +145,43 @@ AMX_TARGET static void one_group(const uint16_t *v, size_t blockStride, const ui
     _tile_stored(1, m + 16, M_ROW);
 }
 
+/* Tiles 0 … tiles − 1 of one point in full 16-row tiles (as configured): two groups at a time,
+ * then the rest. Where `tiles` is not a multiple of 16 the last groups end at the last tile and
+ * overlap rows already done, which they compute again from the same inputs in the same order
+ * to the same sums (each row's sums are its own) and store again: only from zero (accumulate =
+ * 0) and with more than 16 tiles. */
+AMX_TARGET static void point_tiles(const uint16_t *v, size_t blockStride, const uint32_t *p, size_t chunkPairs,
+                                   size_t chunkStride, size_t pairs, float *m, size_t tiles, int accumulate) {
+    size_t t = 0;
+    for (; t + 32 <= tiles; t += 32) two_groups(v + t * 32, blockStride, p, chunkPairs, chunkStride, pairs, m + t * 32, accumulate);
+    size_t left = tiles - t; /* 0–31 */
+    if (left > 16 && t > 0) {
+        two_groups(v + (tiles - 32) * 32, blockStride, p, chunkPairs, chunkStride, pairs, m + (tiles - 32) * 32, accumulate);
+        return;
+    }
+    if (left > 16) one_group(v + t * 32, blockStride, p, chunkPairs, chunkStride, pairs, m + t * 32, accumulate);
+    if (left > 0) one_group(v + (tiles - 16) * 32, blockStride, p, chunkPairs, chunkStride, pairs, m + (tiles - 16) * 32, accumulate);
+}
+
 AMX_TARGET void vggamx_winograd_products(const uint16_t *v, size_t vStride, size_t blockStride, size_t c0, size_t pairs,
                                          const uint32_t *p, size_t pStride, size_t chunkPairs, size_t chunkStride,
                                          size_t tiles, float *m, size_t mStride, int accumulate, size_t points) {
-    size_t full = tiles / 16 * 16, rest = tiles - full;
+    /* Full-height tiles cover every tile from zero (overlapping at a ragged end); when adding to
+     * M, only the whole groups of 16, and the last 1–15 tiles get tiles of that many rows in a
+     * second pass (nothing is read or written past them). Against that pass, the overlap reads
+     * each point's weights once more rather than twice, with no second configuration. */
+    size_t full = tiles / 16 * 16, covered = !accumulate && tiles > 16 ? tiles : full;
     const uint16_t *vc = v + c0 / 32 * blockStride;
     struct tile_config saved;
     save_tiles(&saved);
-    if (!accumulate && rest > 0 && tiles > 16) {
-        /* A ragged end starting from zero: the last full-height tiles end at the last tile and
-         * overlap rows already done, which they compute again from the same inputs, in the same
-         * order, to the same sums (each row's sums are its own), and store again. Against tiles
-         * of `rest` rows in a second pass over every point, this reads each point's weights
-         * once more rather than twice, with no second configuration. */
+    if (covered > 0) {
         configure(16);
-        for (size_t xi = 0; xi < points; xi++) {
-            const uint16_t *vx = vc + xi * vStride;
-            const uint32_t *px = p + xi * pStride;
-            float *mx = m + xi * mStride;
-            size_t t = 0;
-            for (; t + 32 <= tiles; t += 32) two_groups(vx + t * 32, blockStride, px, chunkPairs, chunkStride, pairs, mx + t * 32, 0);
-            size_t left = tiles - t; /* 1–31 */
-            if (left > 16 && t > 0) {
-                two_groups(vx + (tiles - 32) * 32, blockStride, px, chunkPairs, chunkStride, pairs, mx + (tiles - 32) * 32, 0);
-            } else {
-                if (left > 16) one_group(vx + t * 32, blockStride, px, chunkPairs, chunkStride, pairs, mx + t * 32, 0);
-                one_group(vx + (tiles - 16) * 32, blockStride, px, chunkPairs, chunkStride, pairs, mx + (tiles - 16) * 32, 0);
-            }
-        }
-        restore_tiles(&saved);
-        return;
+        for (size_t xi = 0; xi < points; xi++)
+            point_tiles(vc + xi * vStride, blockStride, p + xi * pStride, chunkPairs, chunkStride, pairs, m + xi * mStride,
+                        covered, accumulate);
     }
-    if (full > 0) {
-        configure(16);
-        for (size_t xi = 0; xi < points; xi++) {
-            const uint16_t *vx = vc + xi * vStride;
-            const uint32_t *px = p + xi * pStride;
-            float *mx = m + xi * mStride;
-            size_t t = 0;
-            for (; t + 32 <= full; t += 32)
-                two_groups(vx + t * 32, blockStride, px, chunkPairs, chunkStride, pairs, mx + t * 32, accumulate);
-            if (t < full) one_group(vx + t * 32, blockStride, px, chunkPairs, chunkStride, pairs, mx + t * 32, accumulate);
-        }
-    }
-    if (rest > 0) {
-        /* The last 1–15 tiles: tiles of that many rows, so nothing past them is read or written. */
-        configure(rest);
+    if (covered < tiles) {
+        configure(tiles - full);
         for (size_t xi = 0; xi < points; xi++)
             one_group(vc + xi * vStride + full * 32, blockStride, p + xi * pStride, chunkPairs, chunkStride, pairs,
                       m + xi * mStride + full * 32, accumulate);
