@@ -21,7 +21,7 @@ struct crew {
     pthread_mutex_t lock;
     pthread_cond_t changed;
     int phase;   /* pass + 1 the threads may run; -1: cancelled */
-    int arrived; /* threads done with the current phase (0: ready) */
+    int arrived; /* threads that reached the end of the current phase (before phase 1: started) */
     int threads, passes;
     /* Work of thread `index` in pass `pass`: the FLOP or bytes it did (0: could not run). */
     double (*work)(void *context, int index, int pass);
@@ -129,8 +129,9 @@ static double probe(int threads, double (*kernel)(void *, int, int)) {
     return threads >= 1 ? crew_run(threads, 3, kernel, NULL) / threads : 0;
 }
 
-/* Sums the kernels return so that the compiler keeps their arithmetic. */
-static volatile float probe_sink;
+/* Each thread's last sum, so that the compiler keeps the kernels' arithmetic (a slot per thread:
+ * the crew's threads store at the same time). */
+static volatile float probe_sinks[256];
 
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -138,19 +139,19 @@ static volatile float probe_sink;
 enum { FMA_ITERATIONS = 1 << 24, ACCUMULATORS = 12 }; /* ~30 ms a pass at AVX-512 speed */
 
 __attribute__((target("avx512f"))) static double fma512(void *context, int index, int pass) {
-    (void)context, (void)index, (void)pass;
+    (void)context, (void)pass;
     __m512 a[ACCUMULATORS], m = _mm512_set1_ps(0.999999f), c = _mm512_set1_ps(1e-7f);
     for (int k = 0; k < ACCUMULATORS; k++) a[k] = _mm512_set1_ps((float)k);
     for (long i = 0; i < FMA_ITERATIONS; i++)
         for (int k = 0; k < ACCUMULATORS; k++) a[k] = _mm512_fmadd_ps(a[k], m, c);
     __m512 s = a[0];
     for (int k = 1; k < ACCUMULATORS; k++) s = _mm512_add_ps(s, a[k]);
-    probe_sink = _mm512_reduce_add_ps(s);
+    probe_sinks[index] = _mm512_reduce_add_ps(s);
     return 2.0 * 16 * ACCUMULATORS * FMA_ITERATIONS;
 }
 
 __attribute__((target("avx2,fma"))) static double fma256(void *context, int index, int pass) {
-    (void)context, (void)index, (void)pass;
+    (void)context, (void)pass;
     __m256 a[ACCUMULATORS], m = _mm256_set1_ps(0.999999f), c = _mm256_set1_ps(1e-7f);
     for (int k = 0; k < ACCUMULATORS; k++) a[k] = _mm256_set1_ps((float)k);
     for (long i = 0; i < FMA_ITERATIONS; i++)
@@ -159,19 +160,19 @@ __attribute__((target("avx2,fma"))) static double fma256(void *context, int inde
     for (int k = 1; k < ACCUMULATORS; k++) s = _mm256_add_ps(s, a[k]);
     float lanes[8];
     _mm256_storeu_ps(lanes, s);
-    probe_sink = lanes[0] + lanes[7];
+    probe_sinks[index] = lanes[0] + lanes[7];
     return 2.0 * 8 * ACCUMULATORS * FMA_ITERATIONS;
 }
 
 static double mul_add128(void *context, int index, int pass) {
-    (void)context, (void)index, (void)pass;
+    (void)context, (void)pass;
     __m128 a[ACCUMULATORS], m = _mm_set1_ps(0.999999f), c = _mm_set1_ps(1e-7f);
     for (int k = 0; k < ACCUMULATORS; k++) a[k] = _mm_set1_ps((float)k);
     for (long i = 0; i < FMA_ITERATIONS; i++)
         for (int k = 0; k < ACCUMULATORS; k++) a[k] = _mm_add_ps(_mm_mul_ps(a[k], m), c);
     __m128 s = a[0];
     for (int k = 1; k < ACCUMULATORS; k++) s = _mm_add_ps(s, a[k]);
-    probe_sink = _mm_cvtss_f32(s);
+    probe_sinks[index] = _mm_cvtss_f32(s);
     return 2.0 * 4 * ACCUMULATORS * FMA_ITERATIONS;
 }
 
@@ -182,7 +183,7 @@ double machineprobe_fma_gflops(int threads, int vectorBits) {
 }
 
 __attribute__((target("avx512f,avx512bf16"))) static double dot_bf16(void *context, int index, int pass) {
-    (void)context, (void)index, (void)pass;
+    (void)context, (void)pass;
     __m512 a[ACCUMULATORS];
     __m512bh x = (__m512bh)_mm512_set1_epi16(0x3f80), y = (__m512bh)_mm512_set1_epi16(0x3380);
     for (int k = 0; k < ACCUMULATORS; k++) a[k] = _mm512_set1_ps((float)k);
@@ -190,7 +191,7 @@ __attribute__((target("avx512f,avx512bf16"))) static double dot_bf16(void *conte
         for (int k = 0; k < ACCUMULATORS; k++) a[k] = _mm512_dpbf16_ps(a[k], x, y);
     __m512 s = a[0];
     for (int k = 1; k < ACCUMULATORS; k++) s = _mm512_add_ps(s, a[k]);
-    probe_sink = _mm512_reduce_add_ps(s);
+    probe_sinks[index] = _mm512_reduce_add_ps(s);
     return 2.0 * 32 * ACCUMULATORS * FMA_ITERATIONS;
 }
 
@@ -210,7 +211,7 @@ struct amx_config {
 
 /* Four sums (tiles 0–3) from two input and two weight tiles (4–7), all 16 rows of 64 bytes. */
 __attribute__((target("amx-tile,amx-bf16"))) static double amx_tiles(void *context, int index, int pass) {
-    (void)context, (void)index, (void)pass;
+    (void)context, (void)pass;
     /* bf16 ones (0x3f80), not zeros: the tiles must not meet a case the hardware might shortcut. */
     uint16_t operands[16 * 32] __attribute__((aligned(64)));
     for (int i = 0; i < 16 * 32; i++) operands[i] = 0x3f80;
@@ -239,7 +240,7 @@ __attribute__((target("amx-tile,amx-bf16"))) static double amx_tiles(void *conte
     float sums[16 * 16] __attribute__((aligned(64)));
     _tile_stored(0, sums, 64);
     _tile_release();
-    probe_sink = sums[0];
+    probe_sinks[index] = sums[0];
     return 2.0 * 16 * 16 * 32 * 4 * AMX_ITERATIONS;
 }
 
@@ -253,12 +254,12 @@ double machineprobe_amx_gflops(int threads) { (void)threads; return 0; }
 
 #else
 static double mul_add_scalar(void *context, int index, int pass) {
-    (void)context, (void)index, (void)pass;
+    (void)context, (void)pass;
     float a[8], m = 0.999999f, c = 1e-7f;
     for (int k = 0; k < 8; k++) a[k] = (float)k;
     for (long i = 0; i < (1 << 22); i++)
         for (int k = 0; k < 8; k++) a[k] = a[k] * m + c;
-    probe_sink = a[0] + a[7];
+    probe_sinks[index] = a[0] + a[7];
     return 2.0 * 8 * (1 << 22);
 }
 double machineprobe_fma_gflops(int threads, int vectorBits) { (void)vectorBits; return probe(threads, mul_add_scalar); }
@@ -280,7 +281,7 @@ static double read_share(void *context, int index, int pass) {
     uint64_t x = 0;
     for (size_t i = 0; i + 8 <= c->share / 8; i += 8)
         x ^= words[i] ^ words[i + 1] ^ words[i + 2] ^ words[i + 3] ^ words[i + 4] ^ words[i + 5] ^ words[i + 6] ^ words[i + 7];
-    probe_sink = (float)(x & 0xff);
+    probe_sinks[index] = (float)(x & 0xff);
     return (double)c->share;
 }
 

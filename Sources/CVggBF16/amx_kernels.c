@@ -166,10 +166,11 @@ AMX_TARGET static void point_tiles(const uint16_t *v, size_t blockStride, const 
 AMX_TARGET void vggamx_winograd_products(const uint16_t *v, size_t vStride, size_t blockStride, size_t c0, size_t pairs,
                                          const uint32_t *p, size_t pStride, size_t chunkPairs, size_t chunkStride,
                                          size_t tiles, float *m, size_t mStride, int accumulate, size_t points) {
-    /* Full-height tiles cover every tile from zero (overlapping at a ragged end); when adding to
-     * M, only the whole groups of 16, and the last 1–15 tiles get tiles of that many rows in a
-     * second pass (nothing is read or written past them). Against that pass, the overlap reads
-     * each point's weights once more rather than twice, with no second configuration. */
+    /* From zero with more than 16 tiles, full-height tiles cover them all (overlapping at a
+     * ragged end); otherwise they cover the whole groups of 16, and the last 1–15 tiles get tiles
+     * of that many rows in a second pass over every point (nothing is read or written past
+     * them). The overlap saves that pass's configuration and its second walk through every
+     * point's weights (with 17–31 tiles left after 32 or more, it also reads them once less). */
     size_t full = tiles / 16 * 16, covered = !accumulate && tiles > 16 ? tiles : full;
     const uint16_t *vc = v + c0 / 32 * blockStride;
     struct tile_config saved;

@@ -19,8 +19,9 @@ struct BenchCommand: ParsableCommand {
         / measured). A layer's limit is the longer of its products at the peak rate of the \
         arithmetic it ran (f32 FMAs, bf16 dot products or AMX tiles; Winograd: its element-wise \
         products, not the transforms) and its weights read at the memory bandwidth. The peaks \
-        and the bandwidth are measured on this machine after the timed runs (~0.5 s: each \
-        arithmetic in registers on all threads at once, reads of 512 MiB), unless given: \
+        and the bandwidth are measured on this machine after the timed runs (~1 s: each \
+        arithmetic in registers on all threads at once, AMX tiles at their register peak, \
+        which tiles loaded from memory do not reach; reads of 512 MiB), unless given: \
         --peak-gflops sets the FMA rate (bf16 dot products then count twice it, AMX tiles four \
         times), --bandwidth the memory's. The fc layers of a lone image read only the weights \
         of non-zero inputs, so they can beat that limit (above 100%).

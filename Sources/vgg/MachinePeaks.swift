@@ -15,8 +15,11 @@ struct MachinePeaks {
     static let bandwidthProbeBytes = 512 << 20
 
     /// `fmaGflops` given: bf16 dot products count twice it and AMX tiles four times (Zen 4 runs
-    /// `vdpbf16ps` at twice its FMA rate; AMX on an Emerald Rapids core measured 3.6×), nothing is
-    /// measured. Otherwise each arithmetic the run used is measured on `threads` threads.
+    /// `vdpbf16ps` at twice its FMA rate; AMX tiles loaded from L1 on an Emerald Rapids core ran
+    /// at 3.6× its FMAs), and no rate is measured. Otherwise each arithmetic the run used is
+    /// measured on `threads` threads; AMX with its operands in the tiles (its register peak,
+    /// 13–16× the FMAs there, which tiles loaded from memory do not reach). The bandwidth is
+    /// measured unless given.
     init(threads: Int, kernels: KernelPath, fmaGflops given: Double?, bandwidth givenBandwidth: Double?,
          bf16DotProducts: Bool, amxTiles: Bool) throws {
         if let given {
@@ -30,9 +33,9 @@ struct MachinePeaks {
             bf16DotGflops = bf16DotProducts ? machineprobe_bf16_dot_gflops(Int32(threads)) : 0
             amxGflops = amxTiles ? machineprobe_amx_gflops(Int32(threads)) : 0
             peaksMeasured = true
-            let failed = fmaGflops <= 0 || (bf16DotProducts && bf16DotGflops <= 0) || (amxTiles && amxGflops <= 0)
-            if failed {
-                throw VGGError(.internal, "could not measure this machine's peak multiply-add rate (threads would not start, or the CPU refused the arithmetic the run used): give --peak-gflops")
+            for (name, used, rate) in [("f32 FMAs", true, fmaGflops), ("bf16 dot products", bf16DotProducts, bf16DotGflops),
+                                       ("AMX tiles", amxTiles, amxGflops)] where used && !(rate > 0) {
+                throw VGGError(.internal, "measuring the peak of \(name) on \(threads) threads: expected a rate above 0 GFLOP/s, found \(rate) (a thread would not start, or the CPU or OS refused the arithmetic): give --peak-gflops")
             }
         }
         if let givenBandwidth {
@@ -41,8 +44,8 @@ struct MachinePeaks {
         } else {
             bandwidth = machineprobe_read_gbps(Int32(threads), MachinePeaks.bandwidthProbeBytes)
             bandwidthMeasured = true
-            if bandwidth <= 0 {
-                throw VGGError(.internal, "could not measure this machine's memory bandwidth (no 512 MiB buffer, or threads would not start): give --bandwidth")
+            if !(bandwidth > 0) {
+                throw VGGError(.internal, "measuring the memory bandwidth on \(threads) threads: expected a rate above 0 GB/s, found \(bandwidth) (no 512 MiB buffer, or a thread would not start): give --bandwidth")
             }
         }
     }
@@ -55,7 +58,8 @@ struct MachinePeaks {
         return max(products, Double(w.weightBytes) / (bandwidth * 1e9))
     }
 
-    /// For the line under the table: "products at … GFLOP/s per thread (f32 FMAs, measured), …".
+    /// For the line under the table: "products at 200 (f32 FMAs), 3000 (AMX tiles) GFLOP/s per
+    /// thread, measured, weights at 23 GB/s, measured".
     var summary: String {
         var rates = ["\(Int(fmaGflops)) (f32 FMAs)"]
         if bf16DotGflops > 0 { rates.append("\(Int(bf16DotGflops)) (bf16 dot products)") }

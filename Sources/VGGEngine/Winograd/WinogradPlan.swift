@@ -44,8 +44,9 @@ struct WinogradPlan {
     /// 21.9 ms, 384 2 threads 43.4/48.5 → 31.1/34.0 ms). The sums do not depend on the splits.
     /// On AMX tiles 32 (amxSplitTiles).
     static let cachedSplitTiles = sysconf(Int32(_SC_LEVEL2_CACHE_SIZE)) >= 2 << 20 ? 16 : 8
-    /// Tiles of such a task on AMX tiles: two 16-row tile groups, so that each weight tile
-    /// loaded serves both (vggamx_winograd_products' two_groups). Alternated builds, bf16 VGG16,
+    /// Tiles of such a task on AMX tiles: up to two 16-row tile groups, so that each weight tile
+    /// loaded serves both (vggamx_winograd_products' two_groups; micro-tiles are spread evenly,
+    /// so some tasks get 24 tiles, two overlapping groups of 16). Alternated builds, bf16 VGG16,
     /// conv1_2 + conv2_x medians: 2 threads 224 4.90 → 4.65 ms, 384 13.23 → 12.30; 1 thread
     /// unchanged (224 8.67/8.29 → 8.81/7.83 in two runs, 384 23.8 → 23.9).
     static let amxSplitTiles = 32
