@@ -193,16 +193,19 @@ AMX_TARGET void vggamx_winograd_products(const uint16_t *v, size_t vStride, size
 AMX_TARGET void vggamx_gather(const uint32_t *x, size_t pairs, size_t pixels, size_t q0, size_t q1, const uint32_t *p0,
                               const uint32_t *p1, float *out0, float *out1, const int64_t *pixelOutput, const float *bias0,
                               const float *bias1, int relu) {
-    /* 16 pixels' sums of both blocks, gathered from and scattered to their places in the output. */
-    float sums[16 * 32] __attribute__((aligned(64)));
+    /* Up to 32 pixels' sums of both blocks (two row groups of 16 when 32 are left, so that each
+     * weight tile serves both), gathered from and scattered to their places in the output. */
+    float sums[32 * 32] __attribute__((aligned(64)));
     size_t rows = 0;
     struct tile_config saved;
     save_tiles(&saved);
-    for (size_t j0 = 0; j0 < pixels; j0 += 16) {
-        size_t n = pixels - j0 < 16 ? pixels - j0 : 16;
-        if (n != rows) {
-            configure(n);
-            rows = n;
+    for (size_t j0 = 0; j0 < pixels;) {
+        size_t left = pixels - j0, n = left >= 32 ? 32 : left > 16 ? 16 : left;
+        int two = n == 32;
+        size_t tileRows = two ? 16 : n;
+        if (tileRows != rows) {
+            configure(tileRows);
+            rows = tileRows;
         }
         for (size_t r = 0; r < n; r++) {
             size_t at = (size_t)pixelOutput[j0 + r];
@@ -211,15 +214,32 @@ AMX_TARGET void vggamx_gather(const uint32_t *x, size_t pairs, size_t pixels, si
                 sums[r * 32 + 16 + i] = q0 == 0 ? (bias1 ? bias1[i] : 0.0f) : out1 ? out1[at + i] : 0.0f;
             }
         }
+        const uint32_t *rowsOfX = x + j0 * pairs;
         _tile_loadd(0, sums, M_ROW);
         _tile_loadd(1, sums + 16, M_ROW);
-        const uint32_t *rowsOfX = x + j0 * pairs;
-        for (size_t q = q0; q < q1; q += 16) {
-            _tile_loadd(4, rowsOfX + q, pairs * 4);
-            _tile_loadd(6, p0 + (q - q0) * 16, 64);
-            _tile_loadd(7, p1 + (q - q0) * 16, 64);
-            _tile_dpbf16ps(0, 4, 6);
-            _tile_dpbf16ps(1, 4, 7);
+        if (two) {
+            _tile_loadd(2, sums + 16 * 32, M_ROW);
+            _tile_loadd(3, sums + 16 * 32 + 16, M_ROW);
+            for (size_t q = q0; q < q1; q += 16) {
+                _tile_loadd(4, rowsOfX + q, pairs * 4);
+                _tile_loadd(5, rowsOfX + 16 * pairs + q, pairs * 4);
+                _tile_loadd(6, p0 + (q - q0) * 16, 64);
+                _tile_loadd(7, p1 + (q - q0) * 16, 64);
+                _tile_dpbf16ps(0, 4, 6);
+                _tile_dpbf16ps(1, 4, 7);
+                _tile_dpbf16ps(2, 5, 6);
+                _tile_dpbf16ps(3, 5, 7);
+            }
+            _tile_stored(2, sums + 16 * 32, M_ROW);
+            _tile_stored(3, sums + 16 * 32 + 16, M_ROW);
+        } else {
+            for (size_t q = q0; q < q1; q += 16) {
+                _tile_loadd(4, rowsOfX + q, pairs * 4);
+                _tile_loadd(6, p0 + (q - q0) * 16, 64);
+                _tile_loadd(7, p1 + (q - q0) * 16, 64);
+                _tile_dpbf16ps(0, 4, 6);
+                _tile_dpbf16ps(1, 4, 7);
+            }
         }
         _tile_stored(0, sums, M_ROW);
         _tile_stored(1, sums + 16, M_ROW);
@@ -231,6 +251,7 @@ AMX_TARGET void vggamx_gather(const uint32_t *x, size_t pairs, size_t pixels, si
                 if (out1) out1[at + i] = relu && b < 0.0f ? 0.0f : b;
             }
         }
+        j0 += n;
     }
     restore_tiles(&saved);
 }
