@@ -192,7 +192,14 @@ AMX_TARGET void vggamx_winograd_products(const uint16_t *v, size_t vStride, size
 
 AMX_TARGET void vggamx_gather(const uint32_t *x, size_t pairs, size_t pixels, size_t q0, size_t q1, const uint32_t *p0,
                               const uint32_t *p1, float *out0, float *out1, const int64_t *pixelOutput, const float *bias0,
-                              const float *bias1, int relu) {
+                              const float *bias1, int relu, const void *ahead0, const void *ahead1, size_t aheadBytes) {
+    /* The next chunk's weights (aheadBytes at ahead0 and at ahead1) fetched to L2 a few lines per
+     * step, spread over every step of this call, so that their DRAM reads overlap the tiles' work
+     * instead of following it in the next packing. */
+    size_t passes = 0;
+    for (size_t j = 0, left = pixels; j < pixels; passes++, left = pixels - j) j += left >= 32 ? 32 : left > 16 ? 16 : left;
+    size_t steps = passes * ((q1 - q0 + 15) / 16), lines = aheadBytes / 64;
+    size_t perStep = steps > 0 ? (lines + steps - 1) / steps : 0, fetched = 0;
     /* Up to 32 pixels' sums of both blocks (two row groups of 16 when 32 are left, so that each
      * weight tile serves both), gathered from and scattered to their places in the output. */
     float sums[32 * 32] __attribute__((aligned(64)));
@@ -221,6 +228,10 @@ AMX_TARGET void vggamx_gather(const uint32_t *x, size_t pairs, size_t pixels, si
             _tile_loadd(2, sums + 16 * 32, M_ROW);
             _tile_loadd(3, sums + 16 * 32 + 16, M_ROW);
             for (size_t q = q0; q < q1; q += 16) {
+                for (size_t k = 0; k < perStep && fetched < lines; k++, fetched++) {
+                    _mm_prefetch((const char *)ahead0 + fetched * 64, _MM_HINT_T1);
+                    if (ahead1) _mm_prefetch((const char *)ahead1 + fetched * 64, _MM_HINT_T1);
+                }
                 _tile_loadd(4, rowsOfX + q, pairs * 4);
                 _tile_loadd(5, rowsOfX + 16 * pairs + q, pairs * 4);
                 _tile_loadd(6, p0 + (q - q0) * 16, 64);
@@ -234,6 +245,10 @@ AMX_TARGET void vggamx_gather(const uint32_t *x, size_t pairs, size_t pixels, si
             _tile_stored(3, sums + 16 * 32 + 16, M_ROW);
         } else {
             for (size_t q = q0; q < q1; q += 16) {
+                for (size_t k = 0; k < perStep && fetched < lines; k++, fetched++) {
+                    _mm_prefetch((const char *)ahead0 + fetched * 64, _MM_HINT_T1);
+                    if (ahead1) _mm_prefetch((const char *)ahead1 + fetched * 64, _MM_HINT_T1);
+                }
                 _tile_loadd(4, rowsOfX + q, pairs * 4);
                 _tile_loadd(6, p0 + (q - q0) * 16, 64);
                 _tile_loadd(7, p1 + (q - q0) * 16, 64);
@@ -260,7 +275,8 @@ AMX_TARGET void vggamx_gather(const uint32_t *x, size_t pairs, size_t pixels, si
 int vggamx_available(void) { return 0; }
 void vggamx_gather(const uint32_t *x, size_t pairs, size_t pixels, size_t q0, size_t q1, const uint32_t *p0,
                    const uint32_t *p1, float *out0, float *out1, const int64_t *pixelOutput, const float *bias0,
-                   const float *bias1, int relu) {
+                   const float *bias1, int relu, const void *ahead0, const void *ahead1, size_t aheadBytes) {
+    (void)ahead0; (void)ahead1; (void)aheadBytes;
     (void)x; (void)pairs; (void)pixels; (void)q0; (void)q1; (void)p0; (void)p1; (void)out0; (void)out1; (void)pixelOutput;
     (void)bias0; (void)bias1; (void)relu;
 }

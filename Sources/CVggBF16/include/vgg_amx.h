@@ -44,9 +44,11 @@ void vggamx_winograd_products(const uint16_t *v, size_t vStride, size_t blockStr
 /* vggbf16_gather on AMX tiles, 32 pixels at a time (two row groups of 16 sharing each weight
  * tile) while 32 are left, then 16, the last 1–15 in a tile of that many rows: same arguments
  * and results up to the order of the f32 additions within 32 taps (each pixel's sums the same
- * whatever its group); q0 and q1 multiples of 16. Only where vggamx_available() is 1. */
+ * whatever its group); q0 and q1 multiples of 16. Meanwhile the aheadBytes at ahead0 and (if
+ * not NULL) at ahead1 are fetched to L2, spread over the call's steps (the caller's next weights:
+ * a hint only, never dereferenced). Only where vggamx_available() is 1. */
 void vggamx_gather(const uint32_t *x, size_t pairs, size_t pixels, size_t q0, size_t q1, const uint32_t *p0,
                    const uint32_t *p1, float *out0, float *out1, const int64_t *pixelOutput, const float *bias0,
-                   const float *bias1, int relu);
+                   const float *bias1, int relu, const void *ahead0, const void *ahead1, size_t aheadBytes);
 
 #endif

@@ -22,7 +22,6 @@ extension Session {
         }
         let blocks = g.outBlocks, relu = g.relu
         let pairList = pixels == 1 && !amx ? try sparseList(pairs).taps : nil
-        let gather = amx ? bf16.amxGather : bf16.gather
         offsetTable.withUnsafeBufferPointer { offsets in
             pixelInputTable.withUnsafeBufferPointer { ins in
                 pixelOutputTable.withUnsafeBufferPointer { outs in
@@ -55,8 +54,16 @@ extension Session {
                             let end = min(pairs, q + chunkPairs)
                             bf16.packTaps(w0, taps, q, end, p0)
                             bf16.packTaps(w1, taps, q, end, p1)
-                            gather(x, pairs, pixels, q, end, p0, p1, out0, out1, po64, bias.map { $0 + b0 * 16 },
-                                   bias.map { $0 + b1 * 16 }, relu && end == pairs ? 1 : 0)
+                            let bias0 = bias.map { $0 + b0 * 16 }, bias1 = bias.map { $0 + b1 * 16 }, last: Int32 = relu && end == pairs ? 1 : 0
+                            if amx {
+                                // The next chunk's raw weights of both blocks (2 taps of 16 bf16 per pair).
+                                let next = min(pairs, end + chunkPairs), ahead = min(taps, 2 * next) - min(taps, 2 * end)
+                                bf16.amxGather(x, pairs, pixels, q, end, p0, p1, out0, out1, po64, bias0, bias1, last,
+                                               UnsafeRawPointer(w0 + min(taps, 2 * end) * 16),
+                                               b1 == b0 ? nil : UnsafeRawPointer(w1 + min(taps, 2 * end) * 16), ahead * 32)
+                            } else {
+                                bf16.gather(x, pairs, pixels, q, end, p0, p1, out0, out1, po64, bias0, bias1, last)
+                            }
                             q = end
                         }
                     }
