@@ -146,12 +146,19 @@ extension Kernels {
             // not help and sometimes hurt (the prefetched lines pushed out V).
             let ahead = WeightsAhead(weights: weights, dtype: dtype, geometry: g, block: block, first: first &+ chunk,
                                      weightsKept: weightsReady || count > 64)
+            // Kept weights of ≥ 256 input channels come from DRAM: the next point's (the next
+            // chunk's first after the last point) fetched to L2 a slice per micro-tile.
+            let keptAhead = weightsReady && g.inChannels >= 256
+            let microTiles = (count &+ 7) &>> 3, pointBytes = g.weightStride &* 4
             for xi in 0..<g.points {
                 ahead.fetch(slice: xi, of: g.points)
                 let ux = UnsafeRawPointer(uChunk + xi &* g.weightStride)
+                let next = WeightsAhead(first: ux + pointBytes, second: ux + (pointBytes &+ pointBytes &>> 1),
+                                        lines: keptAhead ? pointBytes &>> 7 : 0, step: 64)
                 let vx = v + xi &* vStride + (first &>> 4) &* groupTiles &* 16
                 var j0 = tileStart
                 while j0 < tileEnd {
+                    next.fetch(slice: (j0 &- tileStart) &>> 3, of: microTiles)
                     let n = min(8, tileEnd &- j0)
                     if n <= 2 {
                         // A ragged end of one or two tiles (49 tiles = 6 × 8 + 1 at 28×28): one
