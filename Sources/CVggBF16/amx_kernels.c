@@ -91,7 +91,6 @@ static inline const uint32_t *pair_weights(const uint32_t *p, size_t q, size_t c
     return p + q / chunkPairs * chunkStride + q % chunkPairs * 32;
 }
 
-/* Two row groups (32 tiles from v, m) and both output blocks. */
 /* With at least this many channel pairs (a point's weights ≥ 16 KiB: 256 input channels and
  * more, conv3_x … conv5_x of VGG16, whose kept weights come from DRAM), the first row group's
  * steps fetch the next point's weights to L2, 2 KiB a step, so that their DRAM reads overlap
@@ -108,6 +107,8 @@ static inline void prefetch_rows(const uint32_t *w) {
     }
 }
 
+/* Two row groups (32 tiles from v, m) and both output blocks; with `ahead` (words), the weights
+ * that far on fetched to L2 as each step loads its own. */
 AMX_TARGET static void two_groups(const uint16_t *v, size_t blockStride, const uint32_t *p, size_t chunkPairs,
                                   size_t chunkStride, size_t pairs, float *m, int accumulate, ptrdiff_t ahead) {
     if (accumulate) {
@@ -140,7 +141,7 @@ AMX_TARGET static void two_groups(const uint16_t *v, size_t blockStride, const u
     _tile_stored(3, m + 16 * 32 + 16, M_ROW);
 }
 
-/* One row group (the configured rows) and both output blocks. */
+/* One row group (the configured rows) and both output blocks; `ahead` as in two_groups. */
 AMX_TARGET static void one_group(const uint16_t *v, size_t blockStride, const uint32_t *p, size_t chunkPairs,
                                  size_t chunkStride, size_t pairs, float *m, int accumulate, ptrdiff_t ahead) {
     if (accumulate) {
@@ -213,6 +214,14 @@ AMX_TARGET void vggamx_winograd_products(const uint16_t *v, size_t vStride, size
     restore_tiles(&saved);
 }
 
+/* The next `perStep` of `lines` lines at a0 and (if not NULL) a1 to L2, from line *fetched on. */
+static inline void fetch_lines(const char *a0, const char *a1, size_t lines, size_t perStep, size_t *fetched) {
+    for (size_t k = 0; k < perStep && *fetched < lines; k++, (*fetched)++) {
+        _mm_prefetch(a0 + *fetched * 64, _MM_HINT_T1);
+        if (a1) _mm_prefetch(a1 + *fetched * 64, _MM_HINT_T1);
+    }
+}
+
 AMX_TARGET void vggamx_gather(const uint32_t *x, size_t pairs, size_t pixels, size_t q0, size_t q1, const uint32_t *p0,
                               const uint32_t *p1, float *out0, float *out1, const int64_t *pixelOutput, const float *bias0,
                               const float *bias1, int relu, const void *ahead0, const void *ahead1, size_t aheadBytes) {
@@ -251,10 +260,7 @@ AMX_TARGET void vggamx_gather(const uint32_t *x, size_t pairs, size_t pixels, si
             _tile_loadd(2, sums + 16 * 32, M_ROW);
             _tile_loadd(3, sums + 16 * 32 + 16, M_ROW);
             for (size_t q = q0; q < q1; q += 16) {
-                for (size_t k = 0; k < perStep && fetched < lines; k++, fetched++) {
-                    _mm_prefetch((const char *)ahead0 + fetched * 64, _MM_HINT_T1);
-                    if (ahead1) _mm_prefetch((const char *)ahead1 + fetched * 64, _MM_HINT_T1);
-                }
+                fetch_lines(ahead0, ahead1, lines, perStep, &fetched);
                 _tile_loadd(4, rowsOfX + q, pairs * 4);
                 _tile_loadd(5, rowsOfX + 16 * pairs + q, pairs * 4);
                 _tile_loadd(6, p0 + (q - q0) * 16, 64);
@@ -268,10 +274,7 @@ AMX_TARGET void vggamx_gather(const uint32_t *x, size_t pairs, size_t pixels, si
             _tile_stored(3, sums + 16 * 32 + 16, M_ROW);
         } else {
             for (size_t q = q0; q < q1; q += 16) {
-                for (size_t k = 0; k < perStep && fetched < lines; k++, fetched++) {
-                    _mm_prefetch((const char *)ahead0 + fetched * 64, _MM_HINT_T1);
-                    if (ahead1) _mm_prefetch((const char *)ahead1 + fetched * 64, _MM_HINT_T1);
-                }
+                fetch_lines(ahead0, ahead1, lines, perStep, &fetched);
                 _tile_loadd(4, rowsOfX + q, pairs * 4);
                 _tile_loadd(6, p0 + (q - q0) * 16, 64);
                 _tile_loadd(7, p1 + (q - q0) * 16, 64);
