@@ -221,7 +221,13 @@ extension Session {
     /// in multiples of 32 (a tile row), the default arithmetic, and the process may use AMX
     /// (asked last: the first ask requests the tile state from Linux).
     func useAMX(_ l: Layer, weight: Tensor) -> Bool {
-        weight.dtype == .bf16 && bf16Arithmetic == .whereFaster && l.inChannels % 32 == 0 && kernels.bf16?.amxTiles == true
+        l.inChannels % 32 == 0 && amxArithmetic(weight)
+    }
+
+    /// What every AMX path needs: bf16 weights, the default arithmetic, and a process that may
+    /// use AMX (asked last: the first ask requests the tile state from Linux).
+    private func amxArithmetic(_ weight: Tensor) -> Bool {
+        weight.dtype == .bf16 && bf16Arithmetic == .whereFaster && kernels.bf16?.amxTiles == true
     }
 
     /// Whether an fc layer (as a convolution of `taps` taps, `perImage` output pixels per image)
@@ -230,8 +236,7 @@ extension Session {
     /// classifier's: a lone pixel is bound by reading the weights, which its non-zero inputs
     /// thin out; decided per image, so that an image's result does not depend on its batch).
     func useAMXFC(_ weight: Tensor, taps: Int, perImage: Int) -> Bool {
-        weight.dtype == .bf16 && weight.layout == .oBlock16 && bf16Arithmetic == .whereFaster && taps % 32 == 0
-            && perImage > 1 && kernels.bf16?.amxTiles == true
+        weight.layout == .oBlock16 && taps % 32 == 0 && perImage > 1 && amxArithmetic(weight)
     }
 
     /// Whether the model's bf16-weight Winograd layers would run on AMX tiles (vgg bench's header).

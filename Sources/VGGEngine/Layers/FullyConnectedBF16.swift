@@ -7,8 +7,9 @@ extension Session {
     /// runBatched with bf16 dot products (bf16-weight models, AVX512-BF16): the batch's input
     /// windows in bf16 tap pairs (im2col, once per layer), each block pair's weights packed into
     /// tap pairs chunk by chunk, then 8-pixel tiles of vdpbf16ps. Used at every batch size, so
-    /// an image's result still does not depend on its batch. With `amx` (useAMXFC) 16-pixel
-    /// tiles on AMX instead, lone pixels included.
+    /// an image's result still does not depend on its batch. With `amx` (useAMXFC: several
+    /// pixels per image) AMX tiles instead (vggamx_gather), the next chunk's raw weights fetched
+    /// to L2 while they run.
     func runBatchedBF16(_ g: ConvGeometry, pixels: Int, input: UnsafePointer<Float>, weights: UnsafeRawPointer,
                         bias: UnsafePointer<Float>?, output: UnsafeMutablePointer<Float>, outPlane: Int, amx: Bool) throws {
         guard let bf16 = kernels.bf16 else { throw VGGError(.internal, "bf16 fc layer without bf16 kernels") }
